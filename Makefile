@@ -1,0 +1,72 @@
+# Eventide realtime. `make run` starts the server on its embedded defaults;
+# `make test` runs every test (Go with -race, then the npm-driven end-to-end
+# and browser tests). See README.md.
+
+GO      ?= go
+NPM     ?= npm
+BIN     := bin/eventide
+BENCH   := bin/eventide-bench
+WEBDIST := web/dist/eventide-web/browser/index.html
+HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
+
+.PHONY: run build web test deps go-test lint e2e bench bench-smoke fuzz clean
+
+## run: build the dashboard when Node is present, then serve on :8080 with SQLite under ./data
+run: build
+ifeq ($(HAVE_NODE),yes)
+	@$(MAKE) --no-print-directory web || echo "dashboard build failed; the server still runs and / says how to build it"
+endif
+	./$(BIN) serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/eventide
+
+$(BENCH): FORCE
+	$(GO) build -o $(BENCH) ./cmd/eventide-bench
+
+## web: install the dashboard's npm packages from its lock file and build it into web/dist
+web: web/node_modules/.package-lock.json
+	cd web && npx ng build --configuration production
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && $(NPM) ci --no-audit --no-fund
+
+## test: everything CI runs
+test: deps lint go-test e2e
+
+deps:
+	bash scripts/ensure-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './web/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+go-test:
+	$(GO) test -race -count=1 ./...
+
+test/e2e/node_modules/.package-lock.json: test/e2e/package-lock.json
+	cd test/e2e && $(NPM) ci --no-audit --no-fund
+
+e2e: build web test/e2e/node_modules/.package-lock.json
+	cd test/e2e && node --test --test-concurrency=1 --test-timeout=120000
+
+## bench: our server against the Node.js socket.io reference, same scenarios; prints ratios
+bench: build $(BENCH)
+	bash bench/run.sh
+
+## bench-smoke: a seconds-long run of the load generator against our server (CI)
+bench-smoke: build $(BENCH)
+	bash bench/run.sh smoke
+
+## fuzz: run every fuzz target for a short while
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run=^$$ -fuzz="^$$t$$" -fuzztime=$${FUZZTIME:-20s} $$pkg || exit 1; \
+	  done; done
+
+clean:
+	rm -rf bin web/dist test/e2e/artifacts
+
+FORCE:

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# bench/run.sh runs eventide-bench against Eventide and against the Node.js
+# socket.io reference (bench/reference) under the same scenarios, each run
+# on a freshly started server, and prints medians and ratios.
+#
+#   bash bench/run.sh            every case, RUNS runs each, both servers (make bench)
+#   bash bench/run.sh smoke      seconds-long check of our server only (make bench-smoke, CI)
+#   bash bench/run.sh CASE...    only these cases (fanout-1k fanout-10k rooms-5k e2e idle-10k hold-15k)
+#
+# Environment: RUNS (default 3), SERVERS (default "eventide node"),
+# EVENTIDE_BIN (bin/eventide), BENCH_BIN (bin/eventide-bench), OUT (results
+# file, default bin/bench/results-<time>.jsonl), PORT_BASE (39100),
+# PERF=1 records `perf record -g` of our server for each run into bin/bench/.
+# Everything listens on and targets 127.0.0.0/8 only; every run is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EVENTIDE_BIN=${EVENTIDE_BIN:-bin/eventide}
+BENCH_BIN=${BENCH_BIN:-bin/eventide-bench}
+RUNS=${RUNS:-3}
+SERVERS=${SERVERS:-eventide node}
+PORT_BASE=${PORT_BASE:-39100}
+mkdir -p bin/bench
+OUT=${OUT:-bin/bench/results-$(date +%Y%m%d-%H%M%S).jsonl}
+
+# Connections need file descriptors on both sides: raise the soft limit to
+# the hard one (20000 here); 15,000 clients are spread over worker processes.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+for b in "$EVENTIDE_BIN" "$BENCH_BIN"; do
+  [ -x "$b" ] || { echo "run.sh: $b missing: run make build $BENCH_BIN (or make bench)" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/eventide-bench.XXXXXX")
+server_pid=""
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+cleanup() { stop_server; rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+token=$(EVENTIDE_JWT_SECRET="$secret" "$EVENTIDE_BIN" token --sub bench --role admin --ttl 2h | tail -n1)
+[ -n "$token" ] || { echo "run.sh: eventide token printed nothing" >&2; exit 1; }
+
+wait_healthy() { # url
+  for _ in $(seq 100); do
+    if curl -fsS -o /dev/null "$1/healthz" 2>/dev/null; then return 0; fi
+    kill -0 "$server_pid" 2>/dev/null || { echo "run.sh: server exited" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "run.sh: $1 not healthy after 10s" >&2
+  return 1
+}
+
+# start_server NAME PORT: starts a fresh server, sets server_pid.
+start_server() {
+  local name=$1 port=$2
+  case $name in
+    eventide)
+      local db="$work/db-$RANDOM$RANDOM"
+      "$EVENTIDE_BIN" serve --addr "127.0.0.1:$port" --raw-addr "" --env dev --jwt-secret "$secret" \
+        --database-url "$db/eventide.db" --data-dir "$db" --log-level warn >"$work/$name.log" 2>&1 &
+      ;;
+    node)
+      node bench/reference/server.js --port "$port" --jwt-secret "$secret" >"$work/$name.log" 2>&1 &
+      ;;
+    *) echo "run.sh: unknown server $name" >&2; return 1 ;;
+  esac
+  server_pid=$!
+  wait_healthy "http://127.0.0.1:$port" || { cat "$work/$name.log" >&2; return 1; }
+}
+
+# The cases: name and eventide-bench flags. Documented in docs/performance.md.
+declare -A CASES=(
+  [fanout-1k]="--scenario fanout --clients 1000 --events 200"
+  [fanout-10k]="--scenario fanout --clients 10000 --events 20 --rate 2"
+  [rooms-5k]="--scenario rooms --clients 5000 --rooms 500 --events 2000"
+  [e2e]="--scenario e2e --clients 1000 --rooms 10 --events 300"
+  [idle-10k]="--scenario idle --clients 10000 --settle 5s"
+  [hold-15k]="--scenario fanout --clients 15000 --events 3 --rate 1"
+)
+ORDER=(fanout-1k fanout-10k rooms-5k e2e idle-10k hold-15k)
+
+# bench_one NAME PORT CASE RUN [extra flags]: one run on a fresh server.
+bench_one() {
+  local name=$1 port=$2 case=$3 run=$4; shift 4
+  start_server "$name" "$port"
+  local perf_pid=""
+  if [ "${PERF:-}" = 1 ] && [ "$name" = eventide ] && command -v perf >/dev/null; then
+    perf record -F 999 -g -p "$server_pid" -o "bin/bench/perf-$case-$run.data" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  # Each run dials from its own block of source addresses, so TIME_WAIT
+  # ports left by the previous run are never in the way.
+  local src="127.0.$(( (run % 50) * 4 + 1 )).1"
+  local rc=0
+  # shellcheck disable=SC2086
+  "$BENCH_BIN" run --url "http://127.0.0.1:$port" --token "$token" --pid "$server_pid" \
+    --server "$name" --case "$case" --source-base "$src" --json-out "$OUT" "$@" || rc=$?
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
+  stop_server
+  return $rc
+}
+
+if [ "${1:-}" = smoke ]; then
+  # CI: seconds long, our server only; fails unless every delivery arrived.
+  port=$PORT_BASE
+  start_server eventide "$port"
+  url="http://127.0.0.1:$port"
+  "$BENCH_BIN" smoke --url "$url" --token "$token" --pid "$server_pid" --server eventide --case smoke-fanout
+  "$BENCH_BIN" smoke --url "$url" --token "$token" --pid "$server_pid" --server eventide --case smoke-e2e \
+    --scenario e2e --rooms 5 --events 10
+  echo "bench smoke: ok"
+  exit 0
+fi
+
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=("${ORDER[@]}")
+for c in "${cases[@]}"; do
+  [ -n "${CASES[$c]:-}" ] || { echo "run.sh: unknown case $c (${ORDER[*]})" >&2; exit 1; }
+done
+if [[ " $SERVERS " == *" node "* ]]; then
+  command -v node >/dev/null || { echo "run.sh: node is needed for the reference server" >&2; exit 1; }
+  if [ ! -f bench/reference/node_modules/.package-lock.json ] ||
+     [ bench/reference/package-lock.json -nt bench/reference/node_modules/.package-lock.json ]; then
+    (cd bench/reference && npm ci --no-audit --no-fund)
+  fi
+fi
+
+echo "results: $OUT"
+failed=0
+for ((run = 1; run <= RUNS; run++)); do
+  for c in "${cases[@]}"; do
+    i=0
+    for s in $SERVERS; do
+      echo "== run $run/$RUNS  $c  $s"
+      # shellcheck disable=SC2086
+      bench_one "$s" $((PORT_BASE + i)) "$c" "$run" ${CASES[$c]} || failed=$((failed + 1))
+      i=$((i + 1))
+    done
+  done
+done
+
+echo
+"$BENCH_BIN" compare "$OUT"
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GB RAM, $(uname -sr), $(go version 2>/dev/null | cut -d' ' -f3), node $(node --version 2>/dev/null)"
+[ "$failed" -eq 0 ] || { echo "run.sh: $failed run(s) incomplete or failed (see above)" >&2; exit 1; }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// config is everything `serve`, `token` and `migrate` read from flags and
+// the environment. A flag wins over its environment variable, which wins
+// over the default.
+type config struct {
+	Addr         string
+	RawAddr      string
+	DataDir      string
+	DatabaseURL  string
+	JWTSecret    string
+	JWTPublicKey string
+	CORSOrigins  []string
+	Env          string
+	WebDir       string
+	LogLevel     string
+
+	PingInterval   time.Duration
+	PingTimeout    time.Duration
+	MaxPayload     int64
+	ConnectTimeout time.Duration
+
+	// secretGenerated is set when a dev secret was created on this start.
+	secretGenerated bool
+	// secretFile is where a dev secret is kept.
+	secretFile string
+}
+
+func (c config) production() bool { return c.Env == "production" }
+
+// bindConfig registers the shared flags on fs, each defaulting to its
+// environment variable.
+func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*config, *string) {
+	c := &config{}
+	getenv := func(key string) string { v, _ := lookupEnv(key); return v }
+	env := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.Addr, "addr", env("EVENTIDE_ADDR", ":8080"), "HTTP listen address (REST, /socket.io/, /ws, dashboard) [EVENTIDE_ADDR]")
+	// An explicitly empty EVENTIDE_RAW_ADDR disables the raw listener, so
+	// look the variable up rather than treating "" as unset.
+	rawDef := ":7788"
+	if v, ok := lookupEnv("EVENTIDE_RAW_ADDR"); ok {
+		rawDef = v
+	}
+	fs.StringVar(&c.RawAddr, "raw-addr", rawDef, "plain WebSocket listen address; empty disables it [EVENTIDE_RAW_ADDR]")
+	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory for the SQLite file and the dev JWT secret [EVENTIDE_DATA_DIR]")
+	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) [EVENTIDE_DATABASE_URL]")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")
+	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", getenv("EVENTIDE_JWT_PUBLIC_KEY"), "PEM file with an RSA, ECDSA or Ed25519 public key to verify tokens instead of a secret [EVENTIDE_JWT_PUBLIC_KEY]")
+	origins := fs.String("cors-origins", getenv("EVENTIDE_CORS_ORIGINS"), "comma-separated allowed origins; dev allows any when empty [EVENTIDE_CORS_ORIGINS]")
+	fs.StringVar(&c.Env, "env", env("EVENTIDE_ENV", "dev"), "dev or production [EVENTIDE_ENV]")
+	fs.StringVar(&c.WebDir, "web-dir", env("EVENTIDE_WEB_DIR", "web/dist/eventide-web/browser"), "built dashboard served at / [EVENTIDE_WEB_DIR]")
+	fs.StringVar(&c.LogLevel, "log-level", env("EVENTIDE_LOG_LEVEL", "info"), "debug, info, warn or error [EVENTIDE_LOG_LEVEL]")
+	fs.DurationVar(&c.PingInterval, "ping-interval", envDuration(getenv, "EVENTIDE_PING_INTERVAL", 25*time.Second), "Engine.IO ping interval [EVENTIDE_PING_INTERVAL]")
+	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration(getenv, "EVENTIDE_PING_TIMEOUT", 20*time.Second), "Engine.IO ping timeout [EVENTIDE_PING_TIMEOUT]")
+	fs.Int64Var(&c.MaxPayload, "max-payload", envInt(getenv, "EVENTIDE_MAX_PAYLOAD", 1_000_000), "largest Engine.IO message or polling body in bytes [EVENTIDE_MAX_PAYLOAD]")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", envDuration(getenv, "EVENTIDE_CONNECT_TIMEOUT", 45*time.Second), "close connections that join no namespace in time [EVENTIDE_CONNECT_TIMEOUT]")
+	return c, origins
+}
+
+func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
+	if v := getenv(key); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func envInt(getenv func(string) string, key string, def int64) int64 {
+	if v := getenv(key); v != "" {
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// databasePath is the configured database, <data-dir>/eventide.db unless set.
+func (c *config) databasePath() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return filepath.Join(c.DataDir, "eventide.db")
+}
+
+// finish validates c after parsing and fills in what depends on other
+// fields: the database path, the CORS list and, in dev, the JWT secret.
+// Only a serving process needs production's explicit origins.
+func (c *config) finish(origins string, serving bool) error {
+	switch c.Env {
+	case "dev", "production":
+	default:
+		return fmt.Errorf("--env must be dev or production, not %q", c.Env)
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	c.DatabaseURL = c.databasePath()
+	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")
+	if c.production() {
+		if c.JWTSecret == "" && c.JWTPublicKey == "" {
+			return errors.New("production needs --jwt-secret or --jwt-public-key (EVENTIDE_JWT_SECRET / EVENTIDE_JWT_PUBLIC_KEY)")
+		}
+		if serving && len(c.CORSOrigins) == 0 {
+			return errors.New("production needs explicit --cors-origins (EVENTIDE_CORS_ORIGINS)")
+		}
+		for _, o := range c.CORSOrigins {
+			if o == "*" {
+				return errors.New("production does not allow the CORS origin *; list the origins")
+			}
+		}
+		return nil
+	}
+	if c.JWTSecret == "" && c.JWTPublicKey == "" {
+		return c.loadDevSecret()
+	}
+	return nil
+}
+
+// loadDevSecret reads the dev secret kept under the data directory, or
+// generates and keeps one, so dev tokens survive restarts.
+func (c *config) loadDevSecret() error {
+	b, err := os.ReadFile(c.secretFile)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		c.JWTSecret = strings.TrimSpace(string(b))
+		return nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read dev secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("generate dev secret: %w", err)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	secret := hex.EncodeToString(raw)
+	if err := os.WriteFile(c.secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("keep dev secret: %w", err)
+	}
+	c.JWTSecret = secret
+	c.secretGenerated = true
+	return nil
+}

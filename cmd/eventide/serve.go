@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventide/realtime/api"
+	"github.com/eventide/realtime/internal/auth"
+	"github.com/eventide/realtime/internal/availability"
+	"github.com/eventide/realtime/internal/engineio"
+	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/rawws"
+	"github.com/eventide/realtime/internal/realtime"
+	"github.com/eventide/realtime/internal/socketio"
+	"github.com/eventide/realtime/internal/store/sqlite"
+	"github.com/eventide/realtime/internal/webui"
+)
+
+// shutdownGrace bounds a graceful shutdown: in-flight requests get this long
+// to finish after the listeners close.
+const shutdownGrace = 10 * time.Second
+
+func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, origins := bindConfig(fs, lookupEnv)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.finish(*origins, true); err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	if !cfg.production() {
+		log.Warn("dev mode: CORS allows any origin, POST /api/v1/dev/token mints tokens, the plain WebSocket needs no token")
+		if cfg.secretGenerated {
+			log.Warn("dev mode: generated a JWT secret", "file", cfg.secretFile)
+		}
+	}
+
+	db, err := sqlite.Open(ctx, cfg.DatabaseURL, log.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+
+	verifier, minter, err := newAuth(cfg)
+	if err != nil {
+		return err
+	}
+
+	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins}
+	allowOrigin := httpapi.AllowOrigin(apiCfg)
+
+	sio := socketio.NewServer(socketio.Config{
+		Engine: engineio.Config{
+			PingInterval: cfg.PingInterval,
+			PingTimeout:  cfg.PingTimeout,
+			MaxPayload:   cfg.MaxPayload,
+			AllowEIO3:    true,
+			AllowRequest: originCheck(allowOrigin),
+			Logger:       log.With("component", "engineio"),
+		},
+		ConnectTimeout: cfg.ConnectTimeout,
+		Logger:         log.With("component", "socketio"),
+	})
+	gateway := realtime.NewGateway(sio, realtime.Config{Verifier: verifier, Logger: log.With("component", "realtime")})
+	events := gateway.Service()
+
+	slots := availability.NewService(db, events, time.Now, log.With("component", "availability"))
+
+	raw := rawws.New(rawws.Config{
+		RequireToken: cfg.production(),
+		Authenticate: func(r *http.Request) error {
+			_, err := verifier.Verify(auth.TokenFromRequest(r))
+			return err
+		},
+		Logger: log.With("component", "rawws"),
+	})
+
+	var devMinter *auth.Minter
+	if !cfg.production() {
+		devMinter = minter
+	}
+	handler := httpapi.NewServer(apiCfg, httpapi.Deps{
+		Logger:   log.With("component", "http"),
+		Slots:    slots,
+		Verifier: verifier,
+		Minter:   devMinter,
+		Ready:    db.Ping,
+		Emitter:  events,
+		SocketIO: sio,
+		RawWS:    raw,
+		Web:      webui.Handler(cfg.WebDir, log.With("component", "web")),
+		OpenAPI:  api.OpenAPI,
+	})
+
+	servers := []*http.Server{}
+	listen := func(name, addr string, h http.Handler) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s on %s: %w", name, addr, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, srv)
+		log.Info("listening", "listener", name, "addr", ln.Addr().String())
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("server stopped", "listener", name, "err", err)
+			}
+		}()
+		return nil
+	}
+	if err := listen("http", cfg.Addr, handler); err != nil {
+		return err
+	}
+	if cfg.RawAddr != "" {
+		if err := listen("rawws", cfg.RawAddr, raw); err != nil {
+			shutdownAll(log, servers, sio, raw)
+			return err
+		}
+	}
+
+	if devMinter != nil {
+		tok, exp, err := devMinter.Mint(auth.Claims{Subject: "dev", Role: auth.RoleAdmin}, 24*time.Hour)
+		if err == nil {
+			fmt.Fprintf(stdout, "dev token (admin, expires %s):\n%s\n", exp.Format(time.RFC3339), tok)
+		}
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	shutdownAll(log, servers, sio, raw)
+	log.Info("stopped")
+	return nil
+}
+
+// shutdownAll stops accepting, tells every socket, and lets in-flight
+// requests finish, all within shutdownGrace.
+func shutdownAll(log *slog.Logger, servers []*http.Server, sio *socketio.Server, raw *rawws.Service) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Go(func() {
+			// Shutdown closes the listeners at once, then waits for
+			// in-flight requests; hijacked WebSockets are ended below.
+			if err := srv.Shutdown(ctx); err != nil {
+				log.Warn("http shutdown", "err", err)
+			}
+		})
+	}
+	wg.Go(func() {
+		if err := sio.Shutdown(ctx); err != nil {
+			log.Warn("socket.io shutdown", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := raw.Shutdown(ctx); err != nil {
+			log.Warn("plain websocket shutdown", "err", err)
+		}
+	})
+	wg.Wait()
+}
+
+// originCheck refuses a Socket.IO handshake from a browser origin that CORS
+// would refuse, so WebSocket upgrades (which CORS does not cover) obey the
+// same list. Requests without an Origin header (non-browser clients) pass.
+func originCheck(allow func(string) bool) func(*http.Request) error {
+	return func(r *http.Request) error {
+		if o := r.Header.Get("Origin"); o != "" && !allow(o) {
+			return fmt.Errorf("origin %q not allowed", o)
+		}
+		return nil
+	}
+}
+
+func newAuth(cfg *config) (*auth.Verifier, *auth.Minter, error) {
+	var (
+		verifier *auth.Verifier
+		minter   *auth.Minter
+		err      error
+	)
+	if cfg.JWTSecret != "" {
+		if minter, err = auth.NewMinter([]byte(cfg.JWTSecret)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.JWTPublicKey != "" {
+		verifier, err = auth.LoadPublicKeyVerifier(cfg.JWTPublicKey)
+	} else {
+		verifier, err = auth.NewVerifier([]byte(cfg.JWTSecret))
+	}
+	return verifier, minter, err
+}
+
+// newLogger logs JSON in production and text in dev.
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel))); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.production() {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+

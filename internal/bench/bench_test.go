@@ -1,0 +1,374 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventide/realtime/internal/ws"
+)
+
+func TestHistogramQuantilesAndMerge(t *testing.T) {
+	var a, b Histogram
+	for v := int64(1); v <= 100_000; v++ {
+		if v%2 == 0 {
+			a.Record(v * 1000)
+		} else {
+			b.Record(v * 1000)
+		}
+	}
+	var h Histogram
+	h.Merge(a.Export())
+	h.Merge(b.Export())
+	if n := h.Count(); n != 100_000 {
+		t.Fatalf("count %d, want 100000", n)
+	}
+	if m := h.Max(); m != 100_000_000 {
+		t.Fatalf("max %d, want exact 100000000", m)
+	}
+	for _, c := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 50_000_000}, {0.99, 99_000_000}, {0.01, 1_000_000}} {
+		got := float64(h.Quantile(c.q))
+		if math.Abs(got-c.want)/c.want > 0.02 {
+			t.Errorf("q%.2f = %.0f, want %.0f within 2%%", c.q, got, c.want)
+		}
+	}
+	var empty Histogram
+	if empty.Quantile(0.5) != 0 {
+		t.Error("empty histogram quantile not 0")
+	}
+	// Small values are exact.
+	var s Histogram
+	s.Record(7)
+	if s.Quantile(0.5) != 7 {
+		t.Errorf("small value: %d", s.Quantile(0.5))
+	}
+}
+
+func TestFindStamp(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{`42["bench",{"stamp":"bench-t=1732368000123456789"}]`, 1732368000123456789, true},
+		{`42["availabilityUpdated",{"action":"updated","slot":{"note":"bench-t=42"},"seq":3}]`, 42, true},
+		{`42["joinedRoom",{"room":"provider-b1"}]`, 0, false},
+		{`42["x",{"note":"bench-t="}]`, 0, false},
+	} {
+		got, ok := findStamp([]byte(c.in))
+		if got != c.want || ok != c.ok {
+			t.Errorf("findStamp(%s) = %d, %v; want %d, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestCheckLoopbackAndSources(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:8080", "http://127.3.2.1:1", "http://localhost:9"} {
+		if _, err := CheckLoopback(u); err != nil {
+			t.Errorf("%s rejected: %v", u, err)
+		}
+	}
+	for _, u := range []string{"http://10.0.0.1:80", "http://example.com", "https://127.0.0.1:1", "http://[::1]:80", "ws://127.0.0.1:1"} {
+		if _, err := CheckLoopback(u); err == nil {
+			t.Errorf("%s accepted", u)
+		}
+	}
+	got, err := Sources("127.0.1.254", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// .255 and .0 are skipped.
+	if want := []string{"127.0.1.254", "127.0.2.1"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Sources = %v, want %v", got, want)
+	}
+	if _, err := Sources("10.0.0.1", 2); err == nil {
+		t.Error("Sources accepted 10.0.0.1")
+	}
+}
+
+func TestReadProcSelf(t *testing.T) {
+	s, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RSSBytes <= 0 || s.CPUSeconds < 0 {
+		t.Fatalf("implausible sample %+v", s)
+	}
+	if _, err := ReadProc(0x7ffffff0); err == nil {
+		t.Error("no error for a missing pid")
+	}
+}
+
+func TestCompareMediansAndTargets(t *testing.T) {
+	var rs []Result
+	for _, v := range []float64{3, 1, 2} { // median 2
+		rs = append(rs, Result{Case: "fanout-1k", Server: "eventide", CPUUsPerDelivery: v, Complete: true})
+	}
+	for _, v := range []float64{10, 12, 100} { // median 12
+		rs = append(rs, Result{Case: "fanout-1k", Server: "node", CPUUsPerDelivery: v, Complete: true})
+	}
+	rs = append(rs,
+		Result{Case: "e2e", Server: "eventide", CPUUsPerDelivery: 9},
+		Result{Case: "e2e", Server: "node", CPUUsPerDelivery: 10})
+	var out bytes.Buffer
+	missed := Compare(&out, rs, "eventide", "node")
+	if missed != 1 { // fanout-1k 0.17 met; e2e 0.9 missed
+		t.Errorf("missed %d, want 1\n%s", missed, out.String())
+	}
+	for _, want := range []string{"0.17  met", "0.90  MISSED", "3/3 complete"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	back, err := ReadResults(strings.NewReader("noise\n" + mustJSON(t, rs[0]) + "\n"))
+	if err != nil || len(back) != 1 || back[0].CPUUsPerDelivery != 3 {
+		t.Errorf("ReadResults = %+v, %v", back, err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sioServer is a minimal Socket.IO v5 server over internal/ws for these
+// tests: CONNECT, joinRoom, the dev emit route and the slot routes. drop
+// makes it skip one connection's copy of every emit, so a test can see
+// the bench notice missing deliveries.
+type sioServer struct {
+	mu    sync.Mutex
+	rooms map[string][]*ws.Conn
+	drop  bool
+	slot  int
+}
+
+func newSIOServer(t *testing.T, drop bool) *httptest.Server {
+	t.Helper()
+	s := &sioServer{rooms: map[string][]*ws.Conn{}, drop: drop}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
+		c, err := ws.Upgrade(w, r, ws.UpgradeOptions{})
+		if err != nil {
+			return
+		}
+		go s.serve(c)
+	})
+	mux.HandleFunc("POST /api/v1/dev/emit", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Room  string          `json:"room"`
+			Event string          `json:"event"`
+			Data  json.RawMessage `json:"data"`
+			Count int             `json:"count"`
+		}
+		if r.Header.Get("Authorization") != "Bearer tok" || json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.Error(w, "bad", http.StatusBadRequest)
+			return
+		}
+		for range req.Count {
+			s.emit(req.Room, `42["`+req.Event+`",`+string(req.Data)+`]`)
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("POST /api/v1/providers/{id}/slots", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.slot++
+		id := s.slot
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"id":`+strconv.Itoa(id)+`}`)
+	})
+	mux.HandleFunc("PATCH /api/v1/providers/{id}/slots/{slot}", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Note string `json:"note"`
+		}
+		if json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.Error(w, "bad", http.StatusBadRequest)
+			return
+		}
+		s.emit("provider-"+r.PathValue("id"), `42["availabilityUpdated",{"action":"updated","slot":{"note":`+strconv.Quote(req.Note)+`}}]`)
+		_, _ = io.WriteString(w, `{}`)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, cs := range s.rooms {
+			for _, c := range cs {
+				c.Close()
+			}
+		}
+	})
+	return srv
+}
+
+func (s *sioServer) emit(room, msg string) {
+	s.mu.Lock()
+	conns := append([]*ws.Conn(nil), s.rooms[room]...)
+	s.mu.Unlock()
+	for i, c := range conns {
+		if s.drop && i == 0 {
+			continue
+		}
+		_ = c.WriteMessage(ws.OpText, []byte(msg))
+	}
+}
+
+func (s *sioServer) serve(c *ws.Conn) {
+	defer c.Close()
+	if c.WriteMessage(ws.OpText, []byte(`0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`)) != nil {
+		return
+	}
+	for {
+		_, p, err := c.ReadMessage(1 << 16)
+		if err != nil {
+			return
+		}
+		msg := string(p)
+		switch {
+		case strings.HasPrefix(msg, `40{"token":"tok"}`):
+			_ = c.WriteMessage(ws.OpText, []byte(`40{"sid":"s"}`))
+			// A ping mid-handshake: the client must answer it and go on.
+			_ = c.WriteMessage(ws.OpText, []byte(`2`))
+		case strings.HasPrefix(msg, "40"):
+			_ = c.WriteMessage(ws.OpText, []byte(`44{"message":"unauthorized"}`))
+		case strings.HasPrefix(msg, `42["joinRoom","`):
+			room := strings.TrimSuffix(strings.TrimPrefix(msg, `42["joinRoom","`), `"]`)
+			s.mu.Lock()
+			s.rooms[room] = append(s.rooms[room], c)
+			s.mu.Unlock()
+			_ = c.WriteMessage(ws.OpText, []byte(`42["joinedRoom",{"room":"`+room+`"}]`))
+		}
+	}
+}
+
+func testOptions(url, scenario string) Options {
+	return Options{
+		Scenario: scenario, Server: "fake", URL: url, Token: "tok",
+		Clients: 20, Rooms: 4, Events: 8, Sources: []string{"127.0.0.1"},
+		Wait: 3 * time.Second, MaxTime: 30 * time.Second,
+	}
+}
+
+func TestRunScenariosComplete(t *testing.T) {
+	srv := newSIOServer(t, false)
+	for _, sc := range []string{ScenarioFanout, ScenarioRooms, ScenarioE2E} {
+		t.Run(sc, func(t *testing.T) {
+			res, err := Run(context.Background(), testOptions(srv.URL, sc), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(20 * 8) // fanout: 20 clients x 8 events
+			if sc != ScenarioFanout {
+				want = 5 * 8 // 8 events over 4 rooms of 5 clients
+			}
+			if !res.Complete || res.Delivered != want || res.Expected != want || res.Connected != 20 {
+				t.Fatalf("%s: %+v, want %d delivered, complete", sc, res, want)
+			}
+			if res.P50Us <= 0 || res.MaxUs < res.P99Us || res.DeliveriesPerSec <= 0 {
+				t.Errorf("implausible figures %+v", res)
+			}
+		})
+	}
+}
+
+func TestRunReportsMissingDeliveries(t *testing.T) {
+	srv := newSIOServer(t, true)
+	o := testOptions(srv.URL, ScenarioFanout)
+	o.Wait = 300 * time.Millisecond
+	res, err := Run(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Complete || res.Incomplete != 1 || res.Delivered != 19*8 {
+		t.Fatalf("dropped deliveries not reported: %+v", res)
+	}
+}
+
+func TestRunConnectRefused(t *testing.T) {
+	srv := newSIOServer(t, false)
+	o := testOptions(srv.URL, ScenarioIdle)
+	o.Token = "forged"
+	res, err := Run(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Complete || res.ConnectFailed != 20 || len(res.ConnectErrors) == 0 || !strings.Contains(res.ConnectErrors[0], "connect_error") {
+		t.Fatalf("refused CONNECT not reported: %+v", res)
+	}
+}
+
+func TestRunRejectsNonLoopback(t *testing.T) {
+	o := testOptions("http://192.0.2.1:80", ScenarioFanout)
+	if _, err := Run(context.Background(), o, io.Discard); err == nil {
+		t.Fatal("Run accepted a non-loopback target")
+	}
+}
+
+// TestWorkerProtocol drives RunWorker over pipes exactly as the
+// coordinator drives an `eventide-bench worker` child.
+func TestWorkerProtocol(t *testing.T) {
+	srv := newSIOServer(t, false)
+	toWorker, fromCoord := io.Pipe()
+	toCoord, fromWorker := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- RunWorker(ctx, toWorker, fromWorker); fromWorker.Close() }()
+
+	r := newRemoteShard(nil, fromCoord, toCoord, ShardConfig{URL: srv.URL, Token: "tok", First: 3, Conns: 6, Rooms: 2})
+	join, err := r.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Global indexes 3..8: rooms 1,0,1,0,1,0.
+	if join.Connected != 6 || join.PerRoom[0] != 3 || join.PerRoom[1] != 3 {
+		t.Fatalf("join %+v", join)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		body := `{"room":"provider-b2","event":"bench","data":{"stamp":"bench-t=` + strconv.FormatInt(time.Now().UnixNano(), 10) + `"},"count":2}`
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/dev/emit", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	res, err := r.Measure(ctx, Expect{PerRoom: map[int]int64{1: 2}, Deadline: time.Now().Add(5 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expected != 6 || res.Delivered != 6 || res.Incomplete != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+}

@@ -1,0 +1,60 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
+// It is 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// ProcSample is one reading of a server process's counters.
+type ProcSample struct {
+	CPUSeconds float64 // user + system time so far
+	RSSBytes   int64   // resident set size
+}
+
+// ReadProc reads the CPU time and RSS of pid from /proc. CPU has the
+// kernel's 10 ms resolution, so runs are sized to use far more than that.
+func ReadProc(pid int) (ProcSample, error) {
+	var s ProcSample
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, fmt.Errorf("read server stat: %w", err)
+	}
+	// The command name is in parentheses and may hold spaces: split after it.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return s, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return s, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	// f[0] is field 3 (state), so utime (14) and stime (15) are f[11], f[12].
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return s, fmt.Errorf("parse /proc/%d/stat: bad utime/stime", pid)
+	}
+	s.CPUSeconds = float64(ut+st) / clockTicks
+
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, fmt.Errorf("read server status: %w", err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return s, fmt.Errorf("parse VmRSS %q: %w", v, err)
+			}
+			s.RSSBytes = kb * 1024
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,469 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Scenarios.
+const (
+	// ScenarioFanout: every client in one room, Events emits into it.
+	ScenarioFanout = "fanout"
+	// ScenarioRooms: clients spread over Rooms rooms, emits round-robin over them.
+	ScenarioRooms = "rooms"
+	// ScenarioE2E: one slot per room; each event is a REST PATCH of the
+	// slot, which the server turns into availabilityUpdated for the room.
+	ScenarioE2E = "e2e"
+	// ScenarioIdle: connections held open, no events; memory per connection.
+	ScenarioIdle = "idle"
+)
+
+// Limits that bound every run.
+const (
+	MaxClients = 20000
+	MaxEvents  = 1_000_000
+	MaxRooms   = 10000
+)
+
+// Options is one run of one scenario against one server.
+type Options struct {
+	Scenario string
+	// Case names the run for grouping (e.g. "fanout-1k"); Server names the
+	// server under test (e.g. "eventide", "node").
+	Case   string
+	Server string
+
+	URL   string // http://127.x.y.z:port
+	Token string // admin token: Socket.IO auth and REST Bearer
+	PID   int    // server process, for CPU and RSS from /proc; 0 = not measured
+
+	Clients int
+	Rooms   int
+	Events  int
+	// Rate is emits (HTTP requests) per second; 0 sends them back to back,
+	// each after the previous one's response.
+	Rate float64
+	// Batch is the "count" of one emit request (fanout, rooms): that many
+	// events with the same stamp.
+	Batch int
+	// Payload pads every emitted event's data with this many bytes.
+	Payload int
+	Event   string // emitted event name; default "bench"
+
+	PerWorker       int           // connections per process; default 5000
+	Sources         []string      // source addresses (127.0.0.0/8)
+	DialConcurrency int           // handshakes in flight per process
+	Settle          time.Duration // after connecting, before reading RSS and emitting
+	Wait            time.Duration // after the last emit, how long to wait for deliveries
+	MaxTime         time.Duration // the whole run
+	// Exe is this binary, re-executed as `Exe worker` when Clients exceeds
+	// PerWorker. Empty runs every connection in this process.
+	Exe string
+}
+
+// Result is the outcome of one run: printed as a table and a JSON line.
+type Result struct {
+	Time     string `json:"time"`
+	Case     string `json:"case"`
+	Scenario string `json:"scenario"`
+	Server   string `json:"server"`
+	Clients  int    `json:"clients"`
+	Rooms    int    `json:"rooms"`
+	Events   int    `json:"events"`
+	Workers  int    `json:"workers"`
+
+	Connected      int      `json:"connected"`
+	ConnectFailed  int      `json:"connectFailed"`
+	ConnectErrors  []string `json:"connectErrors,omitempty"`
+	ConnectSeconds float64  `json:"connectSeconds"`
+
+	Expected    int64 `json:"expected"`
+	Delivered   int64 `json:"delivered"`
+	Incomplete  int64 `json:"incompleteConns"`
+	Extra       int64 `json:"extra"`
+	Disconnects int64 `json:"disconnects"`
+	Errors      int64 `json:"errors"`
+	EmitErrors  int64 `json:"emitErrors"`
+	Complete    bool  `json:"complete"`
+
+	EmitSeconds      float64 `json:"emitSeconds"`
+	Seconds          float64 `json:"seconds"`
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
+	P50Us            float64 `json:"p50Us"`
+	P99Us            float64 `json:"p99Us"`
+	MaxUs            float64 `json:"maxUs"`
+
+	ServerCPUSeconds float64 `json:"serverCpuSeconds"`
+	CPUSecPer1000    float64 `json:"cpuSecPer1000"`
+	CPUUsPerDelivery float64 `json:"cpuUsPerDelivery"`
+	RSSBaseMB        float64 `json:"rssBaseMB"`
+	RSSConnectedMB   float64 `json:"rssConnectedMB"`
+	RSSAfterMB       float64 `json:"rssAfterMB"`
+	RSSPerConnKB     float64 `json:"rssPerConnKB"`
+}
+
+func (o *Options) defaults() error {
+	if o.Event == "" {
+		o.Event = "bench"
+	}
+	if o.PerWorker <= 0 {
+		o.PerWorker = 5000
+	}
+	if o.Rooms <= 0 {
+		o.Rooms = 1
+	}
+	if o.Scenario == ScenarioFanout {
+		o.Rooms = 1
+	}
+	if o.Batch <= 0 {
+		o.Batch = 1
+	}
+	if o.Wait <= 0 {
+		o.Wait = 30 * time.Second
+	}
+	if o.MaxTime <= 0 {
+		o.MaxTime = 5 * time.Minute
+	}
+	if o.Case == "" {
+		o.Case = fmt.Sprintf("%s-%d", o.Scenario, o.Clients)
+	}
+	switch o.Scenario {
+	case ScenarioFanout, ScenarioRooms, ScenarioE2E, ScenarioIdle:
+	default:
+		return fmt.Errorf("unknown scenario %q (fanout, rooms, e2e, idle)", o.Scenario)
+	}
+	if _, err := CheckLoopback(o.URL); err != nil {
+		return err
+	}
+	if o.Clients < 1 || o.Clients > MaxClients {
+		return fmt.Errorf("--clients must be 1..%d", MaxClients)
+	}
+	if o.Events < 0 || o.Events > MaxEvents {
+		return fmt.Errorf("--events must be 0..%d", MaxEvents)
+	}
+	if o.Rooms > MaxRooms || o.Rooms > o.Clients {
+		return fmt.Errorf("--rooms must be 1..min(clients, %d)", MaxRooms)
+	}
+	if o.Rate < 0 || o.Payload < 0 || o.Payload > 64<<10 {
+		return errors.New("--rate must be >= 0 and --payload 0..65536")
+	}
+	return nil
+}
+
+// Run connects the clients, emits the events, waits for their delivery and
+// measures. It returns an error only when the run could not take place;
+// incomplete deliveries are in the Result (Complete false).
+func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
+	if err := o.defaults(); err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.MaxTime)
+	defer cancel()
+	logf := func(format string, a ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", a...) }
+
+	res := Result{
+		Time: time.Now().UTC().Format(time.RFC3339), Case: o.Case, Scenario: o.Scenario, Server: o.Server,
+		Clients: o.Clients, Rooms: o.Rooms, Events: o.Events,
+	}
+	if o.Scenario == ScenarioIdle {
+		res.Events = 0
+	}
+	sample := func() ProcSample {
+		if o.PID <= 0 {
+			return ProcSample{}
+		}
+		s, err := ReadProc(o.PID)
+		if err != nil {
+			logf("%v", err)
+		}
+		return s
+	}
+	base := sample()
+
+	// Shards: in this process when one is enough, else worker children.
+	var shards []shardHandle
+	defer func() {
+		for _, s := range shards {
+			_ = s.Close()
+		}
+	}()
+	n := (o.Clients + o.PerWorker - 1) / o.PerWorker
+	for i := 0; i < n; i++ {
+		cfg := ShardConfig{
+			URL: o.URL, Token: o.Token, First: i * o.PerWorker, Conns: min(o.PerWorker, o.Clients-i*o.PerWorker),
+			Rooms: o.Rooms, Sources: o.Sources, DialConcurrency: o.DialConcurrency,
+		}
+		if n == 1 || o.Exe == "" {
+			shards = append(shards, localShard{NewShard(cfg)})
+			continue
+		}
+		r, err := startRemote(o.Exe, cfg)
+		if err != nil {
+			return res, err
+		}
+		shards = append(shards, r)
+	}
+	res.Workers = len(shards)
+
+	logf("%s %s: connecting %d clients (%d rooms, %d process(es))", o.Server, o.Case, o.Clients, o.Rooms, len(shards))
+	t0 := time.Now()
+	joins := make([]JoinReport, len(shards))
+	errs := make([]error, len(shards))
+	var wg sync.WaitGroup
+	for i, s := range shards {
+		wg.Add(1)
+		go func() { defer wg.Done(); joins[i], errs[i] = s.Connect(ctx) }()
+	}
+	wg.Wait()
+	res.ConnectSeconds = time.Since(t0).Seconds()
+	perRoom := map[int]int{}
+	for i, j := range joins {
+		if errs[i] != nil {
+			return res, errs[i]
+		}
+		res.Connected += j.Connected
+		res.ConnectFailed += j.Failed
+		for r, c := range j.PerRoom {
+			perRoom[r] += c
+		}
+		for _, e := range j.Errors {
+			if len(res.ConnectErrors) < 5 {
+				res.ConnectErrors = append(res.ConnectErrors, e)
+			}
+		}
+	}
+	logf("%d connected, %d failed in %.1fs %v", res.Connected, res.ConnectFailed, res.ConnectSeconds, res.ConnectErrors)
+
+	if o.Settle > 0 {
+		select {
+		case <-time.After(o.Settle):
+		case <-ctx.Done():
+		}
+	}
+	conn := sample()
+	res.RSSBaseMB = mb(base.RSSBytes)
+	res.RSSConnectedMB = mb(conn.RSSBytes)
+	if res.Connected > 0 && o.PID > 0 {
+		res.RSSPerConnKB = float64(conn.RSSBytes-base.RSSBytes) / 1024 / float64(res.Connected)
+	}
+
+	if o.Scenario == ScenarioIdle || o.Events == 0 {
+		res.Complete = res.ConnectFailed == 0
+		res.RSSAfterMB = res.RSSConnectedMB
+		return res, nil
+	}
+
+	em, err := newEmitter(o)
+	if err != nil {
+		return res, err
+	}
+	if o.Scenario == ScenarioE2E {
+		if err := em.createSlots(ctx); err != nil {
+			return res, err
+		}
+		// Let the "created" events (unstamped, not counted) drain.
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// The plan: emit k goes to room k % Rooms with count events.
+	type emit struct{ room, count int }
+	var plan []emit
+	expect := Expect{PerRoom: map[int]int64{}, Deadline: time.Now().Add(o.MaxTime)}
+	for left, k := o.Events, 0; left > 0; k++ {
+		c := 1
+		if o.Scenario != ScenarioE2E {
+			c = min(o.Batch, left)
+		}
+		plan = append(plan, emit{room: k % o.Rooms, count: c})
+		expect.PerRoom[k%o.Rooms] += int64(c)
+		left -= c
+	}
+	for r, c := range expect.PerRoom {
+		res.Expected += c * int64(perRoom[r])
+	}
+
+	mctx, stop := context.WithCancel(ctx)
+	defer stop()
+	results := make([]ShardResult, len(shards))
+	var mwg sync.WaitGroup
+	for i, s := range shards {
+		mwg.Add(1)
+		go func() { defer mwg.Done(); results[i], errs[i] = s.Measure(mctx, expect) }()
+	}
+	// Give the workers the expectation before the first event can arrive.
+	time.Sleep(100 * time.Millisecond)
+
+	logf("emitting %d events in %d requests", o.Events, len(plan))
+	cpu0 := sample()
+	start := time.Now()
+	for k, e := range plan {
+		if o.Rate > 0 {
+			at := start.Add(time.Duration(float64(k) / o.Rate * float64(time.Second)))
+			if d := time.Until(at); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if err := em.emit(ctx, e.room, e.count); err != nil {
+			res.EmitErrors++
+			if res.EmitErrors <= 3 {
+				logf("emit: %v", err)
+			}
+		}
+	}
+	res.EmitSeconds = time.Since(start).Seconds()
+	waitDone := make(chan struct{})
+	go func() { mwg.Wait(); close(waitDone) }()
+	select {
+	case <-waitDone:
+	case <-time.After(o.Wait):
+		stop()
+		<-waitDone
+	case <-ctx.Done():
+		<-waitDone
+	}
+	cpu1 := sample()
+
+	var hist Histogram
+	var last int64
+	for i, r := range results {
+		if errs[i] != nil {
+			return res, errs[i]
+		}
+		res.Delivered += r.Delivered
+		res.Incomplete += r.Incomplete
+		res.Extra += r.Extra
+		res.Disconnects += r.Disconnects
+		res.Errors += r.Errors
+		last = max(last, r.LastRecvNs)
+		hist.Merge(r.Latency)
+	}
+	res.Complete = res.ConnectFailed == 0 && res.Incomplete == 0 && res.Delivered >= res.Expected && res.EmitErrors == 0
+	if last > 0 {
+		res.Seconds = float64(last-start.UnixNano()) / 1e9
+	}
+	if res.Seconds > 0 {
+		res.DeliveriesPerSec = float64(res.Delivered) / res.Seconds
+	}
+	res.P50Us = float64(hist.Quantile(0.50)) / 1e3
+	res.P99Us = float64(hist.Quantile(0.99)) / 1e3
+	res.MaxUs = float64(hist.Max()) / 1e3
+	if o.PID > 0 {
+		res.ServerCPUSeconds = cpu1.CPUSeconds - cpu0.CPUSeconds
+		res.RSSAfterMB = mb(cpu1.RSSBytes)
+		if res.Delivered > 0 {
+			res.CPUSecPer1000 = res.ServerCPUSeconds / float64(res.Delivered) * 1000
+			res.CPUUsPerDelivery = res.ServerCPUSeconds / float64(res.Delivered) * 1e6
+		}
+	}
+	return res, nil
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// emitter sends the events: POST /api/v1/dev/emit, or for e2e a PATCH of
+// the room's slot, each stamped with the send time.
+type emitter struct {
+	o      Options
+	client *http.Client
+	pad    string
+	slots  map[int]int64 // room index -> slot id (e2e)
+}
+
+func newEmitter(o Options) (*emitter, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}
+	return &emitter{
+		o:      o,
+		client: &http.Client{Transport: tr, Timeout: 60 * time.Second},
+		pad:    strings.Repeat("x", o.Payload),
+		slots:  map[int]int64{},
+	}, nil
+}
+
+func (e *emitter) do(ctx context.Context, method, path string, body []byte, want int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(e.o.URL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.o.Token)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s %s: %d %.200s", method, path, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+// createSlots creates one slot per room, one second long, a day from now:
+// runs seconds apart never overlap an earlier run's slots.
+func (e *emitter) createSlots(ctx context.Context) error {
+	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
+	for r := 0; r < e.o.Rooms; r++ {
+		body := fmt.Sprintf(`{"start":%q,"end":%q}`, start.Format(time.RFC3339), start.Add(time.Second).Format(time.RFC3339))
+		b, err := e.do(ctx, http.MethodPost, "/api/v1/providers/"+ProviderID(r)+"/slots", []byte(body), http.StatusCreated)
+		if err != nil {
+			return fmt.Errorf("create slot: %w", err)
+		}
+		var s struct {
+			ID json.Number `json:"id"`
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("create slot: %w", err)
+		}
+		id, err := s.ID.Int64()
+		if err != nil {
+			return fmt.Errorf("create slot id %q: %w", s.ID, err)
+		}
+		e.slots[r] = id
+	}
+	return nil
+}
+
+func (e *emitter) emit(ctx context.Context, room, count int) error {
+	stamp := stampMarker + strconv.FormatInt(time.Now().UnixNano(), 10)
+	if e.o.Scenario == ScenarioE2E {
+		path := "/api/v1/providers/" + ProviderID(room) + "/slots/" + strconv.FormatInt(e.slots[room], 10)
+		_, err := e.do(ctx, http.MethodPatch, path, []byte(`{"note":"`+stamp+`"}`), http.StatusOK)
+		return err
+	}
+	var b strings.Builder
+	b.WriteString(`{"room":"`)
+	b.WriteString(RoomName(room))
+	b.WriteString(`","event":`)
+	b.WriteString(strconv.Quote(e.o.Event))
+	b.WriteString(`,"data":{"stamp":"`)
+	b.WriteString(stamp)
+	b.WriteString(`"`)
+	if e.pad != "" {
+		b.WriteString(`,"pad":"`)
+		b.WriteString(e.pad)
+		b.WriteString(`"`)
+	}
+	b.WriteString(`},"count":`)
+	b.WriteString(strconv.Itoa(count))
+	b.WriteString(`}`)
+	_, err := e.do(ctx, http.MethodPost, "/api/v1/dev/emit", []byte(b.String()), http.StatusAccepted)
+	return err
+}

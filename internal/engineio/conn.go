@@ -1,0 +1,343 @@
+package engineio
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/eventide/realtime/internal/ws"
+)
+
+type connState uint8
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // Close called: flushing, then closed
+	stateClosed
+)
+
+// Control packets, immutable and shared by every connection.
+var (
+	pingPacket  = controlMessage(typePing, "")
+	pongPacket  = controlMessage(typePong, "")
+	noopPacket  = controlMessage(typeNoop, "")
+	closePacket = controlMessage(typeClose, "")
+)
+
+// maxIdleQueueCap is the largest queue backing array kept between flushes;
+// a burst's larger array is dropped so an idle connection stays small.
+const maxIdleQueueCap = 16
+
+// Conn is one Engine.IO session. Its methods are safe for concurrent use.
+type Conn struct {
+	srv   *Server
+	id    string
+	proto int
+	req   *http.Request
+	b64   bool // v3 polling client asked for base64 binary (b64=1)
+
+	// recvMu serialises deliveries to recv (OnMessage, then OnClose once).
+	recvMu sync.Mutex
+	recv   Receiver
+
+	mu        sync.Mutex
+	state     connState
+	transport string
+	queue     []*Message
+	ws        *ws.Conn      // the WebSocket once the transport is websocket
+	writing   bool          // a writeLoop goroutine is running
+	poll      chan struct{} // closed to wake the pending GET poll
+	polling   bool          // a GET poll is being served
+	posting   bool          // a POST is being served
+	probe     *ws.Conn      // WebSocket being upgraded to
+	probed    bool          // probe answered: polls are ended with a noop
+	pollNoop  bool          // on close, end a pending poll with noop (client closed)
+	timer     *time.Timer   // heartbeat, or the closing deadline
+	timerAt   time.Time     // when timer is due (stale firings are ignored)
+	awaitPong bool
+}
+
+// ID returns the session id (sid).
+func (c *Conn) ID() string { return c.id }
+
+// Protocol returns the Engine.IO protocol version: 3 or 4.
+func (c *Conn) Protocol() int { return c.proto }
+
+// Transport returns "polling" or "websocket"; it changes after an upgrade.
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport
+}
+
+// Request returns the handshake request (headers, URL with query,
+// RemoteAddr), without its body.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Send enqueues msgs atomically and in order; it never blocks. If the
+// connection's queue would overflow, the connection is closed with reason
+// "send queue overflow" and ErrQueueFull returned; after close, ErrClosed.
+func (c *Conn) Send(msgs ...*Message) error {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if len(c.queue)+len(msgs) > c.srv.cfg.SendQueue {
+		queued := len(c.queue)
+		c.mu.Unlock()
+		c.srv.log.Warn("engineio: send queue overflow, closing connection", "sid", c.id, "queued", queued)
+		c.closeNow(ReasonQueueOverflow)
+		return ErrQueueFull
+	}
+	c.queue = append(c.queue, msgs...)
+	c.kickLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// Close closes the session from the server side (reason "forced close"),
+// after flushing what is queued: at once over WebSocket, with the next poll
+// (or after PingTimeout) over polling.
+func (c *Conn) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return
+	}
+	c.state = stateClosing
+	if c.ws != nil {
+		c.startWriterLocked() // it closes once the queue is flushed
+		return
+	}
+	c.queue = append(c.queue, closePacket)
+	if c.poll != nil {
+		close(c.poll)
+		c.poll = nil
+	}
+	c.resetTimerLocked(c.srv.cfg.PingTimeout)
+}
+
+// sendControlLocked queues a control packet (not counted against SendQueue).
+func (c *Conn) sendControlLocked(m *Message) {
+	if c.state != stateOpen {
+		return
+	}
+	c.queue = append(c.queue, m)
+	c.kickLocked()
+}
+
+// kickLocked gets the queue moving on the current transport.
+func (c *Conn) kickLocked() {
+	if c.ws != nil {
+		c.startWriterLocked()
+		return
+	}
+	if c.poll != nil {
+		close(c.poll)
+		c.poll = nil
+	}
+}
+
+func (c *Conn) startWriterLocked() {
+	if c.writing || c.state == stateClosed {
+		return
+	}
+	c.writing = true
+	c.srv.wg.Add(1) // the session's count is held, so this never races Wait
+	go c.writeLoop(c.ws)
+}
+
+var framesPool = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}
+
+// writeLoop writes everything queued, coalesced into one WriteFrames per
+// round, and exits when the queue is empty: an idle connection has no writer
+// goroutine and holds no buffer.
+func (c *Conn) writeLoop(wsc *ws.Conn) {
+	defer c.srv.wg.Done()
+	fp := framesPool.Get().(*[][]byte)
+	defer framesPool.Put(fp)
+	for {
+		c.mu.Lock()
+		q := c.queue
+		if len(q) == 0 || c.state == stateClosed {
+			c.writing = false
+			closing := c.state == stateClosing
+			c.mu.Unlock()
+			if closing {
+				c.closeNow(ReasonForcedClose)
+			}
+			return
+		}
+		c.queue = nil
+		c.mu.Unlock()
+
+		frames := (*fp)[:0]
+		for _, m := range q {
+			frames = append(frames, m.wsFrame(c.proto))
+		}
+		err := wsc.WriteFrames(frames)
+		clear(frames)
+		*fp = frames[:0]
+		clear(q)
+
+		c.mu.Lock()
+		if c.queue == nil && cap(q) <= maxIdleQueueCap {
+			c.queue = q[:0]
+		}
+		if err != nil {
+			c.writing = false
+			c.mu.Unlock()
+			c.srv.log.Debug("engineio: websocket write failed", "sid", c.id, "err", err)
+			c.closeNow(ReasonTransportError)
+			return
+		}
+		c.mu.Unlock()
+	}
+}
+
+// closeNow ends the session at once (no flush): timers stopped, transports
+// closed, the server's entry removed, and OnClose called exactly once, from
+// its own goroutine after any delivery in progress (so a Send from inside the
+// receiver's locks never calls back into them).
+func (c *Conn) closeNow(reason string) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosed
+	c.pollNoop = reason == ReasonTransportClose
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	wsc, probe := c.ws, c.probe
+	c.probe = nil
+	if c.poll != nil {
+		close(c.poll) // the pending poll answers "1" (or noop)
+		c.poll = nil
+	}
+	clear(c.queue)
+	c.queue = nil
+	c.mu.Unlock()
+
+	c.srv.remove(c)
+	go func() {
+		if probe != nil {
+			_ = probe.Close()
+		}
+		if wsc != nil {
+			switch reason {
+			case ReasonQueueOverflow, ReasonTransportError, ReasonTransportClose:
+				_ = wsc.Abort() // the peer is gone or does not read
+			case ReasonServerShutdown:
+				_ = wsc.CloseWith(ws.CloseGoingAway, "")
+			default:
+				_ = wsc.Close()
+			}
+		}
+		c.recvMu.Lock()
+		if c.recv != nil {
+			c.recv.OnClose(reason)
+		}
+		c.recvMu.Unlock()
+		c.srv.wg.Done() // the session
+	}()
+}
+
+// startHeartbeatLocked arms the heartbeat: v4 pings after PingInterval; v3
+// expects the client's ping within PingInterval+PingTimeout.
+func (c *Conn) startHeartbeatLocked() {
+	cfg := c.srv.cfg
+	if c.proto == 3 {
+		c.resetTimerLocked(cfg.PingInterval + cfg.PingTimeout)
+		return
+	}
+	c.resetTimerLocked(cfg.PingInterval)
+}
+
+func (c *Conn) resetTimerLocked(d time.Duration) {
+	c.timerAt = time.Now().Add(d)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.onTimer)
+		return
+	}
+	c.timer.Reset(d)
+}
+
+func (c *Conn) onTimer() {
+	c.mu.Lock()
+	if c.state == stateClosed || time.Now().Before(c.timerAt) {
+		c.mu.Unlock()
+		return
+	}
+	switch {
+	case c.state == stateClosing:
+		c.mu.Unlock()
+		c.closeNow(ReasonForcedClose)
+	case c.proto == 3 || c.awaitPong:
+		c.mu.Unlock()
+		c.closeNow(ReasonPingTimeout)
+	default:
+		c.awaitPong = true
+		c.sendControlLocked(pingPacket)
+		c.resetTimerLocked(c.srv.cfg.PingTimeout)
+		c.mu.Unlock()
+	}
+}
+
+// handlePacket acts on one packet from the client; false means the session
+// is closed and the caller should stop. The caller holds recvMu.
+func (c *Conn) handlePacket(p packet) bool {
+	switch p.typ {
+	case typeMessage:
+		c.mu.Lock()
+		open := c.state == stateOpen
+		c.mu.Unlock()
+		if !open {
+			return false
+		}
+		c.recv.OnMessage(p.data, p.binary)
+	case typePing:
+		if c.proto != 3 {
+			c.closeNow(ReasonTransportError) // v4 heartbeats go server -> client
+			return false
+		}
+		c.mu.Lock()
+		if c.state == stateOpen {
+			c.sendControlLocked(pongPacket)
+			c.startHeartbeatLocked()
+		}
+		c.mu.Unlock()
+	case typePong:
+		if c.proto != 4 {
+			c.closeNow(ReasonTransportError)
+			return false
+		}
+		c.mu.Lock()
+		if c.awaitPong && c.state == stateOpen {
+			c.awaitPong = false
+			c.resetTimerLocked(c.srv.cfg.PingInterval)
+		}
+		c.mu.Unlock()
+	case typeClose:
+		c.closeNow(ReasonTransportClose)
+		return false
+	case typeNoop, typeUpgrade:
+	default:
+		c.closeNow(ReasonParseError)
+		return false
+	}
+	return true
+}
+
+// deliver handles packets in order, holding recvMu.
+func (c *Conn) deliver(pkts []packet) {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	for _, p := range pkts {
+		if !c.handlePacket(p) {
+			return
+		}
+	}
+}

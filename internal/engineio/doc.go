@@ -1,0 +1,14 @@
+// Package engineio is an Engine.IO server speaking protocol v4 (socket.io-client
+// 3.x/4.x) and v3 (socket.io-client 2.x) on the same endpoint, over HTTP
+// long-polling and WebSocket, with the polling -> websocket upgrade.
+//
+// It behaves like the Node.js engine.io 6.x server with allowEIO3: true. A
+// Server is an http.Handler; each new session is handed to the open callback,
+// which returns the Receiver that gets the session's messages, in order, and
+// its close reason, exactly once.
+//
+// Messages to send are prepared once (TextMessage, BinaryMessage) and may be
+// sent to many connections: the WebSocket frame of each protocol flavour is
+// encoded once and cached in the Message, and every connection coalesces what
+// is queued for it into one write.
+package engineio

@@ -1,0 +1,321 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventide/realtime/internal/ws"
+)
+
+// Engine.IO error codes, answered as HTTP 400 (403 for codeForbidden) with
+// {"code":N,"message":"..."}.
+const (
+	codeTransportUnknown   = 0
+	codeUnknownSID         = 1
+	codeBadHandshakeMethod = 2
+	codeBadRequest         = 3
+	codeForbidden          = 4
+	codeUnsupportedVersion = 5
+)
+
+var errorMessages = [...]string{
+	codeTransportUnknown:   "Transport unknown",
+	codeUnknownSID:         "Session ID unknown",
+	codeBadHandshakeMethod: "Bad handshake method",
+	codeBadRequest:         "Bad request",
+	codeForbidden:          "Forbidden",
+	codeUnsupportedVersion: "Unsupported protocol version",
+}
+
+const (
+	transportPolling   = "polling"
+	transportWebSocket = "websocket"
+)
+
+// Server is an Engine.IO v3+v4 server; mount it as an http.Handler at the
+// Socket.IO path (the caller strips nothing: only the query is looked at).
+type Server struct {
+	cfg  Config
+	open func(c *Conn) Receiver
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[string]*Conn
+	shutdown bool
+
+	// wg counts open sessions and the goroutines they run.
+	wg sync.WaitGroup
+}
+
+// NewServer returns a Server. open is called once per new session, before any
+// message of it is delivered; it returns the session's Receiver.
+func NewServer(cfg Config, open func(c *Conn) Receiver) *Server {
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 20 * time.Second
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 1_000_000
+	}
+	if cfg.UpgradeTimeout <= 0 {
+		cfg.UpgradeTimeout = 10 * time.Second
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 1024
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, open: open, log: log, conns: make(map[string]*Conn)}
+}
+
+// Count returns the number of open sessions.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown closes every session (reason "server shutting down"), refuses new
+// ones and waits until their goroutines have ended or ctx is done. Safe to
+// call twice.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeNow(ReasonServerShutdown)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) lookup(sid string) *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[sid]
+}
+
+func (s *Server) remove(c *Conn) {
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+}
+
+// ServeHTTP answers every Engine.IO request: handshakes, polls, posts and
+// WebSocket connections (new or upgrading).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		// CORS preflight is the router's business; answer it harmlessly.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	q := r.URL.Query()
+	transport := q.Get("transport")
+	if transport != transportPolling && transport != transportWebSocket {
+		writeError(w, codeTransportUnknown)
+		return
+	}
+	proto := 0
+	switch q.Get("EIO") {
+	case "4":
+		proto = 4
+	case "3":
+		if s.cfg.AllowEIO3 {
+			proto = 3
+		}
+	}
+	if proto == 0 {
+		writeError(w, codeUnsupportedVersion)
+		return
+	}
+	isUpgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+
+	if sid := q.Get("sid"); sid != "" {
+		c := s.lookup(sid)
+		if c == nil {
+			writeError(w, codeUnknownSID)
+			return
+		}
+		if c.proto != proto {
+			writeError(w, codeBadRequest)
+			return
+		}
+		if transport == transportPolling {
+			if c.Transport() != transportPolling {
+				writeError(w, codeBadRequest)
+				return
+			}
+			switch r.Method {
+			case http.MethodGet:
+				c.servePoll(w, r)
+			case http.MethodPost:
+				c.servePost(w, r)
+			default:
+				writeError(w, codeBadRequest)
+			}
+			return
+		}
+		if !isUpgrade {
+			writeError(w, codeBadRequest)
+			return
+		}
+		c.serveUpgrade(w, r)
+		return
+	}
+
+	if r.Method != http.MethodGet {
+		writeError(w, codeBadHandshakeMethod)
+		return
+	}
+	if transport == transportWebSocket && !isUpgrade {
+		writeError(w, codeBadRequest)
+		return
+	}
+	if s.cfg.AllowRequest != nil {
+		if err := s.cfg.AllowRequest(r); err != nil {
+			s.log.Debug("engineio: handshake refused", "remote", r.RemoteAddr, "err", err)
+			writeError(w, codeForbidden)
+			return
+		}
+	}
+	s.handshake(w, r, transport, proto, q.Get("b64") != "")
+}
+
+// handshake opens a new session over transport.
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string, proto int, b64 bool) {
+	s.mu.Lock()
+	closed := s.shutdown
+	s.mu.Unlock()
+	if closed {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	var wsc *ws.Conn
+	if transport == transportWebSocket {
+		var err error
+		if wsc, err = ws.Upgrade(w, r, ws.UpgradeOptions{}); err != nil {
+			s.log.Debug("engineio: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+			return
+		}
+	}
+
+	// Keep the handshake request without its body or its context (which ends
+	// with this handler).
+	req := r.WithContext(context.WithoutCancel(r.Context()))
+	req.Body = http.NoBody
+	req.GetBody = nil
+	c := &Conn{srv: s, id: newSID(), proto: proto, req: req, b64: b64, transport: transport}
+	c.queue = append(c.queue, s.openPacket(c.id, transport))
+
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		if wsc != nil {
+			_ = wsc.CloseWith(ws.CloseGoingAway, "server shutting down")
+		} else {
+			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		}
+		return
+	}
+	s.conns[c.id] = c
+	s.wg.Add(1) // the session; Done when it is closed
+	s.mu.Unlock()
+
+	// open may Send (queued after the open packet); no message is delivered
+	// and no OnClose called until it has returned.
+	c.recvMu.Lock()
+	c.recv = s.open(c)
+	c.recvMu.Unlock()
+
+	c.mu.Lock()
+	if c.state == stateOpen {
+		c.startHeartbeatLocked()
+	}
+	c.mu.Unlock()
+
+	if wsc != nil {
+		c.mu.Lock()
+		if c.state == stateClosed {
+			c.mu.Unlock()
+			_ = wsc.Close()
+			return
+		}
+		c.ws = wsc
+		c.kickLocked()
+		s.wg.Add(1)
+		c.mu.Unlock()
+		go c.readLoop(wsc)
+		return
+	}
+	// The handshake response carries the open packet (and whatever open sent).
+	c.mu.Lock()
+	c.polling = true
+	c.mu.Unlock()
+	c.respondPoll(w, r)
+}
+
+// openPacket builds the "0{...}" handshake packet. Like Node's engine.io 6,
+// maxPayload is included for v3 clients as well (they ignore it).
+func (s *Server) openPacket(sid, transport string) *Message {
+	upgrades := []string{}
+	if transport == transportPolling {
+		upgrades = []string{transportWebSocket}
+	}
+	data, _ := json.Marshal(struct {
+		SID          string   `json:"sid"`
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int64    `json:"pingInterval"`
+		PingTimeout  int64    `json:"pingTimeout"`
+		MaxPayload   int64    `json:"maxPayload"`
+	}{sid, upgrades, s.cfg.PingInterval.Milliseconds(), s.cfg.PingTimeout.Milliseconds(), s.cfg.MaxPayload})
+	return controlMessage(typeOpen, string(data))
+}
+
+// newSID returns 20 random URL-safe characters (15 random bytes, base64url).
+func newSID() string {
+	var b [15]byte
+	_, _ = io.ReadFull(rand.Reader, b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// writeError answers an Engine.IO error.
+func writeError(w http.ResponseWriter, code int) {
+	status := http.StatusBadRequest
+	if code == codeForbidden {
+		status = http.StatusForbidden
+	}
+	body := `{"code":` + strconv.Itoa(code) + `,"message":"` + errorMessages[code] + `"}`
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}

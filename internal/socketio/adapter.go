@@ -1,0 +1,223 @@
+package socketio
+
+import (
+	"sync"
+)
+
+// BroadcastOptions selects the recipients of a broadcast: the sockets in any
+// of Rooms (every socket of the namespace when empty), minus the sockets in
+// any of Except. Each recipient gets the packet once.
+type BroadcastOptions struct {
+	Rooms  []string
+	Except []string
+}
+
+// Adapter keeps a namespace's rooms and delivers broadcasts. It deals in
+// socket ids, room names and encoded packets only, so an implementation
+// spanning processes (Redis) can replace the in-memory one without touching
+// callers: it would publish the Packet's Text and Attachments and call the
+// local MemoryAdapter on every node.
+type Adapter interface {
+	// AddAll adds socket id to rooms.
+	AddAll(id string, rooms []string)
+	// Del removes socket id from room.
+	Del(id, room string)
+	// DelAll removes socket id from every room.
+	DelAll(id string)
+	// Broadcast sends p to the sockets selected by opts.
+	Broadcast(p *Packet, opts BroadcastOptions)
+	// Sockets returns the ids of the sockets in any of rooms (all if empty).
+	Sockets(rooms []string) []string
+	// SocketRooms returns the rooms socket id is in.
+	SocketRooms(id string) []string
+	// Rooms returns every room with at least one socket.
+	Rooms() []string
+	// Close releases the adapter's resources.
+	Close() error
+}
+
+var _ Adapter = (*MemoryAdapter)(nil)
+
+// MemoryAdapter is the default, in-process Adapter.
+type MemoryAdapter struct {
+	nsp *Namespace
+
+	mu    sync.RWMutex
+	rooms map[string]map[string]struct{} // room -> socket ids
+	sids  map[string]map[string]struct{} // socket id -> rooms
+}
+
+// NewMemoryAdapter returns the in-memory adapter of nsp.
+func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
+	return &MemoryAdapter{
+		nsp:   nsp,
+		rooms: make(map[string]map[string]struct{}),
+		sids:  make(map[string]map[string]struct{}),
+	}
+}
+
+// AddAll implements Adapter.
+func (a *MemoryAdapter) AddAll(id string, rooms []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	mine := a.sids[id]
+	if mine == nil {
+		mine = make(map[string]struct{}, len(rooms))
+		a.sids[id] = mine
+	}
+	for _, r := range rooms {
+		mine[r] = struct{}{}
+		set := a.rooms[r]
+		if set == nil {
+			set = make(map[string]struct{})
+			a.rooms[r] = set
+		}
+		set[id] = struct{}{}
+	}
+}
+
+// Del implements Adapter.
+func (a *MemoryAdapter) Del(id, room string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if mine := a.sids[id]; mine != nil {
+		delete(mine, room)
+	}
+	a.delFromRoom(id, room)
+}
+
+func (a *MemoryAdapter) delFromRoom(id, room string) {
+	if set := a.rooms[room]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(a.rooms, room)
+		}
+	}
+}
+
+// DelAll implements Adapter.
+func (a *MemoryAdapter) DelAll(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for r := range a.sids[id] {
+		a.delFromRoom(id, r)
+	}
+	delete(a.sids, id)
+}
+
+// recipients is a pooled slice of sockets, so a broadcast allocates nothing
+// per recipient.
+var recipientPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
+
+// Broadcast implements Adapter: it resolves the recipients under the lock,
+// then sends outside it the same prepared Engine.IO messages to each.
+func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) {
+	rp := recipientPool.Get().(*[]*Socket)
+	list := (*rp)[:0]
+	a.mu.RLock()
+	var except map[string]struct{}
+	if len(opts.Except) == 1 {
+		except = a.rooms[opts.Except[0]]
+	} else if len(opts.Except) > 1 {
+		except = make(map[string]struct{})
+		for _, r := range opts.Except {
+			for id := range a.rooms[r] {
+				except[id] = struct{}{}
+			}
+		}
+	}
+	a.nsp.mu.RLock()
+	switch len(opts.Rooms) {
+	case 0:
+		for id := range a.sids {
+			if _, skip := except[id]; !skip {
+				if s := a.nsp.sockets[id]; s != nil {
+					list = append(list, s)
+				}
+			}
+		}
+	case 1:
+		for id := range a.rooms[opts.Rooms[0]] {
+			if _, skip := except[id]; !skip {
+				if s := a.nsp.sockets[id]; s != nil {
+					list = append(list, s)
+				}
+			}
+		}
+	default:
+		seen := make(map[string]struct{})
+		for _, r := range opts.Rooms {
+			for id := range a.rooms[r] {
+				if _, dup := seen[id]; dup {
+					continue
+				}
+				seen[id] = struct{}{}
+				if _, skip := except[id]; !skip {
+					if s := a.nsp.sockets[id]; s != nil {
+						list = append(list, s)
+					}
+				}
+			}
+		}
+	}
+	a.nsp.mu.RUnlock()
+	a.mu.RUnlock()
+
+	if len(list) > 0 {
+		msgs := p.Messages()
+		for _, s := range list {
+			s.client.sendMessages(msgs)
+		}
+	}
+	clear(list)
+	*rp = list[:0]
+	recipientPool.Put(rp)
+}
+
+// Sockets implements Adapter.
+func (a *MemoryAdapter) Sockets(rooms []string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var out []string
+	if len(rooms) == 0 {
+		for id := range a.sids {
+			out = append(out, id)
+		}
+		return out
+	}
+	seen := make(map[string]struct{})
+	for _, r := range rooms {
+		for id := range a.rooms[r] {
+			if _, dup := seen[id]; !dup {
+				seen[id] = struct{}{}
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// SocketRooms implements Adapter.
+func (a *MemoryAdapter) SocketRooms(id string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.sids[id]))
+	for r := range a.sids[id] {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Rooms implements Adapter.
+func (a *MemoryAdapter) Rooms() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.rooms))
+	for r := range a.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Close implements Adapter.
+func (a *MemoryAdapter) Close() error { return nil }

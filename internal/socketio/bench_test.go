@@ -1,0 +1,117 @@
+package socketio
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventide/realtime/internal/engineio"
+)
+
+// nullConn is an in-process engine connection that counts what it is sent:
+// it measures the Socket.IO layer alone, without network or engine queues.
+type nullConn struct {
+	id    string
+	proto int
+	req   *http.Request
+	sent  atomic.Int64
+	mu    sync.Mutex
+	last  []*engineio.Message
+	recv  engineio.Receiver
+	close sync.Once
+}
+
+func (c *nullConn) ID() string             { return c.id }
+func (c *nullConn) Protocol() int          { return c.proto }
+func (c *nullConn) Transport() string      { return "websocket" }
+func (c *nullConn) Request() *http.Request { return c.req }
+func (c *nullConn) Send(msgs ...*engineio.Message) error {
+	c.sent.Add(int64(len(msgs)))
+	return nil
+}
+func (c *nullConn) Close() { c.close.Do(func() { go c.recv.OnClose(engineio.ReasonForcedClose) }) }
+
+// connectN connects n in-process sockets to "/" and puts them in room.
+func connectN(tb testing.TB, s *Server, n int, room string) []*nullConn {
+	tb.Helper()
+	done := make(chan *Socket, n)
+	s.Of("/").OnConnection(func(so *Socket) {
+		so.Join(room)
+		done <- so
+	})
+	conns := make([]*nullConn, n)
+	for i := range conns {
+		c := &nullConn{id: strconv.Itoa(i), proto: 4, req: httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=websocket", nil)}
+		cl := s.newClient(c)
+		c.recv = cl
+		cl.OnMessage([]byte("0"), false)
+		conns[i] = c
+	}
+	for range n {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			tb.Fatal("sockets did not connect")
+		}
+	}
+	return conns
+}
+
+func TestBroadcastInProcess(t *testing.T) {
+	s := NewServer(Config{})
+	defer s.Shutdown(t.Context())
+	conns := connectN(t, s, 50, "r")
+	before := make([]int64, len(conns))
+	for i, c := range conns {
+		before[i] = c.sent.Load()
+	}
+	if err := s.Of("/").To("r", "r", s.Of("/").Sockets()[0].ID()).Emit("x", []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range conns {
+		if got := c.sent.Load() - before[i]; got != 2 { // text + one attachment, once
+			t.Fatalf("conn %d got %d messages", i, got)
+		}
+	}
+}
+
+func BenchmarkBroadcastRoom1000(b *testing.B) {
+	s := NewServer(Config{})
+	defer s.Shutdown(b.Context())
+	connectN(b, s, 1000, "provider-1")
+	op := s.Of("/").To("provider-1")
+	payload := map[string]any{"action": "updated", "providerId": "1", "seq": 42, "slot": map[string]any{"id": "s1", "start": "2026-01-01T10:00:00Z"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := op.Emit("availabilityUpdated", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/delivery")
+}
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	payload := map[string]any{"action": "updated", "providerId": "1", "seq": 42, "slot": map[string]any{"id": "s1", "start": "2026-01-01T10:00:00Z"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeEvent("/", NoID, "availabilityUpdated", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	msg := []byte(`2["joinRoom",{"providerId":"1","token":"abc"}]`)
+	var d Decoder
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Add(msg, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package socketio
+
+// BroadcastOperator selects recipients for a broadcast; To, In and Except
+// return a new operator, so one may be kept and reused. Every recipient gets
+// an event once even if it is in several of the rooms.
+type BroadcastOperator struct {
+	nsp    *Namespace
+	rooms  []string
+	except []string
+}
+
+// To adds rooms to the recipients.
+func (b *BroadcastOperator) To(rooms ...string) *BroadcastOperator {
+	return &BroadcastOperator{
+		nsp:    b.nsp,
+		rooms:  append(append([]string(nil), b.rooms...), rooms...),
+		except: b.except,
+	}
+}
+
+// In is an alias of To.
+func (b *BroadcastOperator) In(rooms ...string) *BroadcastOperator { return b.To(rooms...) }
+
+// Except excludes the sockets in rooms (a socket id is a room).
+func (b *BroadcastOperator) Except(rooms ...string) *BroadcastOperator {
+	return &BroadcastOperator{
+		nsp:    b.nsp,
+		rooms:  b.rooms,
+		except: append(append([]string(nil), b.except...), rooms...),
+	}
+}
+
+// Emit encodes the event once and hands it to the adapter. []byte arguments
+// (also inside []any and map[string]any) travel as binary attachments.
+// Reserved event names are refused.
+func (b *BroadcastOperator) Emit(event string, args ...any) error {
+	if reservedEvents[event] {
+		return errReservedEvent
+	}
+	p, err := EncodeEvent(b.nsp.name, NoID, event, args...)
+	if err != nil {
+		return err
+	}
+	b.nsp.adapter.Broadcast(p, BroadcastOptions{Rooms: b.rooms, Except: b.except})
+	return nil
+}

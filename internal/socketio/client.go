@@ -1,0 +1,329 @@
+package socketio
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventide/realtime/internal/engineio"
+)
+
+// engineConn is what a client needs of an Engine.IO connection;
+// *engineio.Conn implements it (tests use a fake for in-process sockets).
+type engineConn interface {
+	ID() string
+	Protocol() int
+	Transport() string
+	Request() *http.Request
+	Send(msgs ...*engineio.Message) error
+	Close()
+}
+
+var _ engineConn = (*engineio.Conn)(nil)
+
+// Disconnect reasons seen on the server (OnDisconnect), as Node.js names them.
+// Engine.IO close reasons ("transport close", "ping timeout"...) pass through.
+const (
+	ReasonServerNamespaceDisconnect = "server namespace disconnect"
+	ReasonClientNamespaceDisconnect = "client namespace disconnect"
+	ReasonParseError                = "parse error"
+	ReasonForcedClose               = "forced close"
+	ReasonServerShuttingDown        = "server shutting down"
+)
+
+// client is one Engine.IO connection and the sockets multiplexed on it.
+//
+// OnMessage runs on the engine's reader. It decodes, answers ACKs inline (so
+// a handler blocked in EmitWithAck gets its answer), and queues everything
+// else to a per-client mailbox drained by a goroutine that exists only while
+// there is work: handlers run in order, off the reader, and an idle
+// connection holds no goroutine.
+type client struct {
+	srv   *Server
+	conn  engineConn
+	proto int
+	dec   Decoder
+
+	mu      sync.Mutex
+	sockets map[string]*Socket // by namespace name
+	closed  bool
+	timer   *time.Timer
+
+	qmu     sync.Mutex
+	queue   []func()
+	running bool
+}
+
+func (s *Server) newClient(conn engineConn) *client {
+	c := &client{
+		srv:     s,
+		conn:    conn,
+		proto:   conn.Protocol(),
+		dec:     Decoder{MaxAttachments: s.cfg.MaxAttachments},
+		sockets: make(map[string]*Socket, 1),
+	}
+	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
+	if c.proto == 3 {
+		// socket.io-client 2.x never sends CONNECT for "/": Node connects
+		// it at once, with the handshake query as auth.
+		auth := queryAuth(conn.Request().URL.Query())
+		c.enqueue(func() { c.connect("/", auth) })
+	}
+	return c
+}
+
+func (c *client) onConnectTimeout() {
+	c.mu.Lock()
+	idle := !c.closed && len(c.sockets) == 0
+	c.mu.Unlock()
+	if idle {
+		c.srv.log.Debug("socketio: no namespace joined in time, closing", "sid", c.conn.ID())
+		c.conn.Close()
+	}
+}
+
+// OnMessage implements engineio.Receiver.
+func (c *client) OnMessage(data []byte, binary bool) {
+	p, err := c.dec.Add(data, binary)
+	if err != nil {
+		c.srv.log.Debug("socketio: invalid packet", "sid", c.conn.ID(), "err", err)
+		c.fail()
+		return
+	}
+	if p == nil {
+		return
+	}
+	switch p.Type {
+	case PacketAck, PacketBinaryAck:
+		s := c.socket(p.Namespace)
+		if s == nil {
+			c.fail()
+			return
+		}
+		s.onAck(p)
+	case PacketConnect:
+		c.enqueue(func() { c.onConnect(p) })
+	case PacketEvent, PacketBinaryEvent, PacketDisconnect:
+		c.enqueue(func() {
+			s := c.socket(p.Namespace)
+			if s == nil {
+				c.fail()
+				return
+			}
+			if p.Type == PacketDisconnect {
+				c.remove(s)
+				s.onClose(ReasonClientNamespaceDisconnect)
+				return
+			}
+			s.onEvent(p)
+		})
+	default: // CONNECT_ERROR from a client
+		c.fail()
+	}
+}
+
+// OnClose implements engineio.Receiver.
+func (c *client) OnClose(reason string) { c.closeWith(reason, false) }
+
+// fail closes the connection after a bad packet or one in an invalid state,
+// like Node.js; the server and other connections are unaffected.
+func (c *client) fail() { c.closeWith(ReasonParseError, true) }
+
+// closeWith closes every socket with reason (first reason wins), fails their
+// pending acks at once and runs their disconnect handlers in the mailbox,
+// after the events already queued.
+func (c *client) closeWith(reason string, closeConn bool) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.timer.Stop()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	clear(c.sockets)
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.failAcks()
+	}
+	if closeConn {
+		c.conn.Close()
+	}
+	if len(socks) > 0 {
+		c.enqueue(func() {
+			for _, s := range socks {
+				s.onClose(reason)
+			}
+		})
+	}
+}
+
+func (c *client) socket(nsp string) *Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sockets[nsp]
+}
+
+func (c *client) remove(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+}
+
+func (c *client) onConnect(p *DecodedPacket) {
+	name := p.Namespace
+	var auth map[string]any
+	if c.proto == 3 {
+		// v4 clients put the auth in the namespace's query: "/admin?token=x".
+		if i := strings.IndexByte(name, '?'); i >= 0 {
+			q, _ := url.ParseQuery(name[i+1:])
+			auth = queryAuth(q)
+			name = name[:i]
+		}
+	} else if m, ok := p.Data.(map[string]any); ok {
+		auth = m
+	}
+	c.connect(name, auth)
+}
+
+// connect runs in the mailbox: middleware, then CONNECT and OnConnection.
+func (c *client) connect(name string, auth map[string]any) {
+	if c.socket(name) != nil {
+		c.srv.log.Debug("socketio: second CONNECT", "sid", c.conn.ID(), "nsp", name)
+		c.fail()
+		return
+	}
+	nsp := c.srv.lookup(name)
+	if nsp == nil {
+		c.sendPacket(PacketConnectError, name, map[string]any{"message": "Invalid namespace"})
+		return
+	}
+	if auth == nil {
+		auth = map[string]any{}
+	}
+	s := newSocket(nsp, c, auth)
+	if err := nsp.runMiddleware(s); err != nil {
+		c.srv.log.Debug("socketio: connection refused by middleware", "sid", c.conn.ID(), "nsp", name, "err", err)
+		c.sendPacket(PacketConnectError, name, connectErrorData(c.proto, err))
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.sockets[name] = s
+	c.timer.Stop()
+	c.mu.Unlock()
+
+	nsp.add(s)
+	if c.proto == 3 {
+		c.sendPacket(PacketConnect, name, nil)
+	} else {
+		c.sendPacket(PacketConnect, name, map[string]any{"sid": s.id})
+	}
+	nsp.connected(s)
+}
+
+// connectErrorData is what Node sends on a middleware error: v5
+// {"message","data"}; v4 the error's data if any, else its message.
+func connectErrorData(proto int, err error) any {
+	var data any
+	hasData := false
+	if d, ok := err.(interface{ Data() any }); ok {
+		data, hasData = d.Data(), true
+	}
+	if proto == 3 {
+		if hasData && data != nil {
+			return data
+		}
+		return err.Error()
+	}
+	m := map[string]any{"message": err.Error()}
+	if hasData && data != nil {
+		m["data"] = data
+	}
+	return m
+}
+
+func (c *client) sendPacket(t PacketType, nsp string, data any) {
+	p, err := Encode(t, nsp, NoID, data)
+	if err != nil {
+		c.srv.log.Error("socketio: encode", "sid", c.conn.ID(), "err", err)
+		return
+	}
+	c.send(p)
+}
+
+func (c *client) send(p *Packet) error {
+	if len(p.Attachments) == 0 {
+		return c.conn.Send(engineio.TextMessage(p.Text))
+	}
+	return c.conn.Send(p.Messages()...)
+}
+
+func (c *client) sendMessages(msgs []*engineio.Message) {
+	// An error closes the connection (queue full) or means it is closed;
+	// either way the close path reports it.
+	_ = c.conn.Send(msgs...)
+}
+
+// enqueue adds f to the mailbox, starting the drainer if idle.
+func (c *client) enqueue(f func()) {
+	c.qmu.Lock()
+	c.queue = append(c.queue, f)
+	if c.running {
+		c.qmu.Unlock()
+		return
+	}
+	c.running = true
+	c.qmu.Unlock()
+	go c.drain()
+}
+
+func (c *client) drain() {
+	for {
+		c.qmu.Lock()
+		if len(c.queue) == 0 {
+			c.queue = c.queue[:0:0]
+			c.running = false
+			c.qmu.Unlock()
+			return
+		}
+		f := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.qmu.Unlock()
+		c.run(f)
+	}
+}
+
+// run calls a task, turning a handler's panic into a log line: one bad
+// handler must not take the server down.
+func (c *client) run(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.log.Error("socketio: handler panic", "sid", c.conn.ID(), "err", fmt.Sprint(r))
+		}
+	}()
+	f()
+}
+
+// queryAuth turns a query into an auth map of strings (first value of each key).
+func queryAuth(q url.Values) map[string]any {
+	m := make(map[string]any, len(q))
+	for k, v := range q {
+		if len(v) > 0 {
+			m[k] = v[0]
+		}
+	}
+	return m
+}

@@ -1,0 +1,66 @@
+// Package socketio is a Socket.IO server: protocol v5 (socket.io-client
+// 3.x/4.x over Engine.IO v4) and v4 (socket.io-client 2.x over Engine.IO v3)
+// on one endpoint, built on internal/engineio. It behaves like the Node.js
+// socket.io 4.8 server with allowEIO3: true.
+//
+// # Use
+//
+//	io := socketio.NewServer(socketio.Config{Engine: engineio.Config{AllowEIO3: true}, Logger: log})
+//	root := io.Of("/")
+//	root.Use(func(s *socketio.Socket) error { // connection middleware
+//		tok, _ := s.Handshake().Auth["token"].(string)
+//		claims, err := verify(tok)
+//		if err != nil {
+//			return err // -> CONNECT_ERROR {"message": err.Error(), "data": err.Data()}
+//		}
+//		s.Set("claims", claims)
+//		return nil
+//	})
+//	root.OnConnection(func(s *socketio.Socket) {
+//		s.On("joinRoom", func(e *socketio.Event) {
+//			room, _ := e.Args[0].(string)
+//			s.Join(room)
+//			s.Emit("joinedRoom", room)
+//		})
+//	})
+//	root.To("provider-1").Emit("availabilityUpdated", payload)
+//	mux.Handle("/socket.io/", io)
+//
+// # Model
+//
+// A client is one Engine.IO connection; it carries one Socket per connected
+// namespace. Every socket is in the room named by its id. Handlers of one
+// connection (middleware, OnConnection, On, OnAny, OnDisconnect) run one at a
+// time, in arrival order, on a goroutine that exists only while there is work,
+// never on the network reader; acknowledgements are resolved on the reader,
+// so a handler may block in EmitWithAck. A panicking handler is logged and
+// the connection goes on.
+//
+// Event arguments are decoded with encoding/json into any: objects as
+// map[string]any, arrays as []any, numbers as float64 (JavaScript numbers);
+// binary attachments become []byte. Event.Unmarshal decodes one argument into
+// a struct. On the way out, []byte anywhere in the arguments (top level or
+// inside []any and map[string]any) is sent as a binary attachment; other
+// values are marshalled by encoding/json without HTML escaping, like
+// JSON.stringify.
+//
+// A broadcast is encoded once into a Packet whose Engine.IO messages are
+// prepared once and handed to every recipient's connection; v4 and v5
+// clients share the encoding. Rooms live in an Adapter (in memory by
+// default), which deals in socket ids and encoded packets so a
+// multi-process adapter can replace it.
+//
+// # Errors
+//
+// A malformed packet, a packet for a namespace the client has not joined, a
+// second CONNECT to a namespace or a reserved event name ("connect",
+// "disconnect", "error"...) closes that client's Engine.IO connection; its
+// sockets disconnect with reason "parse error". The server and other
+// connections are unaffected. A connection that joins no namespace within
+// Config.ConnectTimeout is closed.
+//
+// Disconnect reasons seen by OnDisconnect: "server namespace disconnect",
+// "client namespace disconnect", "parse error", "forced close",
+// "server shutting down", and the Engine.IO ones ("transport close",
+// "transport error", "ping timeout", "send queue overflow").
+package socketio

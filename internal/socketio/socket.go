@@ -1,0 +1,369 @@
+package socketio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrDisconnected is returned when emitting on, or waiting for an ack from, a
+// socket that is not (or no longer) connected.
+var ErrDisconnected = errors.New("socketio: socket disconnected")
+
+// Handshake is what a socket was connected with.
+type Handshake struct {
+	// Auth is the v5 CONNECT payload (socket.io-client's auth option); for
+	// v4 clients the query of the namespace in CONNECT, and for "/" the
+	// handshake query (string values). Never nil.
+	Auth     map[string]any
+	Query    url.Values  // the Engine.IO handshake request's query
+	Header   http.Header // the handshake request's headers
+	Address  string      // the handshake request's RemoteAddr
+	Time     time.Time   // when the socket was created
+	Protocol int         // Engine.IO protocol: 4 (socket.io-client 3/4), 3 (2.x)
+	Secure   bool        // the handshake came over TLS
+}
+
+// Event is an event received from a client.
+type Event struct {
+	Name string
+	// Args are decoded with encoding/json into any: objects map[string]any,
+	// arrays []any, numbers float64; binary attachments are []byte.
+	Args []any
+	// Ack answers the client's acknowledgement callback (ACK, or BINARY_ACK
+	// when an argument holds []byte); nil if the client asked for none.
+	// Only the first call sends.
+	Ack func(args ...any) error
+	// Socket is the socket the event came from.
+	Socket *Socket
+}
+
+// Unmarshal decodes Args[i] into v (through JSON; []byte become base64 text,
+// which json.Unmarshal turns back into a []byte field).
+func (e *Event) Unmarshal(i int, v any) error {
+	if i < 0 || i >= len(e.Args) {
+		return fmt.Errorf("socketio: event %q has no argument %d", e.Name, i)
+	}
+	b, err := json.Marshal(e.Args[i])
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+const (
+	statePending int32 = iota
+	stateConnected
+	stateClosing
+	stateClosed
+)
+
+type ackResult struct {
+	args []any
+	err  error
+}
+
+// Socket is a client's connection to one namespace.
+type Socket struct {
+	id     string
+	nsp    *Namespace
+	client *client
+	hs     Handshake
+	state  atomic.Int32
+
+	mu              sync.Mutex
+	handlers        map[string][]func(e *Event)
+	anyHandlers     []func(e *Event)
+	onDisconnecting []func(reason string)
+	onDisconnect    []func(reason string)
+	data            map[string]any
+	acks            map[int64]chan ackResult
+	nextAck         int64
+}
+
+func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
+	r := c.conn.Request()
+	hs := Handshake{Auth: auth, Protocol: c.proto, Time: nsp.server.cfg.Now()}
+	if r != nil {
+		hs.Query = r.URL.Query()
+		hs.Header = r.Header
+		hs.Address = r.RemoteAddr
+		hs.Secure = r.TLS != nil
+	}
+	return &Socket{id: newID(), nsp: nsp, client: c, hs: hs}
+}
+
+// newID returns 20 URL-safe characters from 15 random bytes, like base64id.
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.URLEncoding.EncodeToString(b[:])
+}
+
+// ID returns the socket id (not the Engine.IO session id, which is secret).
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake returns what the socket connected with.
+func (s *Socket) Handshake() Handshake { return s.hs }
+
+// Transport returns the current Engine.IO transport, "polling" or "websocket".
+func (s *Socket) Transport() string { return s.client.conn.Transport() }
+
+// Connected reports whether the socket is connected.
+func (s *Socket) Connected() bool { return s.state.Load() == stateConnected }
+
+// Set stores per-socket data (e.g. the JWT claims set by middleware).
+func (s *Socket) Set(key string, v any) {
+	s.mu.Lock()
+	if s.data == nil {
+		s.data = make(map[string]any)
+	}
+	s.data[key] = v
+	s.mu.Unlock()
+}
+
+// Get returns per-socket data stored with Set, or nil.
+func (s *Socket) Get(key string) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data[key]
+}
+
+// On adds a handler for event. Handlers of one connection run one at a time,
+// in arrival order, off the network reader.
+func (s *Socket) On(event string, fn func(e *Event)) {
+	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string][]func(*Event))
+	}
+	s.handlers[event] = append(s.handlers[event], fn)
+	s.mu.Unlock()
+}
+
+// OnAny adds a handler called for every event, before the On handlers.
+func (s *Socket) OnAny(fn func(e *Event)) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting adds a handler called on disconnection while the socket is
+// still in its rooms.
+func (s *Socket) OnDisconnecting(fn func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnect adds a handler called once the socket has left its rooms.
+func (s *Socket) OnDisconnect(fn func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, fn)
+	s.mu.Unlock()
+}
+
+// Emit sends an event to this socket. []byte arguments (also inside []any and
+// map[string]any) travel as binary attachments. Reserved names are refused.
+func (s *Socket) Emit(event string, args ...any) error {
+	if reservedEvents[event] {
+		return errReservedEvent
+	}
+	if !s.Connected() {
+		return ErrDisconnected
+	}
+	p, err := EncodeEvent(s.nsp.name, NoID, event, args...)
+	if err != nil {
+		return err
+	}
+	return s.client.send(p)
+}
+
+// EmitWithAck sends an event asking for an acknowledgement and waits for it,
+// returning the client's ack arguments. It fails with ctx's error when ctx
+// ends first, and with ErrDisconnected when the socket disconnects.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
+	if reservedEvents[event] {
+		return nil, errReservedEvent
+	}
+	if !s.Connected() {
+		return nil, ErrDisconnected
+	}
+	ch := make(chan ackResult, 1)
+	s.mu.Lock()
+	id := s.nextAck
+	s.nextAck++
+	if s.acks == nil {
+		s.acks = make(map[int64]chan ackResult)
+	}
+	s.acks[id] = ch
+	s.mu.Unlock()
+	drop := func() {
+		s.mu.Lock()
+		delete(s.acks, id)
+		s.mu.Unlock()
+	}
+	p, err := EncodeEvent(s.nsp.name, id, event, args...)
+	if err != nil {
+		drop()
+		return nil, err
+	}
+	if err := s.client.send(p); err != nil {
+		drop()
+		return nil, err
+	}
+	if !s.Connected() { // closed between the check and the registration
+		drop()
+		return nil, ErrDisconnected
+	}
+	select {
+	case r := <-ch:
+		return r.args, r.err
+	case <-ctx.Done():
+		drop()
+		return nil, ctx.Err()
+	}
+}
+
+// onAck resolves a pending EmitWithAck; unknown or late ids are ignored.
+func (s *Socket) onAck(p *DecodedPacket) {
+	s.mu.Lock()
+	ch := s.acks[p.ID]
+	delete(s.acks, p.ID)
+	s.mu.Unlock()
+	if ch != nil {
+		args, _ := p.Data.([]any)
+		ch <- ackResult{args: args}
+	}
+}
+
+// failAcks fails every pending EmitWithAck with ErrDisconnected.
+func (s *Socket) failAcks() {
+	s.mu.Lock()
+	acks := s.acks
+	s.acks = nil
+	s.mu.Unlock()
+	for _, ch := range acks {
+		ch <- ackResult{err: ErrDisconnected}
+	}
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) {
+	if s.state.Load() != stateConnected {
+		return
+	}
+	s.nsp.adapter.AddAll(s.id, rooms)
+}
+
+// Leave removes the socket from room.
+func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+
+// Rooms returns the rooms the socket is in, its own id included.
+func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
+
+// To returns an operator broadcasting to rooms, excluding this socket.
+func (s *Socket) To(rooms ...string) *BroadcastOperator {
+	return s.nsp.To(rooms...).Except(s.id)
+}
+
+// In is an alias of To.
+func (s *Socket) In(rooms ...string) *BroadcastOperator { return s.To(rooms...) }
+
+// Broadcast returns an operator sending to every socket of the namespace but
+// this one.
+func (s *Socket) Broadcast() *BroadcastOperator { return s.nsp.Except(s.id) }
+
+// Disconnect sends DISCONNECT (the client sees "io server disconnect") and
+// closes the socket with reason "server namespace disconnect". With close,
+// every socket of the underlying connection is disconnected and the
+// connection closed.
+func (s *Socket) Disconnect(close bool) {
+	if !s.Connected() {
+		return
+	}
+	if close {
+		c := s.client
+		c.mu.Lock()
+		socks := make([]*Socket, 0, len(c.sockets))
+		for _, o := range c.sockets {
+			socks = append(socks, o)
+		}
+		c.mu.Unlock()
+		for _, o := range socks {
+			o.Disconnect(false)
+		}
+		c.closeWith(ReasonForcedClose, true)
+		return
+	}
+	s.client.sendPacket(PacketDisconnect, s.nsp.name, nil)
+	s.client.remove(s)
+	s.onClose(ReasonServerNamespaceDisconnect)
+}
+
+// onEvent dispatches an EVENT or BINARY_EVENT (in the mailbox).
+func (s *Socket) onEvent(p *DecodedPacket) {
+	if !s.Connected() {
+		return
+	}
+	arr := p.Data.([]any) // validated by the decoder
+	e := &Event{Name: arr[0].(string), Args: arr[1:], Socket: s}
+	if p.ID != NoID {
+		id := p.ID
+		var sent atomic.Bool
+		e.Ack = func(args ...any) error {
+			if !sent.CompareAndSwap(false, true) {
+				return nil
+			}
+			ap, err := EncodeAck(s.nsp.name, id, args...)
+			if err != nil {
+				return err
+			}
+			return s.client.send(ap)
+		}
+	}
+	s.mu.Lock()
+	anys := s.anyHandlers
+	hs := s.handlers[e.Name]
+	s.mu.Unlock()
+	for _, fn := range anys {
+		fn(e)
+	}
+	for _, fn := range hs {
+		fn(e)
+	}
+}
+
+// onClose runs the disconnection once: disconnecting handlers (rooms still
+// joined), leaving rooms and namespace, failing acks, disconnect handlers.
+func (s *Socket) onClose(reason string) {
+	if !s.state.CompareAndSwap(stateConnected, stateClosing) {
+		return
+	}
+	s.mu.Lock()
+	ing := s.onDisconnecting
+	s.mu.Unlock()
+	for _, fn := range ing {
+		s.client.run(func() { fn(reason) })
+	}
+	s.nsp.adapter.DelAll(s.id)
+	s.nsp.remove(s)
+	s.state.Store(stateClosed)
+	s.failAcks()
+	s.mu.Lock()
+	ed := s.onDisconnect
+	s.mu.Unlock()
+	for _, fn := range ed {
+		s.client.run(func() { fn(reason) })
+	}
+}

@@ -1,0 +1,92 @@
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/eventide/realtime/internal/availability"
+	"github.com/eventide/realtime/internal/store/sqlite"
+	"github.com/eventide/realtime/internal/store/storetest"
+)
+
+func open(t *testing.T, url string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), url, nil)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", url, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) availability.Store {
+		return open(t, filepath.Join(t.TempDir(), "eventide.db"))
+	})
+}
+
+func TestOpenURLForms(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ url, file string }{
+		{filepath.Join(dir, "a", "plain.db"), filepath.Join(dir, "a", "plain.db")},
+		{"sqlite://" + filepath.Join(dir, "b", "url.db"), filepath.Join(dir, "b", "url.db")},
+		{"file:" + filepath.Join(dir, "c", "uri.db") + "?cache=private", filepath.Join(dir, "c", "uri.db")},
+	} {
+		db := open(t, tc.url)
+		if err := db.Ping(context.Background()); err != nil {
+			t.Fatalf("%s: Ping: %v", tc.url, err)
+		}
+		if _, err := os.Stat(tc.file); err != nil {
+			t.Fatalf("%s: database file not created: %v", tc.url, err)
+		}
+	}
+	if _, err := sqlite.Open(context.Background(), "postgres://localhost/x", nil); err == nil {
+		t.Fatal("postgres URL accepted")
+	}
+	if _, err := sqlite.Open(context.Background(), "", nil); err == nil {
+		t.Fatal("empty URL accepted")
+	}
+}
+
+func TestMigrateTwiceAndReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "eventide.db")
+	ctx := context.Background()
+	db := open(t, path)
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	got, err := db.Migrations(ctx)
+	if err != nil || len(got) != 1 || got[0] != "0001_init" {
+		t.Fatalf("Migrations = %v, %v", got, err)
+	}
+	svc := availability.NewService(db, nil, nil, nil)
+	s, err := svc.Create(ctx, "42", availability.NewSlot{Start: mustTime(t, "2026-01-01T10:00:00Z"), End: mustTime(t, "2026-01-01T11:00:00Z")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	db2 := open(t, path)
+	if _, err := db2.GetSlot(ctx, "42", s.ID); err != nil {
+		t.Fatalf("slot lost across reopen: %v", err)
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	tm, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}

@@ -1,0 +1,11 @@
+// Package sqlite is the embedded SQLite implementation of availability.Store,
+// on the pure-Go driver modernc.org/sqlite (no cgo, one static binary). It is
+// the only package that imports that driver.
+//
+// The database runs in WAL mode with a busy timeout and foreign keys on.
+// Every write is one BEGIN IMMEDIATE transaction that takes the write lock
+// first, then checks for overlapping slots, writes, and bumps the provider's
+// sequence number — so two concurrent creates can never both pass the
+// overlap check. Times are stored as INTEGER Unix milliseconds (the domain's
+// TimePrecision), which keeps range comparisons exact and index-friendly.
+package sqlite

@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/eventide/realtime/internal/apperr"
+	"github.com/eventide/realtime/internal/availability"
+)
+
+const slotColumns = "id, provider_id, start_ms, end_ms, status, note, version, created_ms, updated_ms"
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSlot(row scanner) (availability.Slot, error) {
+	var s availability.Slot
+	var start, end, created, updated int64
+	if err := row.Scan(&s.ID, &s.ProviderID, &start, &end, &s.Status, &s.Note, &s.Version, &created, &updated); err != nil {
+		return availability.Slot{}, err
+	}
+	s.Start, s.End = fromMillis(start), fromMillis(end)
+	s.CreatedAt, s.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return s, nil
+}
+
+func millis(t time.Time) int64        { return t.UnixMilli() }
+func fromMillis(ms int64) time.Time   { return time.UnixMilli(ms).UTC() }
+func notFound(id int64) error         { return apperr.Errorf(apperr.CodeNotFound, "slot %d not found", id) }
+func wrap(op string, err error) error { return fmt.Errorf("sqlite: %s: %w", op, err) }
+
+// ListSlots returns providerID's slots overlapping w, by start then id.
+func (d *DB) ListSlots(ctx context.Context, providerID string, w availability.Window) ([]availability.Slot, error) {
+	var q strings.Builder
+	q.WriteString("SELECT " + slotColumns + " FROM slots WHERE provider_id = ?")
+	args := []any{providerID}
+	if !w.From.IsZero() {
+		q.WriteString(" AND end_ms > ?")
+		args = append(args, millis(w.From))
+	}
+	if !w.To.IsZero() {
+		q.WriteString(" AND start_ms < ?")
+		args = append(args, millis(w.To))
+	}
+	q.WriteString(" ORDER BY start_ms, id")
+	rows, err := d.db.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, wrap("list slots", err)
+	}
+	defer rows.Close()
+	out := []availability.Slot{}
+	for rows.Next() {
+		s, err := scanSlot(rows)
+		if err != nil {
+			return nil, wrap("list slots", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list slots", err)
+	}
+	return out, nil
+}
+
+// GetSlot returns one slot of providerID.
+func (d *DB) GetSlot(ctx context.Context, providerID string, id int64) (availability.Slot, error) {
+	return getSlot(ctx, d.db, providerID, id)
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func getSlot(ctx context.Context, q queryer, providerID string, id int64) (availability.Slot, error) {
+	s, err := scanSlot(q.QueryRowContext(ctx, "SELECT "+slotColumns+" FROM slots WHERE id = ? AND provider_id = ?", id, providerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return availability.Slot{}, notFound(id)
+	}
+	if err != nil {
+		return availability.Slot{}, wrap("get slot", err)
+	}
+	return s, nil
+}
+
+// CreateSlot inserts s with version 1 and bumps the provider's seq.
+func (d *DB) CreateSlot(ctx context.Context, s availability.Slot) (availability.Slot, int64, error) {
+	var seq int64
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if seq, err = bumpSeq(ctx, tx, s.ProviderID); err != nil {
+			return err
+		}
+		if err := checkOverlap(ctx, tx, s, 0); err != nil {
+			return err
+		}
+		s.Version = 1
+		err = tx.QueryRowContext(ctx, `INSERT INTO slots (provider_id, start_ms, end_ms, status, note, version, created_ms, updated_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			s.ProviderID, millis(s.Start), millis(s.End), s.Status, s.Note, s.Version, millis(s.CreatedAt), millis(s.UpdatedAt)).Scan(&s.ID)
+		if err != nil {
+			return wrap("insert slot", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return availability.Slot{}, 0, err
+	}
+	return roundTrip(s), seq, nil
+}
+
+// UpdateSlot rewrites the slot's fields, raises its version and the seq.
+func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersion int64) (availability.Slot, int64, error) {
+	var seq int64
+	var out availability.Slot
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := getSlot(ctx, tx, s.ProviderID, s.ID)
+		if err != nil {
+			return err
+		}
+		if err := checkVersion(cur, expectedVersion); err != nil {
+			return err
+		}
+		if err := checkOverlap(ctx, tx, s, s.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE slots SET start_ms = ?, end_ms = ?, status = ?, note = ?, version = version + 1, updated_ms = ?
+			WHERE id = ?`, millis(s.Start), millis(s.End), s.Status, s.Note, millis(s.UpdatedAt), s.ID); err != nil {
+			return wrap("update slot", err)
+		}
+		if seq, err = bumpSeq(ctx, tx, s.ProviderID); err != nil {
+			return err
+		}
+		out, err = getSlot(ctx, tx, s.ProviderID, s.ID)
+		return err
+	})
+	if err != nil {
+		return availability.Slot{}, 0, err
+	}
+	return out, seq, nil
+}
+
+// DeleteSlot removes the slot and bumps the seq; it returns the slot as it was.
+func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expectedVersion int64) (availability.Slot, int64, error) {
+	var seq int64
+	var cur availability.Slot
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if cur, err = getSlot(ctx, tx, providerID, id); err != nil {
+			return err
+		}
+		if err := checkVersion(cur, expectedVersion); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM slots WHERE id = ?", id); err != nil {
+			return wrap("delete slot", err)
+		}
+		seq, err = bumpSeq(ctx, tx, providerID)
+		return err
+	})
+	if err != nil {
+		return availability.Slot{}, 0, err
+	}
+	return cur, seq, nil
+}
+
+// bumpSeq raises providerID's sequence number (creating the provider at 1)
+// and returns the new value.
+func bumpSeq(ctx context.Context, tx *sql.Tx, providerID string) (int64, error) {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO providers (id, seq) VALUES (?, 1)
+		ON CONFLICT (id) DO UPDATE SET seq = seq + 1 RETURNING seq`, providerID).Scan(&seq)
+	if err != nil {
+		return 0, wrap("bump seq", err)
+	}
+	return seq, nil
+}
+
+// checkOverlap fails with a conflict when another slot (not exceptID) of
+// the provider shares an instant with s.
+func checkOverlap(ctx context.Context, tx *sql.Tx, s availability.Slot, exceptID int64) error {
+	var other int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM slots WHERE provider_id = ? AND start_ms < ? AND end_ms > ? AND id <> ?
+		ORDER BY start_ms LIMIT 1`, s.ProviderID, millis(s.End), millis(s.Start), exceptID).Scan(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return wrap("overlap check", err)
+	}
+	return apperr.Errorf(apperr.CodeConflict, "overlaps slot %d of provider %s", other, s.ProviderID)
+}
+
+func checkVersion(cur availability.Slot, expected int64) error {
+	if expected != 0 && cur.Version != expected {
+		return apperr.Errorf(apperr.CodePreconditionFailed, "slot %d is at version %d, not %d", cur.ID, cur.Version, expected)
+	}
+	return nil
+}
+
+// roundTrip returns s as it reads back from the database (UTC, milliseconds).
+func roundTrip(s availability.Slot) availability.Slot {
+	s.Start, s.End = fromMillis(millis(s.Start)), fromMillis(millis(s.End))
+	s.CreatedAt, s.UpdatedAt = fromMillis(millis(s.CreatedAt)), fromMillis(millis(s.UpdatedAt))
+	return s
+}

@@ -1,0 +1,221 @@
+import { Injectable, OnDestroy, inject } from '@angular/core';
+import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import { io, Socket } from 'socket.io-client';
+
+import { EVENTIDE_CONFIG } from '../config';
+import { AvailabilityChange, providerRoom } from '../availability/slot';
+
+/** Where the Socket.IO connection stands, and why. */
+export type ConnectionState =
+  | { kind: 'disconnected'; reason: string }
+  | { kind: 'connecting' }
+  | { kind: 'connected'; id: string; transport: string }
+  | { kind: 'reconnecting'; attempt: number; reason: string }
+  /** The server rejected the handshake (missing, forged or expired token); no retry. */
+  | { kind: 'refused'; reason: string };
+
+/** The server's `exception` event, sent when it refuses a request such as joinRoom. */
+export interface ServerException {
+  status: 'error';
+  message: string;
+  cause?: { event?: string; room?: string };
+}
+
+/** The ack of joinRoom / leaveRoom. */
+export interface RoomAck {
+  status: 'ok' | 'error';
+  room?: string;
+  message?: string;
+}
+
+/** How long a joinRoom/leaveRoom waits for its ack. */
+const ACK_TIMEOUT_MS = 5000;
+
+/**
+ * WebsocketService is the dashboard's one Socket.IO connection to Eventide.
+ *
+ * It wraps socket.io-client 4.x: it authenticates with the token in the
+ * handshake (`auth: { token }`), joins and leaves provider rooms, remembers
+ * the rooms it joined so it can join them again after a reconnect (Socket.IO
+ * rooms live on the server-side socket, which a reconnect replaces), and turns
+ * the socket's events into observables the components consume.
+ */
+@Injectable({ providedIn: 'root' })
+export class WebsocketService implements OnDestroy {
+  private readonly config = inject(EVENTIDE_CONFIG);
+  private socket?: Socket;
+  private readonly rooms = new Set<string>();
+
+  private readonly state = new BehaviorSubject<ConnectionState>({
+    kind: 'disconnected',
+    reason: 'not connected yet',
+  });
+  private readonly changes = new Subject<AvailabilityChange>();
+  private readonly exceptions = new Subject<ServerException>();
+  private readonly joined = new Subject<string>();
+  private readonly left = new Subject<string>();
+
+  /** The connection state; replays the current one to new subscribers. */
+  readonly connectionState$: Observable<ConnectionState> = this.state.asObservable();
+  /** Every availabilityUpdated of every joined room. */
+  readonly availabilityUpdated$: Observable<AvailabilityChange> = this.changes.asObservable();
+  /** The server's refusals (e.g. joining a room the token does not allow). */
+  readonly exceptions$: Observable<ServerException> = this.exceptions.asObservable();
+  /** A room the server confirmed (joinedRoom), also after each automatic re-join. */
+  readonly joinedRoom$: Observable<string> = this.joined.asObservable();
+  /** A room the server confirmed leaving (leftRoom). */
+  readonly leftRoom$: Observable<string> = this.left.asObservable();
+
+  /** The current state, for code that does not want to subscribe. */
+  get currentState(): ConnectionState {
+    return this.state.value;
+  }
+
+  /**
+   * Opens a connection authenticated with token, closing any previous one.
+   * The rooms joined before are joined again once the new connection is up.
+   */
+  connect(token: string): void {
+    this.closeSocket();
+    this.state.next({ kind: 'connecting' });
+    const socket = io(this.config.socketUrl ?? window.location.origin, {
+      path: this.config.socketPath,
+      auth: { token },
+      // Long-polling first, then upgrade: the client library's default, and
+      // the path that works through every proxy.
+      reconnectionDelayMax: 10_000,
+    });
+    this.socket = socket;
+
+    socket.on('connect', () => {
+      this.state.next({
+        kind: 'connected',
+        id: socket.id ?? '',
+        transport: socket.io.engine?.transport?.name ?? '',
+      });
+      socket.io.engine?.once('upgrade', (t: { name: string }) => {
+        if (this.socket === socket && socket.connected) {
+          this.state.next({ kind: 'connected', id: socket.id ?? '', transport: t.name });
+        }
+      });
+      for (const room of this.rooms) {
+        this.emitRoom(socket, 'joinRoom', room).catch(() => {
+          /* reported through exceptions$ or the ack */
+        });
+      }
+    });
+    socket.on('connect_error', (err: Error) => {
+      // socket.active is false when the server refused the handshake (the
+      // middleware's error): the client will not retry, the token must change.
+      // Otherwise the transport failed and the manager retries by itself.
+      if (socket.active) {
+        this.state.next({ kind: 'reconnecting', attempt: 0, reason: err.message });
+      } else {
+        this.state.next({ kind: 'refused', reason: err.message });
+      }
+    });
+    socket.on('disconnect', (reason: string, details?: unknown) => {
+      const why = describeDisconnect(reason, details);
+      this.state.next(
+        socket.active
+          ? { kind: 'reconnecting', attempt: 0, reason: why }
+          : { kind: 'disconnected', reason: why },
+      );
+    });
+    socket.io.on('reconnect_attempt', (attempt: number) => {
+      const prev = this.state.value;
+      const reason = prev.kind === 'reconnecting' ? prev.reason : 'connection lost';
+      this.state.next({ kind: 'reconnecting', attempt, reason });
+    });
+
+    socket.on('availabilityUpdated', (change: AvailabilityChange) => this.changes.next(change));
+    socket.on('exception', (e: ServerException) => this.exceptions.next(e));
+    socket.on('joinedRoom', (msg: { room: string }) => this.joined.next(msg.room));
+    socket.on('leftRoom', (msg: { room: string }) => this.left.next(msg.room));
+  }
+
+  /** Closes the connection and forgets the joined rooms. */
+  disconnect(): void {
+    this.closeSocket();
+    this.rooms.clear();
+    this.state.next({ kind: 'disconnected', reason: 'closed by the dashboard' });
+  }
+
+  /**
+   * Joins provider-<id>. Resolves with the server's ack; a refusal resolves
+   * with status "error" and its message (the server also emits `exception`).
+   * The room is remembered only when the server accepted it.
+   */
+  async joinProviderRoom(providerId: string): Promise<RoomAck> {
+    const room = providerRoom(providerId);
+    const socket = this.requireSocket();
+    const ack = await this.emitRoom(socket, 'joinRoom', room);
+    if (ack.status === 'ok') {
+      this.rooms.add(room);
+    }
+    return ack;
+  }
+
+  /** Leaves provider-<id> and stops re-joining it after reconnects. */
+  async leaveProviderRoom(providerId: string): Promise<RoomAck> {
+    const room = providerRoom(providerId);
+    this.rooms.delete(room);
+    const socket = this.requireSocket();
+    return this.emitRoom(socket, 'leaveRoom', room);
+  }
+
+  ngOnDestroy(): void {
+    this.closeSocket();
+  }
+
+  private requireSocket(): Socket {
+    if (!this.socket) {
+      throw new Error('not connected: call connect(token) first');
+    }
+    return this.socket;
+  }
+
+  private async emitRoom(socket: Socket, event: 'joinRoom' | 'leaveRoom', room: string): Promise<RoomAck> {
+    try {
+      // emitWithAck buffers while disconnected and sends once connected.
+      return (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, { room })) as RoomAck;
+    } catch {
+      return { status: 'error', room, message: `${event} got no answer within ${ACK_TIMEOUT_MS / 1000} s` };
+    }
+  }
+
+  private closeSocket(): void {
+    if (this.socket) {
+      this.socket.removeAllListeners();
+      this.socket.io.removeAllListeners();
+      this.socket.disconnect();
+      this.socket = undefined;
+    }
+  }
+}
+
+/** Turns socket.io-client's disconnect reason into words for the UI. */
+function describeDisconnect(reason: string, details?: unknown): string {
+  const extra =
+    details instanceof Error
+      ? `: ${details.message}`
+      : details && typeof details === 'object' && 'description' in details
+        ? `: ${String((details as { description: unknown }).description)}`
+        : '';
+  switch (reason) {
+    case 'io server disconnect':
+      return 'the server closed the connection';
+    case 'io client disconnect':
+      return 'closed by the dashboard';
+    case 'ping timeout':
+      return 'the server stopped answering (ping timeout)';
+    case 'transport close':
+      return 'the connection was closed' + extra;
+    case 'transport error':
+      return 'the connection failed' + extra;
+    case 'parse error':
+      return 'the server sent a packet the client could not parse';
+    default:
+      return reason + extra;
+  }
+}
