@@ -5,9 +5,10 @@
 #
 #   bash bench/run.sh            every case, RUNS runs each, both servers (make bench)
 #   bash bench/run.sh smoke      seconds-long check of our server only (make bench-smoke, CI)
-#   bash bench/run.sh CASE...    only these cases (fanout-1k fanout-10k rooms-5k e2e idle-10k hold-15k)
+#   bash bench/run.sh CASE...    only these cases (see CASES below)
 #
-# Environment: RUNS (default 3), SERVERS (default "eventide node"),
+# Environment: RUNS (default 3), SERVERS (default "eventide node"; "harness"
+# is the Socket.IO stack alone, bin/bench-harness, for profiling the engine),
 # EVENTIDE_BIN (bin/eventide), BENCH_BIN (bin/eventide-bench), OUT (results
 # file, default bin/bench/results-<time>.jsonl), PORT_BASE (39100),
 # PERF=1 records `perf record -g` of our server for each run into bin/bench/.
@@ -69,6 +70,9 @@ start_server() {
       "$EVENTIDE_BIN" serve --addr "127.0.0.1:$port" --raw-addr "" --env dev --jwt-secret "$secret" \
         --database-url "$db/eventide.db" --data-dir "$db" --log-level warn >"$work/$name.log" 2>&1 &
       ;;
+    harness) # the Socket.IO stack alone (cmd/eventide-bench/harness): no REST, so no e2e
+      "${HARNESS_BIN:-bin/bench-harness}" --addr "127.0.0.1:$port" --pprof-addr "" --jwt-secret "$secret" >"$work/$name.log" 2>&1 &
+      ;;
     node)
       node bench/reference/server.js --port "$port" --jwt-secret "$secret" >"$work/$name.log" 2>&1 &
       ;;
@@ -80,14 +84,17 @@ start_server() {
 
 # The cases: name and eventide-bench flags. Documented in docs/performance.md.
 declare -A CASES=(
-  [fanout-1k]="--scenario fanout --clients 1000 --events 200"
-  [fanout-10k]="--scenario fanout --clients 10000 --events 20 --rate 2"
+  [fanout-1k]="--scenario fanout --clients 1000 --events 200 --batch 200"
+  [fanout-1k-seq]="--scenario fanout --clients 1000 --events 200"
+  [fanout-10k]="--scenario fanout --clients 10000 --events 20 --batch 20"
+  [fanout-10k-paced]="--scenario fanout --clients 10000 --events 10 --rate 2"
   [rooms-5k]="--scenario rooms --clients 5000 --rooms 500 --events 2000"
   [e2e]="--scenario e2e --clients 1000 --rooms 10 --events 300"
+  [idle-1k]="--scenario idle --clients 1000 --settle 3s"
   [idle-10k]="--scenario idle --clients 10000 --settle 5s"
   [hold-15k]="--scenario fanout --clients 15000 --events 3 --rate 1"
 )
-ORDER=(fanout-1k fanout-10k rooms-5k e2e idle-10k hold-15k)
+ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e idle-1k idle-10k hold-15k)
 
 # bench_one NAME PORT CASE RUN [extra flags]: one run on a fresh server.
 bench_one() {
@@ -150,7 +157,9 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 
 echo
-"$BENCH_BIN" compare "$OUT"
+ours=eventide
+for s in $SERVERS; do [ "$s" = node ] || { ours=$s; break; }; done
+"$BENCH_BIN" compare --ours "$ours" --ref node "$OUT"
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GB RAM, $(uname -sr), $(go version 2>/dev/null | cut -d' ' -f3), node $(node --version 2>/dev/null)"
 [ "$failed" -eq 0 ] || { echo "run.sh: $failed run(s) incomplete or failed (see above)" >&2; exit 1; }

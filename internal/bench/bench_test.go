@@ -123,13 +123,15 @@ func TestCompareMediansAndTargets(t *testing.T) {
 	}
 	rs = append(rs,
 		Result{Case: "e2e", Server: "eventide", CPUUsPerDelivery: 9},
-		Result{Case: "e2e", Server: "node", CPUUsPerDelivery: 10})
+		Result{Case: "e2e", Server: "node", CPUUsPerDelivery: 10},
+		Result{Case: "hold-15k", Server: "eventide", Complete: true},
+		Result{Case: "hold-15k", Server: "eventide", Complete: false})
 	var out bytes.Buffer
 	missed := Compare(&out, rs, "eventide", "node")
-	if missed != 1 { // fanout-1k 0.17 met; e2e 0.9 missed
+	if missed != 2 { // fanout-1k 0.17 met; e2e 0.9 missed; hold-15k 1/2 missed
 		t.Errorf("missed %d, want 1\n%s", missed, out.String())
 	}
-	for _, want := range []string{"0.17  met", "0.90  MISSED", "3/3 complete"} {
+	for _, want := range []string{"0.17  met", "0.90  MISSED", "3/3 complete", "1/2  MISSED"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -370,5 +372,32 @@ func TestWorkerProtocol(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("worker: %v", err)
+	}
+}
+
+func TestCPUBetween(t *testing.T) {
+	a, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Threads) == 0 {
+		t.Fatal("no thread counters read")
+	}
+	end := time.Now().Add(60 * time.Millisecond)
+	for n := 0; time.Now().Before(end); n++ {
+		_ = strconv.Itoa(n)
+	}
+	b, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := CPUBetween(a, b); d < 0.03 {
+		t.Errorf("spun 60 ms, measured %.3fs", d)
+	}
+	// A thread gone by the second sample: fall back to the ticks.
+	x := ProcSample{CPUSeconds: 1, Threads: map[int]int64{1: 5, 2: 5}}
+	y := ProcSample{CPUSeconds: 3, Threads: map[int]int64{1: 9}}
+	if d := CPUBetween(x, y); d != 2 {
+		t.Errorf("fallback = %v, want 2", d)
 	}
 }

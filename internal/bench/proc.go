@@ -14,8 +14,65 @@ const clockTicks = 100
 
 // ProcSample is one reading of a server process's counters.
 type ProcSample struct {
-	CPUSeconds float64 // user + system time so far
+	CPUSeconds float64 // user + system time so far (10 ms ticks)
 	RSSBytes   int64   // resident set size
+	// Threads maps each live thread to its nanoseconds on CPU
+	// (/proc/<pid>/task/<tid>/schedstat): exact, but a thread that exits
+	// takes its time with it, so CPUBetween uses it only when none did.
+	Threads map[int]int64
+}
+
+// CPUBetween is the server's CPU seconds from a to b: the per-thread
+// nanosecond counters when every thread of a is still alive in b, else
+// the 10 ms ticks of /proc/<pid>/stat.
+func CPUBetween(a, b ProcSample) float64 {
+	if len(a.Threads) == 0 || len(b.Threads) == 0 {
+		return b.CPUSeconds - a.CPUSeconds
+	}
+	var ns int64
+	for tid, t0 := range a.Threads {
+		t1, ok := b.Threads[tid]
+		if !ok {
+			return b.CPUSeconds - a.CPUSeconds
+		}
+		ns += t1 - t0
+	}
+	for tid, t1 := range b.Threads {
+		if _, ok := a.Threads[tid]; !ok {
+			ns += t1 // started within the window
+		}
+	}
+	return float64(ns) / 1e9
+}
+
+// readThreads reads the nanoseconds on CPU of every thread of pid.
+func readThreads(pid int) map[int]int64 {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	out := make(map[int]int64, len(ents))
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return nil
+		}
+		out[tid] = ns
+	}
+	return out
 }
 
 // ReadProc reads the CPU time and RSS of pid from /proc. CPU has the
@@ -42,6 +99,7 @@ func ReadProc(pid int) (ProcSample, error) {
 		return s, fmt.Errorf("parse /proc/%d/stat: bad utime/stime", pid)
 	}
 	s.CPUSeconds = float64(ut+st) / clockTicks
+	s.Threads = readThreads(pid)
 
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

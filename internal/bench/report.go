@@ -57,7 +57,9 @@ var Targets = []Target{
 	{"fanout-10k", "cpuUsPerDelivery", 0.25},
 	{"fanout-10k", "p99Us", 1.0},
 	{"e2e", "cpuUsPerDelivery", 0.5},
+	{"idle-1k", "rssPerConnKB", 1.0 / 3},
 	{"idle-10k", "rssPerConnKB", 1.0 / 3},
+	{"hold-15k", "complete", 0}, // every run of ours delivered everything
 }
 
 // metrics are the figures compared, in print order.
@@ -161,6 +163,25 @@ func Compare(w io.Writer, results []Result, ours, ref string) int {
 	missed := 0
 	fmt.Fprintln(w, "\ntargets (ours / reference):")
 	for _, t := range Targets {
+		if t.Metric == "complete" {
+			runs := groups[key{t.Case, ours}]
+			ok := 0
+			for _, r := range runs {
+				if r.Complete && r.Disconnects == 0 {
+					ok++
+				}
+			}
+			switch {
+			case len(runs) == 0:
+				fmt.Fprintf(w, "  %-11s %-17s          not measured\n", t.Case, "all delivered")
+			case ok == len(runs):
+				fmt.Fprintf(w, "  %-11s %-17s          %d/%d  met\n", t.Case, "all delivered", ok, len(runs))
+			default:
+				missed++
+				fmt.Fprintf(w, "  %-11s %-17s          %d/%d  MISSED\n", t.Case, "all delivered", ok, len(runs))
+			}
+			continue
+		}
 		if len(groups[key{t.Case, ours}]) == 0 || len(groups[key{t.Case, ref}]) == 0 {
 			fmt.Fprintf(w, "  %-11s %-17s <= %.2f  not measured\n", t.Case, t.Metric, t.MaxRatio)
 			continue

@@ -363,7 +363,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	res.P99Us = float64(hist.Quantile(0.99)) / 1e3
 	res.MaxUs = float64(hist.Max()) / 1e3
 	if o.PID > 0 {
-		res.ServerCPUSeconds = cpu1.CPUSeconds - cpu0.CPUSeconds
+		res.ServerCPUSeconds = CPUBetween(cpu0, cpu1)
 		res.RSSAfterMB = mb(cpu1.RSSBytes)
 		if res.Delivered > 0 {
 			res.CPUSecPer1000 = res.ServerCPUSeconds / float64(res.Delivered) * 1000

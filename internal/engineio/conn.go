@@ -323,7 +323,8 @@ func (c *Conn) handlePacket(p packet) bool {
 	case typeClose:
 		c.closeNow(ReasonTransportClose)
 		return false
-	case typeNoop, typeUpgrade:
+	case typeNoop, typeUpgrade, typeOpen:
+		// ignored, as the reference server does
 	default:
 		c.closeNow(ReasonParseError)
 		return false

@@ -114,7 +114,7 @@ func TestPollingRoundTripV3String(t *testing.T) {
 	sid, r := e.handshakeV3()
 	q := "EIO=3&transport=polling&sid=" + sid
 	// "€" is 1 UTF-16 unit, "😀" is 2.
-	if st, body := e.post(q, "6:4hello3:4€😀9:b4AQIDBA==0:"); st != 200 || body != "ok" {
+	if st, body := e.post(q, "6:4hello4:4€😀10:b4AQIDBA==0:"); st != 200 || body != "ok" {
 		t.Fatalf("post: %d %q", st, body)
 	}
 	r.wantMsg(t, "hello", false)
@@ -479,7 +479,7 @@ func TestClientClosePolling(t *testing.T) {
 
 func TestParseError(t *testing.T) {
 	e := newEnv(t, eio3())
-	for _, body := range []string{"abc", "", "4a\x1e", "9", "bAQ!!", "0"} {
+	for _, body := range []string{"abc", "", "4a\x1e", "9", "bAQ!!", "7x"} {
 		sid, r := e.handshakeV4()
 		q := "EIO=4&transport=polling&sid=" + sid
 		if st, _ := e.post(q, body); st != 400 {
@@ -627,5 +627,50 @@ func TestOpenSendsFirst(t *testing.T) {
 	readWS(t, c)
 	if _, got := readWS(t, c); got != "40" {
 		t.Fatalf("after open: %q", got)
+	}
+}
+
+// TestConcurrentSendsKeepOrder sends from several goroutines to one
+// WebSocket session; each sender's messages arrive complete and in order,
+// and a multi-message Send is never interleaved.
+func TestConcurrentSendsKeepOrder(t *testing.T) {
+	e := newEnv(t, Config{SendQueue: 100000})
+	c := e.dial("EIO=4&transport=websocket")
+	readWS(t, c)
+	r := e.nextConn()
+	const senders, each = 4, 300
+	for s := range senders {
+		go func() {
+			for i := range each {
+				a := TextMessage(fmt.Appendf(nil, "%d:%d:a", s, i))
+				b := TextMessage(fmt.Appendf(nil, "%d:%d:b", s, i))
+				if err := r.conn.Send(a, b); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	next := make([]int, senders)
+	var pendingB string
+	for range senders * each * 2 {
+		_, got := readWS(t, c)
+		if pendingB != "" {
+			if got != pendingB {
+				t.Fatalf("got %q, want %q right after its pair", got, pendingB)
+			}
+			pendingB = ""
+			continue
+		}
+		var s, i int
+		var part string
+		if _, err := fmt.Sscanf(strings.ReplaceAll(got[1:], ":", " "), "%d %d %s", &s, &i, &part); err != nil || part != "a" {
+			t.Fatalf("unexpected %q", got)
+		}
+		if i != next[s] {
+			t.Fatalf("sender %d: got %d, want %d", s, i, next[s])
+		}
+		next[s]++
+		pendingB = fmt.Sprintf("4%d:%d:b", s, i)
 	}
 }

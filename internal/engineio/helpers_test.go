@@ -240,3 +240,5 @@ func newHTTPServer(t *testing.T, s *Server) *httptest.Server {
 	})
 	return hs
 }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }

@@ -62,7 +62,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 
 // respondPoll writes one poll response with everything queued (or a noop /
 // close packet) and clears c.polling. The caller has set c.polling.
-func (c *Conn) respondPoll(w http.ResponseWriter, _ *http.Request) {
+func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	var q []*Message
 	owned := false
@@ -89,7 +89,7 @@ func (c *Conn) respondPoll(w http.ResponseWriter, _ *http.Request) {
 	switch {
 	case c.proto == 4:
 		body = appendPayloadV4(body, q)
-	case !c.b64 && hasBinary(q):
+	case !c.b64 && hasBinary(q) && !r.URL.Query().Has("b64"):
 		body = appendPayloadV3Binary(body, q)
 		contentType = "application/octet-stream"
 	default:

@@ -39,12 +39,17 @@ type Adapter interface {
 var _ Adapter = (*MemoryAdapter)(nil)
 
 // MemoryAdapter is the default, in-process Adapter.
+//
+// The room named by a socket's id is implicit: it holds exactly that socket
+// while it is connected to the namespace, and costs no map. A socket cannot
+// leave it.
 type MemoryAdapter struct {
 	nsp *Namespace
 
+	// Lock order: mu, then nsp.mu.
 	mu    sync.RWMutex
-	rooms map[string]map[string]struct{} // room -> socket ids
-	sids  map[string]map[string]struct{} // socket id -> rooms
+	rooms map[string]map[string]struct{} // joined room -> socket ids
+	sids  map[string]map[string]struct{} // socket id -> joined rooms (own room excluded)
 }
 
 // NewMemoryAdapter returns the in-memory adapter of nsp.
@@ -60,12 +65,15 @@ func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
 func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	mine := a.sids[id]
-	if mine == nil {
-		mine = make(map[string]struct{}, len(rooms))
-		a.sids[id] = mine
-	}
 	for _, r := range rooms {
+		if r == id {
+			continue // implicit
+		}
+		mine := a.sids[id]
+		if mine == nil {
+			mine = make(map[string]struct{}, len(rooms))
+			a.sids[id] = mine
+		}
 		mine[r] = struct{}{}
 		set := a.rooms[r]
 		if set == nil {
@@ -82,6 +90,9 @@ func (a *MemoryAdapter) Del(id, room string) {
 	defer a.mu.Unlock()
 	if mine := a.sids[id]; mine != nil {
 		delete(mine, room)
+		if len(mine) == 0 {
+			delete(a.sids, id)
+		}
 	}
 	a.delFromRoom(id, room)
 }
@@ -105,59 +116,69 @@ func (a *MemoryAdapter) DelAll(id string) {
 	delete(a.sids, id)
 }
 
-// recipients is a pooled slice of sockets, so a broadcast allocates nothing
-// per recipient.
+// eachMember calls fn with the socket of each member of room r, the joined
+// ones and the one whose id is r. Needs a.mu and nsp.mu read-locked.
+func (a *MemoryAdapter) eachMember(r string, fn func(id string, s *Socket)) {
+	for id := range a.rooms[r] {
+		if s := a.nsp.sockets[id]; s != nil {
+			fn(id, s)
+		}
+	}
+	if s := a.nsp.sockets[r]; s != nil {
+		fn(r, s)
+	}
+}
+
+// inAny reports whether socket id is in any of rooms. Needs a.mu read-locked.
+func (a *MemoryAdapter) inAny(id string, rooms []string) bool {
+	for _, r := range rooms {
+		if r == id {
+			return true
+		}
+		if _, ok := a.rooms[r][id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// recipientPool holds slices of sockets, so a broadcast allocates nothing per
+// recipient.
 var recipientPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
 
-// Broadcast implements Adapter: it resolves the recipients under the lock,
-// then sends outside it the same prepared Engine.IO messages to each.
+// Broadcast implements Adapter: it resolves the recipients under the locks,
+// then sends outside them the same prepared Engine.IO messages to each.
 func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) {
 	rp := recipientPool.Get().(*[]*Socket)
 	list := (*rp)[:0]
+	except := opts.Except
 	a.mu.RLock()
-	var except map[string]struct{}
-	if len(opts.Except) == 1 {
-		except = a.rooms[opts.Except[0]]
-	} else if len(opts.Except) > 1 {
-		except = make(map[string]struct{})
-		for _, r := range opts.Except {
-			for id := range a.rooms[r] {
-				except[id] = struct{}{}
-			}
-		}
-	}
 	a.nsp.mu.RLock()
 	switch len(opts.Rooms) {
 	case 0:
-		for id := range a.sids {
-			if _, skip := except[id]; !skip {
-				if s := a.nsp.sockets[id]; s != nil {
-					list = append(list, s)
-				}
+		for id, s := range a.nsp.sockets {
+			if len(except) == 0 || !a.inAny(id, except) {
+				list = append(list, s)
 			}
 		}
 	case 1:
-		for id := range a.rooms[opts.Rooms[0]] {
-			if _, skip := except[id]; !skip {
-				if s := a.nsp.sockets[id]; s != nil {
-					list = append(list, s)
-				}
+		a.eachMember(opts.Rooms[0], func(id string, s *Socket) {
+			if len(except) == 0 || !a.inAny(id, except) {
+				list = append(list, s)
 			}
-		}
+		})
 	default:
 		seen := make(map[string]struct{})
 		for _, r := range opts.Rooms {
-			for id := range a.rooms[r] {
+			a.eachMember(r, func(id string, s *Socket) {
 				if _, dup := seen[id]; dup {
-					continue
+					return
 				}
 				seen[id] = struct{}{}
-				if _, skip := except[id]; !skip {
-					if s := a.nsp.sockets[id]; s != nil {
-						list = append(list, s)
-					}
+				if len(except) == 0 || !a.inAny(id, except) {
+					list = append(list, s)
 				}
-			}
+			})
 		}
 	}
 	a.nsp.mu.RUnlock()
@@ -178,43 +199,58 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) {
 func (a *MemoryAdapter) Sockets(rooms []string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
+	a.nsp.mu.RLock()
+	defer a.nsp.mu.RUnlock()
 	var out []string
 	if len(rooms) == 0 {
-		for id := range a.sids {
+		for id := range a.nsp.sockets {
 			out = append(out, id)
 		}
 		return out
 	}
 	seen := make(map[string]struct{})
 	for _, r := range rooms {
-		for id := range a.rooms[r] {
+		a.eachMember(r, func(id string, _ *Socket) {
 			if _, dup := seen[id]; !dup {
 				seen[id] = struct{}{}
 				out = append(out, id)
 			}
-		}
+		})
 	}
 	return out
 }
 
-// SocketRooms implements Adapter.
+// SocketRooms implements Adapter; the socket's own room comes first.
 func (a *MemoryAdapter) SocketRooms(id string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make([]string, 0, len(a.sids[id]))
+	a.nsp.mu.RLock()
+	_, connected := a.nsp.sockets[id]
+	a.nsp.mu.RUnlock()
+	out := make([]string, 0, 1+len(a.sids[id]))
+	if connected {
+		out = append(out, id)
+	}
 	for r := range a.sids[id] {
 		out = append(out, r)
 	}
 	return out
 }
 
-// Rooms implements Adapter.
+// Rooms implements Adapter: joined rooms and the sockets' own rooms.
 func (a *MemoryAdapter) Rooms() []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make([]string, 0, len(a.rooms))
+	a.nsp.mu.RLock()
+	defer a.nsp.mu.RUnlock()
+	out := make([]string, 0, len(a.rooms)+len(a.nsp.sockets))
 	for r := range a.rooms {
 		out = append(out, r)
+	}
+	for id := range a.nsp.sockets {
+		if _, dup := a.rooms[id]; !dup {
+			out = append(out, id)
+		}
 	}
 	return out
 }

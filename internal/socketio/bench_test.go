@@ -3,6 +3,7 @@ package socketio
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -43,13 +44,24 @@ func connectN(tb testing.TB, s *Server, n int, room string) []*nullConn {
 		so.Join(room)
 		done <- so
 	})
+	return attachN(tb, s, makeConns(n), done)
+}
+
+func makeConns(n int) []*nullConn {
 	conns := make([]*nullConn, n)
 	for i := range conns {
-		c := &nullConn{id: strconv.Itoa(i), proto: 4, req: httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=websocket", nil)}
+		conns[i] = &nullConn{id: strconv.Itoa(i), proto: 4, req: httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=websocket", nil)}
+	}
+	return conns
+}
+
+// attachN opens a client on each conn and connects it to "/".
+func attachN(tb testing.TB, s *Server, conns []*nullConn, done chan *Socket) []*nullConn {
+	n := len(conns)
+	for _, c := range conns {
 		cl := s.newClient(c)
 		c.recv = cl
 		cl.OnMessage([]byte("0"), false)
-		conns[i] = c
 	}
 	for range n {
 		select {
@@ -114,4 +126,31 @@ func BenchmarkDecodeEvent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIdleSocketMemory reports the heap held by this layer per connected
+// idle socket (client, socket, own room, one joined room, one handler).
+func BenchmarkIdleSocketMemory(b *testing.B) {
+	const n = 2000
+	var total float64
+	for b.Loop() {
+		s := NewServer(Config{})
+		done := make(chan *Socket, n)
+		s.Of("/").OnConnection(func(so *Socket) {
+			so.On("x", func(*Event) {})
+			so.Join("room")
+			done <- so
+		})
+		conns := makeConns(n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		attachN(b, s, conns, done)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		total += float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(conns)
+		s.Shutdown(b.Context())
+	}
+	b.ReportMetric(total/float64(b.N), "B/socket")
 }

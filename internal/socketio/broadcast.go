@@ -44,3 +44,51 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	b.nsp.adapter.Broadcast(p, BroadcastOptions{Rooms: b.rooms, Except: b.except})
 	return nil
 }
+
+// Sockets returns the selected sockets of this process (Node's fetchSockets,
+// local only).
+func (b *BroadcastOperator) Sockets() []*Socket {
+	a := b.nsp.adapter
+	ids := a.Sockets(b.rooms)
+	var except map[string]struct{}
+	if len(b.except) > 0 {
+		ex := a.Sockets(b.except)
+		except = make(map[string]struct{}, len(ex))
+		for _, id := range ex {
+			except[id] = struct{}{}
+		}
+	}
+	out := make([]*Socket, 0, len(ids))
+	for _, id := range ids {
+		if _, skip := except[id]; skip {
+			continue
+		}
+		if s := b.nsp.Socket(id); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// SocketsJoin makes the selected sockets join rooms.
+func (b *BroadcastOperator) SocketsJoin(rooms ...string) {
+	for _, s := range b.Sockets() {
+		s.Join(rooms...)
+	}
+}
+
+// SocketsLeave makes the selected sockets leave rooms.
+func (b *BroadcastOperator) SocketsLeave(rooms ...string) {
+	for _, s := range b.Sockets() {
+		for _, r := range rooms {
+			s.Leave(r)
+		}
+	}
+}
+
+// DisconnectSockets disconnects the selected sockets (see Socket.Disconnect).
+func (b *BroadcastOperator) DisconnectSockets(close bool) {
+	for _, s := range b.Sockets() {
+		s.Disconnect(close)
+	}
+}

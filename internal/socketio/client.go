@@ -48,9 +48,9 @@ type client struct {
 	dec   Decoder
 
 	mu      sync.Mutex
-	sockets map[string]*Socket // by namespace name
+	sockets []*Socket // one per connected namespace; a slice: clients join few
 	closed  bool
-	timer   *time.Timer
+	timer   *time.Timer // connect timeout; nil once a namespace is joined
 
 	qmu     sync.Mutex
 	queue   []func()
@@ -59,11 +59,10 @@ type client struct {
 
 func (s *Server) newClient(conn engineConn) *client {
 	c := &client{
-		srv:     s,
-		conn:    conn,
-		proto:   conn.Protocol(),
-		dec:     Decoder{MaxAttachments: s.cfg.MaxAttachments},
-		sockets: make(map[string]*Socket, 1),
+		srv:   s,
+		conn:  conn,
+		proto: conn.Protocol(),
+		dec:   Decoder{MaxAttachments: s.cfg.MaxAttachments},
 	}
 	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
 	if c.proto == 3 {
@@ -87,6 +86,12 @@ func (c *client) onConnectTimeout() {
 
 // OnMessage implements engineio.Receiver.
 func (c *client) OnMessage(data []byte, binary bool) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return // the connection is going away: decode nothing more
+	}
 	p, err := c.dec.Add(data, binary)
 	if err != nil {
 		c.srv.log.Debug("socketio: invalid packet", "sid", c.conn.ID(), "err", err)
@@ -142,12 +147,9 @@ func (c *client) closeWith(reason string, closeConn bool) {
 		return
 	}
 	c.closed = true
-	c.timer.Stop()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
-	clear(c.sockets)
+	c.stopTimerLocked()
+	socks := c.sockets
+	c.sockets = nil
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.failAcks()
@@ -156,24 +158,46 @@ func (c *client) closeWith(reason string, closeConn bool) {
 		c.conn.Close()
 	}
 	if len(socks) > 0 {
-		c.enqueue(func() {
+		c.push(func() {
 			for _, s := range socks {
 				s.onClose(reason)
 			}
-		})
+		}, false)
 	}
 }
 
 func (c *client) socket(nsp string) *Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[nsp]
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
+func (c *client) stopTimerLocked() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+}
+
+// snapshot returns the connected sockets.
+func (c *client) snapshot() []*Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Socket(nil), c.sockets...)
 }
 
 func (c *client) remove(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	for i, o := range c.sockets {
+		if o == s {
+			c.sockets = append(c.sockets[:i], c.sockets[i+1:]...)
+			break
+		}
 	}
 	c.mu.Unlock()
 }
@@ -220,8 +244,8 @@ func (c *client) connect(name string, auth map[string]any) {
 		c.mu.Unlock()
 		return
 	}
-	c.sockets[name] = s
-	c.timer.Stop()
+	c.sockets = append(c.sockets, s)
+	c.stopTimerLocked()
 	c.mu.Unlock()
 
 	nsp.add(s)
@@ -276,9 +300,24 @@ func (c *client) sendMessages(msgs []*engineio.Message) {
 	_ = c.conn.Send(msgs...)
 }
 
-// enqueue adds f to the mailbox, starting the drainer if idle.
-func (c *client) enqueue(f func()) {
+// maxQueue bounds the packets waiting for a connection's handlers. A client
+// that outruns its handlers by that much is closed rather than allowed to
+// grow the server's memory; blocking the reader instead could deadlock a
+// handler waiting in EmitWithAck for an ack behind it.
+const maxQueue = 4096
+
+// enqueue adds f to the mailbox, starting the drainer if idle. Only packet
+// handling counts against maxQueue (bounded is false for the close task).
+func (c *client) enqueue(f func()) { c.push(f, true) }
+
+func (c *client) push(f func(), bounded bool) {
 	c.qmu.Lock()
+	if bounded && len(c.queue) >= maxQueue {
+		c.qmu.Unlock()
+		c.srv.log.Warn("socketio: client outruns its handlers, closing", "sid", c.conn.ID(), "queued", maxQueue)
+		c.fail()
+		return
+	}
 	c.queue = append(c.queue, f)
 	if c.running {
 		c.qmu.Unlock()
@@ -286,10 +325,12 @@ func (c *client) enqueue(f func()) {
 	}
 	c.running = true
 	c.qmu.Unlock()
+	c.srv.drains.Add(1)
 	go c.drain()
 }
 
 func (c *client) drain() {
+	defer c.srv.drains.Add(-1)
 	for {
 		c.qmu.Lock()
 		if len(c.queue) == 0 {

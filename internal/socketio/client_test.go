@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventide/realtime/internal/ws"
 )
 
 // testClient is a minimal Engine.IO long-polling client speaking EIO 4 or 3
@@ -30,6 +32,8 @@ type testClient struct {
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
+	wsc   *ws.Conn   // set for the websocket transport
+	wmu   sync.Mutex // serializes websocket writes
 }
 
 type engineMsg struct {
@@ -38,9 +42,19 @@ type engineMsg struct {
 	closed bool
 }
 
-// dial opens an Engine.IO session; query is added to the handshake URL.
+// dial opens an Engine.IO long-polling session; query is added to the
+// handshake URL.
 func dial(t *testing.T, srvURL string, proto int, query string) *testClient {
 	t.Helper()
+	return dialTransport(t, srvURL, proto, query, "polling")
+}
+
+// dialTransport opens a session over "polling" or "websocket" (direct, no upgrade).
+func dialTransport(t *testing.T, srvURL string, proto int, query, transport string) *testClient {
+	t.Helper()
+	if transport == "websocket" {
+		return dialWS(t, srvURL, proto, query)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	c := &testClient{
 		t: t, base: srvURL + "/socket.io/", proto: proto, dec: Decoder{Client: true},
@@ -73,6 +87,55 @@ func dial(t *testing.T, srvURL string, proto int, query string) *testClient {
 	}
 	c.wg.Add(1)
 	go c.poll()
+	t.Cleanup(c.Close)
+	return c
+}
+
+func dialWS(t *testing.T, srvURL string, proto int, query string) *testClient {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	c := &testClient{
+		t: t, base: srvURL + "/socket.io/", proto: proto, dec: Decoder{Client: true},
+		msgs: make(chan engineMsg, 256), done: make(chan struct{}),
+		hc: &http.Client{Timeout: 10 * time.Second}, ctx: ctx, stop: stop,
+	}
+	q := "EIO=" + strconv.Itoa(proto) + "&transport=websocket"
+	if query != "" {
+		q += "&" + query
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	wsc, err := ws.Dial(dctx, c.url(q), ws.DialOptions{})
+	if err != nil {
+		t.Fatalf("ws dial: %v", err)
+	}
+	c.wsc = wsc
+	op, open, err := wsc.ReadMessage(1 << 20)
+	if err != nil || op != ws.OpText || len(open) == 0 || open[0] != '0' {
+		t.Fatalf("ws open packet: %v %q", err, open)
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			op, b, err := wsc.ReadMessage(1 << 20)
+			if err != nil {
+				c.markClosed()
+				return
+			}
+			if op == ws.OpBinary {
+				if c.proto == 3 && len(b) > 0 {
+					b = b[1:]
+				}
+				c.msgs <- engineMsg{data: bytes.Clone(b), binary: true}
+				continue
+			}
+			if !c.handle(b) {
+				c.markClosed()
+				return
+			}
+		}
+	}()
 	t.Cleanup(c.Close)
 	return c
 }
@@ -171,8 +234,33 @@ func (c *testClient) splitPayload(b []byte) [][]byte {
 	return out
 }
 
-// post sends raw Engine.IO packets; it reports the HTTP status.
+// post sends raw Engine.IO packets ("b"+base64 for binary); it reports the
+// HTTP status (200 over websocket unless the write fails).
 func (c *testClient) post(pkts []string) int {
+	if c.wsc != nil {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		for _, p := range pkts {
+			var err error
+			if strings.HasPrefix(p, "b") {
+				raw := p[1:]
+				if c.proto == 3 {
+					raw = raw[1:]
+				}
+				b, _ := base64.StdEncoding.DecodeString(raw)
+				if c.proto == 3 {
+					b = append([]byte{4}, b...)
+				}
+				err = c.wsc.WriteMessage(ws.OpBinary, b)
+			} else {
+				err = c.wsc.WriteMessage(ws.OpText, []byte(p))
+			}
+			if err != nil {
+				return 0
+			}
+		}
+		return http.StatusOK
+	}
 	var body string
 	if c.proto == 4 {
 		body = strings.Join(pkts, "\x1e")
@@ -321,6 +409,9 @@ func (c *testClient) Close() {
 		c.post([]string{"1"})
 	}
 	c.stop()
+	if c.wsc != nil {
+		c.wsc.Close()
+	}
 	c.wg.Wait()
 }
 

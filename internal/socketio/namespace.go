@@ -123,3 +123,9 @@ func (n *Namespace) Except(rooms ...string) *BroadcastOperator {
 func (n *Namespace) Emit(event string, args ...any) error {
 	return (&BroadcastOperator{nsp: n}).Emit(event, args...)
 }
+
+// DisconnectSockets disconnects every socket of the namespace (see
+// Socket.Disconnect).
+func (n *Namespace) DisconnectSockets(close bool) {
+	(&BroadcastOperator{nsp: n}).DisconnectSockets(close)
+}

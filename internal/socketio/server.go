@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventide/realtime/internal/engineio"
@@ -40,6 +41,8 @@ type Server struct {
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
+
+	drains atomic.Int64 // running mailbox goroutines
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -110,11 +113,21 @@ func (s *Server) lookup(name string) *Namespace {
 	return s.nsps[name]
 }
 
-// Shutdown closes every connection (reason "server shutting down") and the
+// Shutdown closes every connection (reason "server shutting down"), waits
+// (bounded by ctx) for the disconnect handlers to run, and closes the
 // adapters. It is safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.shutdownErr = s.engine.Shutdown(ctx)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for s.drains.Load() > 0 && s.shutdownErr == nil {
+			select {
+			case <-ctx.Done():
+				s.shutdownErr = ctx.Err()
+			case <-tick.C:
+			}
+		}
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 		for _, n := range s.nsps {

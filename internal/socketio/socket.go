@@ -71,16 +71,22 @@ type ackResult struct {
 	err  error
 }
 
+type namedHandler struct {
+	event string
+	fn    func(e *Event)
+}
+
 // Socket is a client's connection to one namespace.
 type Socket struct {
-	id     string
-	nsp    *Namespace
-	client *client
-	hs     Handshake
-	state  atomic.Int32
+	id      string
+	nsp     *Namespace
+	client  *client
+	auth    map[string]any
+	created time.Time
+	state   atomic.Int32
 
 	mu              sync.Mutex
-	handlers        map[string][]func(e *Event)
+	handlers        []namedHandler // a slice: sockets have few handlers, a map costs more
 	anyHandlers     []func(e *Event)
 	onDisconnecting []func(reason string)
 	onDisconnect    []func(reason string)
@@ -90,15 +96,7 @@ type Socket struct {
 }
 
 func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
-	r := c.conn.Request()
-	hs := Handshake{Auth: auth, Protocol: c.proto, Time: nsp.server.cfg.Now()}
-	if r != nil {
-		hs.Query = r.URL.Query()
-		hs.Header = r.Header
-		hs.Address = r.RemoteAddr
-		hs.Secure = r.TLS != nil
-	}
-	return &Socket{id: newID(), nsp: nsp, client: c, hs: hs}
+	return &Socket{id: newID(), nsp: nsp, client: c, auth: auth, created: nsp.server.cfg.Now()}
 }
 
 // newID returns 20 URL-safe characters from 15 random bytes, like base64id.
@@ -114,8 +112,18 @@ func (s *Socket) ID() string { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns what the socket connected with.
-func (s *Socket) Handshake() Handshake { return s.hs }
+// Handshake returns what the socket connected with. It is built on each
+// call (the query is parsed then), so an idle socket holds no copy of it.
+func (s *Socket) Handshake() Handshake {
+	hs := Handshake{Auth: s.auth, Protocol: s.client.proto, Time: s.created}
+	if r := s.client.conn.Request(); r != nil {
+		hs.Query = r.URL.Query()
+		hs.Header = r.Header
+		hs.Address = r.RemoteAddr
+		hs.Secure = r.TLS != nil
+	}
+	return hs
+}
 
 // Transport returns the current Engine.IO transport, "polling" or "websocket".
 func (s *Socket) Transport() string { return s.client.conn.Transport() }
@@ -144,10 +152,7 @@ func (s *Socket) Get(key string) any {
 // in arrival order, off the network reader.
 func (s *Socket) On(event string, fn func(e *Event)) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string][]func(*Event))
-	}
-	s.handlers[event] = append(s.handlers[event], fn)
+	s.handlers = append(s.handlers, namedHandler{event, fn})
 	s.mu.Unlock()
 }
 
@@ -294,13 +299,7 @@ func (s *Socket) Disconnect(close bool) {
 	}
 	if close {
 		c := s.client
-		c.mu.Lock()
-		socks := make([]*Socket, 0, len(c.sockets))
-		for _, o := range c.sockets {
-			socks = append(socks, o)
-		}
-		c.mu.Unlock()
-		for _, o := range socks {
+		for _, o := range c.snapshot() {
 			o.Disconnect(false)
 		}
 		c.closeWith(ReasonForcedClose, true)
@@ -334,13 +333,15 @@ func (s *Socket) onEvent(p *DecodedPacket) {
 	}
 	s.mu.Lock()
 	anys := s.anyHandlers
-	hs := s.handlers[e.Name]
+	hs := s.handlers
 	s.mu.Unlock()
 	for _, fn := range anys {
 		fn(e)
 	}
-	for _, fn := range hs {
-		fn(e)
+	for _, h := range hs {
+		if h.event == e.Name {
+			h.fn(e)
+		}
 	}
 }
 

@@ -133,6 +133,9 @@ func (h *handler) serveIndex(w http.ResponseWriter, r *http.Request) {
 // such a request wants a file, and index.html in its place would only
 // confuse the browser (HTML parsed as a script).
 func looksLikeAsset(name string) bool {
+	if name == "" {
+		return false
+	}
 	return path.Ext(path.Base(name)) != ""
 }
 

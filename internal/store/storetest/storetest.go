@@ -15,7 +15,9 @@ import (
 
 var base = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-func at(h, m int) time.Time { return base.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+func at(h, m int) time.Time {
+	return base.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+}
 
 func slot(provider string, from, to time.Time) availability.Slot {
 	now := base.Add(-time.Hour)

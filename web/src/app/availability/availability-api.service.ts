@@ -5,8 +5,11 @@ import { firstValueFrom } from 'rxjs';
 import { EVENTIDE_CONFIG } from '../config';
 import { Problem, Slot, SlotCreate } from './slot';
 
-/** The slot list response: {"items": [...]}. A bare array is accepted too. */
-type SlotList = { items: Slot[] } | Slot[];
+/** The slot list response (api/openapi.yaml, SlotList). */
+interface SlotList {
+  providerId: string;
+  slots: Slot[];
+}
 
 /**
  * AvailabilityApiService is the REST side: reading a provider's slots (and,
@@ -25,7 +28,7 @@ export class AvailabilityApiService {
     const body = await this.call(
       this.http.get<SlotList>(this.slotsUrl(providerId), { headers: auth(token), params }),
     );
-    return Array.isArray(body) ? body : (body.items ?? []);
+    return body.slots ?? [];
   }
 
   /** POST /api/v1/providers/{id}/slots. */

@@ -98,9 +98,13 @@ export class WebsocketService implements OnDestroy {
           this.state.next({ kind: 'connected', id: socket.id ?? '', transport: t.name });
         }
       });
+      // Socket.IO rooms belong to the server-side socket, which a reconnect
+      // (or a new token) replaces: join the remembered rooms again. A refusal
+      // (say, the new token may not watch the room) also arrives on
+      // exceptions$; the room is then forgotten.
       for (const room of this.rooms) {
-        this.emitRoom(socket, 'joinRoom', room).catch(() => {
-          /* reported through exceptions$ or the ack */
+        void this.emitRoom(socket, 'joinRoom', room).then((ack) => {
+          if (ack.status !== 'ok') this.rooms.delete(room);
         });
       }
     });

@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+type status struct {
+	Status string `json:"status"`
+}
+
+// handleHealth answers while the process serves HTTP (liveness).
+func handleHealth() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, status{Status: "ok"})
+	})
+}
+
+// handleReady answers 200 when the store answers, 503 otherwise (readiness).
+func handleReady(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := d.Ready(ctx); err != nil {
+				d.Logger.Warn("not ready", "err", err)
+				writeStatusProblem(w, http.StatusServiceUnavailable, "the database is not reachable")
+				return
+			}
+		}
+		encode(w, http.StatusOK, status{Status: "ok"})
+	})
+}
+
+// handleOpenAPI serves the API contract.
+func handleOpenAPI(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(d.OpenAPI) == 0 {
+			writeProblem(w, r, d.Logger, errNotFoundRoute(r))
+			return
+		}
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(d.OpenAPI)
+	})
+}

@@ -1,0 +1,271 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/eventide/realtime/internal/apperr"
+	"github.com/eventide/realtime/internal/auth"
+	"github.com/eventide/realtime/internal/availability"
+)
+
+// slotCreateRequest is the POST body; times are strings so a bad one is
+// reported with its field name.
+type slotCreateRequest struct {
+	Start  *string `json:"start"`
+	End    *string `json:"end"`
+	Status *string `json:"status"`
+	Note   *string `json:"note"`
+}
+
+// slotPatchRequest is the PATCH body; absent (or null) fields are kept.
+type slotPatchRequest struct {
+	Start  *string `json:"start"`
+	End    *string `json:"end"`
+	Status *string `json:"status"`
+	Note   *string `json:"note"`
+}
+
+type slotList struct {
+	ProviderID string              `json:"providerId"`
+	Slots      []availability.Slot `json:"slots"`
+}
+
+func (req slotCreateRequest) validate() (availability.NewSlot, error) {
+	var in availability.NewSlot
+	var err error
+	if req.Start == nil {
+		return in, apperr.Invalid("start", "is required")
+	}
+	if req.End == nil {
+		return in, apperr.Invalid("end", "is required")
+	}
+	if in.Start, err = availability.ParseTime("start", *req.Start); err != nil {
+		return in, err
+	}
+	if in.End, err = availability.ParseTime("end", *req.End); err != nil {
+		return in, err
+	}
+	if req.Status != nil {
+		if *req.Status == "" {
+			return in, apperr.Invalid("status", "must be available, booked or blocked")
+		}
+		in.Status = *req.Status
+	}
+	if req.Note != nil {
+		in.Note = *req.Note
+	}
+	return in, nil
+}
+
+func (req slotPatchRequest) validate() (availability.Patch, error) {
+	var p availability.Patch
+	if req.Start != nil {
+		t, err := availability.ParseTime("start", *req.Start)
+		if err != nil {
+			return p, err
+		}
+		p.Start = &t
+	}
+	if req.End != nil {
+		t, err := availability.ParseTime("end", *req.End)
+		if err != nil {
+			return p, err
+		}
+		p.End = &t
+	}
+	p.Status, p.Note = req.Status, req.Note
+	return p, nil
+}
+
+// providerParam returns the {providerId} path value after checking the
+// caller may watch (write=false) or write (write=true) that provider.
+func providerParam(r *http.Request, write bool) (string, error) {
+	id := chi.URLParam(r, "providerId")
+	c := claims(r)
+	allowed := auth.CanWatch(c, id)
+	if write {
+		allowed = auth.CanWrite(c, id)
+	}
+	if !allowed {
+		verb := "watch"
+		if write {
+			verb = "change"
+		}
+		return "", apperr.Errorf(apperr.CodeForbidden, "a %s token may not %s provider %s's slots", c.Role, verb, id)
+	}
+	if !auth.ValidProviderID(id) {
+		return "", apperr.Invalid("providerId", "must be 1-64 characters of A-Z a-z 0-9 _ -")
+	}
+	return id, nil
+}
+
+func slotIDParam(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(chi.URLParam(r, "slotId"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, apperr.Invalid("slotId", "must be a positive integer")
+	}
+	return id, nil
+}
+
+// ifMatch parses If-Match: `"3"`, `3`, `W/"3"` or `*`; 0 means any version.
+func ifMatch(r *http.Request) (int64, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	v := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, apperr.Invalid("If-Match", `must be a slot version such as "3"`)
+	}
+	return n, nil
+}
+
+func etag(s availability.Slot) string { return fmt.Sprintf(`"%d"`, s.Version) }
+
+func handleListSlots(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		providerID, err := providerParam(r, false)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		var win availability.Window
+		q := r.URL.Query()
+		if v := q.Get("from"); v != "" {
+			if win.From, err = availability.ParseTime("from", v); err != nil {
+				writeProblem(w, r, d.Logger, err)
+				return
+			}
+		}
+		if v := q.Get("to"); v != "" {
+			if win.To, err = availability.ParseTime("to", v); err != nil {
+				writeProblem(w, r, d.Logger, err)
+				return
+			}
+		}
+		slots, err := d.Slots.List(r.Context(), providerID, win)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		encode(w, http.StatusOK, slotList{ProviderID: providerID, Slots: slots})
+	})
+}
+
+func handleGetSlot(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		providerID, err := providerParam(r, false)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		id, err := slotIDParam(r)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		s, err := d.Slots.Get(r.Context(), providerID, id)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		w.Header().Set("ETag", etag(s))
+		encode(w, http.StatusOK, s)
+	})
+}
+
+func handleCreateSlot(cfg Config, d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		providerID, err := providerParam(r, true)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		var req slotCreateRequest
+		if err := decode(w, r, cfg.maxBody(), &req); err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		in, err := req.validate()
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		s, err := d.Slots.Create(r.Context(), providerID, in)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		w.Header().Set("ETag", etag(s))
+		w.Header().Set("Location", fmt.Sprintf("/api/v1/providers/%s/slots/%d", providerID, s.ID))
+		encode(w, http.StatusCreated, s)
+	})
+}
+
+func handleUpdateSlot(cfg Config, d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		providerID, err := providerParam(r, true)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		id, err := slotIDParam(r)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		version, err := ifMatch(r)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		var req slotPatchRequest
+		if err := decode(w, r, cfg.maxBody(), &req); err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		p, err := req.validate()
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		s, err := d.Slots.Update(r.Context(), providerID, id, p, version)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		w.Header().Set("ETag", etag(s))
+		encode(w, http.StatusOK, s)
+	})
+}
+
+func handleDeleteSlot(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		providerID, err := providerParam(r, true)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		id, err := slotIDParam(r)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		version, err := ifMatch(r)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		if err := d.Slots.Delete(r.Context(), providerID, id, version); err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

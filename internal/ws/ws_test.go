@@ -1,0 +1,348 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testMaxSize = 1024
+
+// echoServer upgrades every request and echoes messages until an error,
+// which it reports on errs.
+func echoServer(t *testing.T) (*httptest.Server, chan error) {
+	t.Helper()
+	errs := make(chan error, 16)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Upgrade(w, r, UpgradeOptions{CheckOrigin: func(r *http.Request) bool {
+			return r.Header.Get("Origin") != "http://evil.example"
+		}})
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			for {
+				op, p, err := c.ReadMessage(testMaxSize)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := c.WriteMessage(op, p); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}))
+	t.Cleanup(hs.Close)
+	return hs, errs
+}
+
+func wsURL(hs *httptest.Server) string { return "ws" + strings.TrimPrefix(hs.URL, "http") }
+
+func dial(t *testing.T, hs *httptest.Server) *Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, wsURL(hs), DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Abort() })
+	return c
+}
+
+// checkEcho proves the server still works with a fresh connection.
+func checkEcho(t *testing.T, hs *httptest.Server) {
+	t.Helper()
+	c := dial(t, hs)
+	for _, m := range []struct {
+		op Opcode
+		p  string
+	}{{OpText, "héllo"}, {OpBinary, "\x00\xff"}, {OpText, ""}, {OpText, strings.Repeat("z", 1000)}} {
+		if err := c.WriteMessage(m.op, []byte(m.p)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		op, p, err := c.ReadMessage(testMaxSize)
+		if err != nil || op != m.op || string(p) != m.p {
+			t.Fatalf("echo = %v %q %v, want %v %q", op, p, err, m.op, m.p)
+		}
+	}
+}
+
+func TestEcho(t *testing.T) {
+	hs, _ := echoServer(t)
+	checkEcho(t, hs)
+}
+
+func TestCheckOrigin(t *testing.T) {
+	hs, _ := echoServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := Dial(ctx, wsURL(hs), DialOptions{Header: http.Header{"Origin": {"http://evil.example"}}})
+	if err == nil {
+		t.Fatal("origin not checked")
+	}
+}
+
+func TestBadHandshake(t *testing.T) {
+	hs, _ := echoServer(t)
+	res, err := http.Get(hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 {
+		t.Fatalf("plain GET: %d, want 400", res.StatusCode)
+	}
+	checkEcho(t, hs)
+}
+
+// rawConn opens a TCP connection and does the handshake by hand, so a test
+// can write any bytes.
+func rawConn(t *testing.T, hs *httptest.Server) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", hs.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_, _ = io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(nc)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 101 {
+		t.Fatalf("handshake: %v %v", res, err)
+	}
+	return nc, br
+}
+
+// frame builds a client frame with explicit bits.
+func frame(b0 byte, masked bool, p []byte) []byte {
+	var out []byte
+	lenByte := func(n int) []byte {
+		switch {
+		case n <= 125:
+			return []byte{byte(n)}
+		case n <= 0xffff:
+			return []byte{126, byte(n >> 8), byte(n)}
+		}
+		b := []byte{127, 0, 0, 0, 0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint64(b[1:], uint64(n))
+		return b
+	}(len(p))
+	if masked {
+		lenByte[0] |= 0x80
+	}
+	out = append(out, b0)
+	out = append(out, lenByte...)
+	if masked {
+		key := [4]byte{1, 2, 3, 4}
+		out = append(out, key[:]...)
+		m := bytes.Clone(p)
+		mask(m, key)
+		return append(out, m...)
+	}
+	return append(out, p...)
+}
+
+// readClose reads server frames until a close frame and returns its code.
+func readClose(t *testing.T, nc net.Conn, br *bufio.Reader) int {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			t.Fatalf("no close frame: %v", err)
+		}
+		n := int(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var e [2]byte
+			_, _ = io.ReadFull(br, e[:])
+			n = int(binary.BigEndian.Uint16(e[:]))
+		case 127:
+			var e [8]byte
+			_, _ = io.ReadFull(br, e[:])
+			n = int(binary.BigEndian.Uint64(e[:]))
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Fatal(err)
+		}
+		if Opcode(h[0]&0x0f) == OpClose {
+			if len(p) < 2 {
+				return CloseNoStatus
+			}
+			return int(binary.BigEndian.Uint16(p))
+		}
+	}
+}
+
+func TestFrameHardening(t *testing.T) {
+	hs, errs := echoServer(t)
+	manyFragments := func() []byte {
+		var b []byte
+		b = append(b, frame(0x01, true, []byte("a"))...) // text, not final
+		for range 5000 {
+			b = append(b, frame(0x00, true, []byte("a"))...)
+		}
+		return b
+	}()
+	tests := []struct {
+		name  string
+		bytes []byte
+		code  int
+	}{
+		{"RSV1", frame(0x80|0x40|0x1, true, []byte("x")), CloseProtocolError},
+		{"RSV2", frame(0x80|0x20|0x1, true, []byte("x")), CloseProtocolError},
+		{"RSV3", frame(0x80|0x10|0x2, true, []byte("x")), CloseProtocolError},
+		{"opcode 3", frame(0x83, true, nil), CloseProtocolError},
+		{"opcode 7", frame(0x87, true, nil), CloseProtocolError},
+		{"opcode 0xB", frame(0x8B, true, nil), CloseProtocolError},
+		{"opcode 0xF", frame(0x8F, true, nil), CloseProtocolError},
+		{"unmasked", frame(0x81, false, []byte("x")), CloseProtocolError},
+		{"continuation first", frame(0x80, true, []byte("x")), CloseProtocolError},
+		{"text inside fragments", append(frame(0x01, true, []byte("x")), frame(0x81, true, []byte("y"))...), CloseProtocolError},
+		{"fragmented ping", frame(0x09, true, nil), CloseProtocolError},
+		{"long ping", frame(0x89, true, make([]byte, 126)), CloseProtocolError},
+		{"bad utf-8", frame(0x81, true, []byte{0xff, 0xfe}), CloseInvalidPayload},
+		{"bad utf-8 across fragments", append(frame(0x01, true, []byte{0xe2, 0x82}), frame(0x80, true, []byte{0x41})...), CloseInvalidPayload},
+		{"oversized frame", frame(0x82, true, make([]byte, testMaxSize+1)), CloseMessageTooBig},
+		{"oversized message", append(frame(0x02, true, make([]byte, 600)), frame(0x80, true, make([]byte, 600))...), CloseMessageTooBig},
+		{"huge length", append([]byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 1, 2, 3, 4), CloseMessageTooBig},
+		{"length MSB", append([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1}, 1, 2, 3, 4), CloseProtocolError},
+		{"many fragments", manyFragments, ClosePolicyViolation},
+		{"close 1-byte", frame(0x88, true, []byte{3}), CloseProtocolError},
+		{"close bad code", frame(0x88, true, []byte{0x03, 0xe7}), CloseProtocolError},
+		{"close 1005", frame(0x88, true, []byte{0x03, 0xed}), CloseProtocolError},
+		{"close bad reason", frame(0x88, true, []byte{0x03, 0xe8, 0xff}), CloseInvalidPayload},
+		{"close ok", frame(0x88, true, []byte{0x03, 0xe8, 'b', 'y', 'e'}), CloseNormal},
+		{"close empty", frame(0x88, true, nil), CloseNoStatus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, br := rawConn(t, hs)
+			go func() { _, _ = nc.Write(tt.bytes) }()
+			if got := readClose(t, nc, br); got != tt.code {
+				t.Fatalf("close code %d, want %d", got, tt.code)
+			}
+			// Earlier connections' EOFs may be queued first.
+			deadline := time.After(5 * time.Second)
+			for done := false; !done; {
+				select {
+				case err := <-errs:
+					var pe *ProtocolError
+					var ce *CloseError
+					done = errors.As(err, &pe) || errors.As(err, &ce)
+				case <-deadline:
+					t.Fatal("server did not report the violation")
+				}
+			}
+			checkEcho(t, hs)
+		})
+	}
+}
+
+func TestPingAnsweredAndFragmentsReassembled(t *testing.T) {
+	hs, _ := echoServer(t)
+	nc, br := rawConn(t, hs)
+	var b []byte
+	b = append(b, frame(0x01, true, []byte("he"))...)
+	b = append(b, frame(0x89, true, []byte("p1"))...) // ping between fragments
+	b = append(b, frame(0x00, true, []byte("ll"))...)
+	b = append(b, frame(0x8A, true, []byte("unsolicited pong"))...)
+	b = append(b, frame(0x80, true, []byte("o"))...)
+	if _, err := nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	c := NewClientConn(nc)
+	c.r = br
+	// The first frame back is the pong, read raw (ReadMessage skips pongs).
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var h [2]byte
+	_, _ = io.ReadFull(br, h[:])
+	p := make([]byte, h[1]&0x7f)
+	_, _ = io.ReadFull(br, p)
+	if Opcode(h[0]&0xf) != OpPong || string(p) != "p1" {
+		t.Fatalf("first frame %x %q, want pong p1", h, p)
+	}
+	op, msg, err := c.ReadMessage(testMaxSize)
+	if err != nil || op != OpText || string(msg) != "hello" {
+		t.Fatalf("echo = %v %q %v", op, msg, err)
+	}
+}
+
+func TestWriteFrames(t *testing.T) {
+	hs, _ := echoServer(t)
+	_ = hs
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	srv := NewServerConn(a)
+	cli := NewClientConn(b)
+	small := AppendFrame(nil, OpText, []byte("small"))
+	big := AppendFrame(nil, OpBinary, bytes.Repeat([]byte{7}, 40<<10))
+	sets := [][][]byte{{small}, {small, small, small}, {big, small, big}}
+	go func() {
+		for _, s := range sets {
+			if err := srv.WriteFrames(append([][]byte(nil), s...)); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	for _, s := range sets {
+		for _, f := range s {
+			op, p, err := cli.ReadMessage(1 << 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantOp := Opcode(f[0] & 0xf)
+			if op != wantOp || len(p) != len(f)-FrameHeaderLen(len(p)) {
+				t.Fatalf("got %v len %d", op, len(p))
+			}
+		}
+	}
+	if string(small) != "\x81\x05small" {
+		t.Fatalf("frames were modified: %q", small)
+	}
+}
+
+func TestAppendFrameHeader(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 0xffff, 0x10000, 1 << 20} {
+		h := AppendFrameHeader(nil, OpBinary, n)
+		if len(h) != FrameHeaderLen(n) {
+			t.Fatalf("n=%d: header len %d, want %d", n, len(h), FrameHeaderLen(n))
+		}
+		if h[0] != 0x82 || h[1]&0x80 != 0 {
+			t.Fatalf("n=%d: header %x", n, h)
+		}
+	}
+}
+
+func TestCloseTwiceAndWriteAfterClose(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	c := NewServerConn(a)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close = %v", err)
+	}
+	if err := c.WriteMessage(OpText, []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write after close = %v", err)
+	}
+}
