@@ -61,9 +61,14 @@ wait_healthy() { # url
   return 1
 }
 
+# port_free PORT: nothing listens on 127.0.0.1:PORT (so /healthz cannot be
+# answered by a stranger).
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # start_server NAME PORT: starts a fresh server, sets server_pid.
 start_server() {
   local name=$1 port=$2
+  port_free "$port" || { echo "run.sh: 127.0.0.1:$port is in use; set PORT_BASE" >&2; return 1; }
   case $name in
     eventide)
       local db="$work/db-$RANDOM$RANDOM"

@@ -63,7 +63,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 
 	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins}
-	allowOrigin := httpapi.AllowOrigin(apiCfg)
+	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
 
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
@@ -96,16 +96,17 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		devMinter = minter
 	}
 	handler := httpapi.NewServer(apiCfg, httpapi.Deps{
-		Logger:   log.With("component", "http"),
-		Slots:    slots,
-		Verifier: verifier,
-		Minter:   devMinter,
-		Ready:    db.Ping,
-		Emitter:  events,
-		SocketIO: sio,
-		RawWS:    raw,
-		Web:      webui.Handler(cfg.WebDir, log.With("component", "web")),
-		OpenAPI:  api.OpenAPI,
+		Logger:     log.With("component", "http"),
+		Slots:      slots,
+		Verifier:   verifier,
+		Minter:     devMinter,
+		Ready:      db.Ping,
+		Emitter:    events,
+		Attendance: raw,
+		SocketIO:   sio,
+		RawWS:      raw,
+		Web:        webui.Handler(cfg.WebDir, log.With("component", "web")),
+		OpenAPI:    api.OpenAPI,
 	})
 
 	servers := []*http.Server{}
@@ -178,11 +179,12 @@ func shutdownAll(log *slog.Logger, servers []*http.Server, sio *socketio.Server,
 
 // originCheck refuses a Socket.IO handshake from a browser origin that CORS
 // would refuse, so WebSocket upgrades (which CORS does not cover) obey the
-// same list. Requests without an Origin header (non-browser clients) pass.
-func originCheck(allow func(string) bool) func(*http.Request) error {
+// same list. Same-origin requests and those without an Origin header
+// (non-browser clients) pass.
+func originCheck(allow func(*http.Request) bool) func(*http.Request) error {
 	return func(r *http.Request) error {
-		if o := r.Header.Get("Origin"); o != "" && !allow(o) {
-			return fmt.Errorf("origin %q not allowed", o)
+		if !allow(r) {
+			return fmt.Errorf("origin %q not allowed", r.Header.Get("Origin"))
 		}
 		return nil
 	}
@@ -219,4 +221,3 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-

@@ -89,3 +89,42 @@ func checkContract(t *testing.T, req *http.Request, reqBody []byte, resp *http.R
 		}
 	}
 }
+
+// TestContractCatchesDrift proves checkContract can fail: exchanges that
+// differ from the spec must be reported.
+func TestContractCatchesDrift(t *testing.T) {
+	v := contract(t)
+	resp := func(status int, ct, body string) *http.Response {
+		return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {ct}}, Body: io.NopCloser(strings.NewReader(body))}
+	}
+	get := func(path string) *http.Request {
+		r, _ := http.NewRequest("GET", "http://localhost:8080"+path, nil)
+		r.Header.Set("Authorization", "Bearer x")
+		return r
+	}
+	slot := `{"id":1,"providerId":"42","start":"2026-01-01T00:00:00Z","end":"2026-01-01T01:00:00Z","status":"available","note":"","version":1,"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"`
+	if ok, errs := v.ValidateHttpResponse(get("/api/v1/providers/42/slots/1"), resp(200, "application/json", slot+`}`)); !ok {
+		t.Fatalf("a correct slot was rejected: %v", errs[0].Message)
+	}
+	for name, c := range map[string]struct {
+		req  *http.Request
+		resp *http.Response
+	}{
+		"extra slot field":      {get("/api/v1/providers/42/slots/1"), resp(200, "application/json", slot+`,"colour":"red"}`)},
+		"bad status enum":       {get("/api/v1/providers/42/slots/1"), resp(200, "application/json", strings.Replace(slot, "available", "free", 1)+`}`)},
+		"undocumented status":   {get("/api/v1/providers/42/slots/1"), resp(418, "application/problem+json", `{"type":"about:blank","title":"x","status":418}`)},
+		"problem without title": {get("/api/v1/providers/42/slots/1"), resp(404, "application/problem+json", `{"type":"about:blank","status":404}`)},
+		"health body wrong":     {get("/healthz"), resp(200, "application/json", `{"status":"meh"}`)},
+	} {
+		if ok, _ := v.ValidateHttpResponse(c.req, c.resp); ok {
+			t.Errorf("%s: the contract check accepted it", name)
+		}
+	}
+	post, _ := http.NewRequest("POST", "http://localhost:8080/api/v1/providers/42/slots",
+		strings.NewReader(`{"start":"2026-01-01T00:00:00Z","end":"2026-01-01T01:00:00Z","colour":"red"}`))
+	post.Header.Set("Content-Type", "application/json")
+	post.Header.Set("Authorization", "Bearer x")
+	if ok, _ := v.ValidateHttpRequest(post); ok {
+		t.Error("a request with an unknown field passed the contract check")
+	}
+}

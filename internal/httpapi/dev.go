@@ -180,3 +180,25 @@ func handleDevEmit(cfg Config, d Deps) http.Handler {
 		encode(w, http.StatusAccepted, emitResponse{Room: room, Event: *req.Event, Emitted: count})
 	})
 }
+
+// handleDevAttendanceBroadcast sends the request body, as it is, to every
+// plain WebSocket (attendance) client: the HTTP face of the module's
+// Broadcast, for manual testing.
+func handleDevAttendanceBroadcast(cfg Config, d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := claims(r); c.Role != auth.RoleAdmin {
+			writeProblem(w, r, d.Logger, apperr.Errorf(apperr.CodeForbidden, "broadcasting needs an admin token"))
+			return
+		}
+		var data json.RawMessage
+		if err := decode(w, r, cfg.maxBody(), &data); err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		if err := d.Attendance.Broadcast(data); err != nil {
+			writeProblem(w, r, d.Logger, fmt.Errorf("attendance broadcast: %w", err))
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+}

@@ -23,6 +23,9 @@ func routes(r chi.Router, cfg Config, d Deps) {
 			if !cfg.production() && d.Emitter != nil {
 				r.Method(http.MethodPost, "/dev/emit", handleDevEmit(cfg, d)) // admin token
 			}
+			if !cfg.production() && d.Attendance != nil {
+				r.Method(http.MethodPost, "/dev/attendance/broadcast", handleDevAttendanceBroadcast(cfg, d)) // admin token
+			}
 		})
 		if !cfg.production() && d.Minter != nil {
 			r.Method(http.MethodPost, "/dev/token", handleDevToken(cfg, d)) // no token: it hands them out

@@ -50,6 +50,9 @@ type Deps struct {
 
 	Ready   func(ctx context.Context) error // /readyz; nil = always ready
 	Emitter Emitter                         // dev emit endpoint; nil disables it
+	// Attendance broadcasts to the plain WebSocket clients (dev endpoint);
+	// nil disables it.
+	Attendance interface{ Broadcast(data any) error }
 
 	SocketIO http.Handler // mounted at /socket.io/
 	RawWS    http.Handler // mounted at /ws

@@ -1,6 +1,7 @@
 package rawws
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -132,13 +133,18 @@ func (s *Service) snapshot() []*client {
 	return cs
 }
 
-// encode marshals v to JSON and frames it as one text message.
+// encode marshals v to JSON and frames it as one text message. HTML
+// characters are not escaped: the payload comes back as JSON.stringify
+// would write it.
 func encode(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("rawws: encode: %w", err)
 	}
-	return ws.AppendFrame(make([]byte, 0, len(b)+ws.MaxFrameHeaderSize), ws.OpText, b), nil
+	p := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return ws.AppendFrame(make([]byte, 0, len(p)+ws.MaxFrameHeaderSize), ws.OpText, p), nil
 }
 
 // enqueue hands a frame to c's writer without blocking; a full queue means

@@ -48,14 +48,22 @@ export class TokenService {
       this.token.set(res.token);
       return res.token;
     } catch (err) {
+      const status = err instanceof HttpErrorResponse ? err.status : 0;
+      if (status === 404) {
+        // The route exists only with --env dev.
+        throw new ApiError({
+          title: 'Dev tokens are off',
+          status,
+          detail: 'the server does not run with --env dev; paste a token instead',
+        });
+      }
       if (err instanceof HttpErrorResponse && err.error && typeof err.error === 'object' && 'title' in err.error) {
         throw new ApiError(err.error as Problem);
       }
-      const status = err instanceof HttpErrorResponse ? err.status : 0;
       throw new ApiError({
-        title: status === 404 ? 'Dev tokens are off' : 'Could not get a dev token',
+        title: 'Could not get a dev token',
         status,
-        detail: status === 404 ? 'the server does not run with --env dev; paste a token instead' : String(err),
+        detail: err instanceof HttpErrorResponse ? err.message : String(err),
       });
     }
   }

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventide/realtime/internal/auth"
+)
+
+// lockedBuffer collects the output of a run in another goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+const testSecret = "0123456789abcdef0123456789abcdef"
+
+var listenRE = regexp.MustCompile(`listener=http addr=(\S+)`)
+
+// startServe runs `serve` on a free port and returns its base URL once
+// /healthz answers.
+func startServe(t *testing.T, args ...string) (string, *lockedBuffer, *lockedBuffer, func() error) {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	errc := make(chan error, 1)
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--raw-addr", "", "--data-dir", dir}, args...)
+	go func() { errc <- run(ctx, all, env(map[string]string{}), stdout, stderr) }()
+	var base string
+	deadline := time.Now().Add(10 * time.Second)
+	for base == "" {
+		if m := listenRE.FindStringSubmatch(stderr.String()); m != nil {
+			base = "http://" + m[1]
+		}
+		select {
+		case err := <-errc:
+			cancel()
+			t.Fatalf("serve ended early: %v\n%s", err, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not listen:\n%s", stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("/healthz never answered 200: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop within 15 s of the signal")
+			return nil
+		}
+	}
+	t.Cleanup(func() { cancel() })
+	return base, stdout, stderr, stop
+}
+
+func TestServeDevStartsReadyAndStopsGracefully(t *testing.T) {
+	base, stdout, stderr, stop := startServe(t)
+	for _, path := range []string{"/healthz", "/readyz", "/api/openapi.yaml"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d", path, resp.StatusCode)
+		}
+	}
+	if !strings.Contains(stdout.String(), "dev token (admin") {
+		t.Errorf("dev mode prints no dev token:\n%s", stdout)
+	}
+	if !strings.Contains(stderr.String(), "dev mode: CORS allows any origin") {
+		t.Errorf("dev mode does not say so in the log:\n%s", stderr)
+	}
+	// The printed token is accepted by the server it came from.
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/providers/42/slots", nil)
+	req.Header.Set("Authorization", "Bearer "+lines[len(lines)-1])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("dev token: GET slots = %d", resp.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	if !strings.Contains(stderr.String(), "stopped") {
+		t.Errorf("no shutdown log:\n%s", stderr)
+	}
+}
+
+func TestProductionRefusesToStartWithoutSecretOrOrigins(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cors-origins", "https://app.example"}, "jwt-secret"},
+		{[]string{"--jwt-secret", testSecret}, "cors-origins"},
+		{[]string{"--jwt-secret", testSecret, "--cors-origins", "*"}, "origin *"},
+	} {
+		args := append([]string{"serve", "--env", "production", "--addr", "127.0.0.1:0", "--data-dir", dir}, tc.args...)
+		err := run(context.Background(), args, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestTokenCommandMintsVerifiableTokens(t *testing.T) {
+	var out bytes.Buffer
+	args := []string{"token", "--sub", "c1", "--role", "client", "--providers", "42,43", "--ttl", "2h"}
+	if err := run(context.Background(), args, env(map[string]string{"EVENTIDE_JWT_SECRET": testSecret}), &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(strings.TrimSpace(out.String()))
+	if err != nil {
+		t.Fatalf("minted token does not verify: %v", err)
+	}
+	if c.Subject != "c1" || c.Role != "client" || strings.Join(c.Providers, ",") != "42,43" {
+		t.Errorf("claims = %+v", c)
+	}
+	if d := time.Until(c.ExpiresAt); d < time.Hour || d > 2*time.Hour+time.Minute {
+		t.Errorf("expires in %v, want about 2h", d)
+	}
+
+	// A bad role is refused with a clear error, and nothing is printed.
+	out.Reset()
+	err = run(context.Background(), []string{"token", "--sub", "x", "--role", "root"}, env(map[string]string{"EVENTIDE_JWT_SECRET": testSecret}), &out, &bytes.Buffer{})
+	if err == nil || out.Len() != 0 {
+		t.Errorf("role root: err = %v, printed %q", err, out.String())
+	}
+}
+
+func TestDevSecretIsGeneratedOnceAndKept(t *testing.T) {
+	dir := t.TempDir()
+	mint := func() string {
+		var out bytes.Buffer
+		args := []string{"token", "--sub", "a", "--role", "admin", "--data-dir", dir}
+		if err := run(context.Background(), args, env(nil), &out, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	tok1, tok2 := mint(), mint()
+	secret, err := os.ReadFile(filepath.Join(dir, "jwt-secret"))
+	if err != nil {
+		t.Fatalf("no dev secret kept: %v", err)
+	}
+	v, err := auth.NewVerifier([]byte(strings.TrimSpace(string(secret))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{tok1, tok2} {
+		if _, err := v.Verify(tok); err != nil {
+			t.Errorf("token not signed with the kept secret: %v", err)
+		}
+	}
+}
+
+func TestMigrateCreatesTheSchema(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	db := filepath.Join(dir, "sub", "e.db")
+	for range 2 { // idempotent
+		out.Reset()
+		if err := run(context.Background(), []string{"migrate", "--database-url", db}, env(nil), &out, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(out.String(), "schema up to date") {
+		t.Errorf("migrate printed %q", out.String())
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("no database file: %v", err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"frobnicate"}, env(nil), &bytes.Buffer{}, &stderr); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	if !strings.Contains(stderr.String(), "serve") {
+		t.Errorf("no usage printed: %q", stderr.String())
+	}
+}
