@@ -125,11 +125,7 @@ func (s *Service) Update(ctx context.Context, providerID string, id int64, p Pat
 		return Slot{}, err
 	}
 	defer s.lock(providerID)()
-	for attempt := 0; ; attempt++ {
-		cur, err := s.store.GetSlot(ctx, providerID, id)
-		if err != nil {
-			return Slot{}, err
-		}
+	apply := func(cur Slot) (Slot, error) {
 		if expectedVersion != 0 && cur.Version != expectedVersion {
 			return Slot{}, staleVersion(cur.Version, expectedVersion)
 		}
@@ -150,6 +146,27 @@ func (s *Service) Update(ctx context.Context, providerID string, id int64, p Pat
 			return Slot{}, err
 		}
 		merged.UpdatedAt = normalize(s.now())
+		return merged, nil
+	}
+	if ps, ok := s.store.(SlotPatcher); ok {
+		// Read, merge and write in one transaction: one read of the slot
+		// and no window for another writer, so no retries either.
+		updated, seq, err := ps.PatchSlot(ctx, providerID, id, apply)
+		if err != nil {
+			return Slot{}, err
+		}
+		s.publish(ActionUpdated, updated, seq)
+		return updated, nil
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.store.GetSlot(ctx, providerID, id)
+		if err != nil {
+			return Slot{}, err
+		}
+		merged, err := apply(cur)
+		if err != nil {
+			return Slot{}, err
+		}
 		// Write against the version just read, so a concurrent writer
 		// elsewhere is detected instead of silently overwritten.
 		updated, seq, err := s.store.UpdateSlot(ctx, merged, cur.Version)

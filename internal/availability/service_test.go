@@ -46,6 +46,15 @@ var t0 = time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)
 
 func newService(t *testing.T, pub availability.Publisher, logger *slog.Logger) *availability.Service {
 	t.Helper()
+	return availability.NewService(openDB(t), pub, func() time.Time { return t0 }, logger)
+}
+
+// plainStore hides the SQLite store's PatchSlot, so Service.Update takes
+// its GetSlot + UpdateSlot path (stores without availability.SlotPatcher).
+type plainStore struct{ availability.Store }
+
+func openDB(t *testing.T) *sqlite.DB {
+	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "e.db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +63,7 @@ func newService(t *testing.T, pub availability.Publisher, logger *slog.Logger) *
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return availability.NewService(db, pub, func() time.Time { return t0 }, logger)
+	return db
 }
 
 func hours(from, to int) availability.NewSlot {
@@ -174,8 +183,18 @@ func TestConcurrentChangesPublishInSeqOrder(t *testing.T) {
 }
 
 func TestUpdateRules(t *testing.T) {
-	rec := &recorder{}
-	svc := newService(t, rec, nil)
+	t.Run("patcher", func(t *testing.T) {
+		rec := &recorder{}
+		testUpdateRules(t, newService(t, rec, nil), rec)
+	})
+	t.Run("get+update", func(t *testing.T) {
+		rec := &recorder{}
+		svc := availability.NewService(plainStore{openDB(t)}, rec, func() time.Time { return t0 }, nil)
+		testUpdateRules(t, svc, rec)
+	})
+}
+
+func testUpdateRules(t *testing.T, svc *availability.Service, rec *recorder) {
 	ctx := t.Context()
 	a, _ := svc.Create(ctx, "42", hours(0, 1))
 	b, _ := svc.Create(ctx, "42", hours(2, 3))
@@ -209,6 +228,21 @@ func TestUpdateRules(t *testing.T) {
 	}
 	if n := len(rec.all()); n != 2 {
 		t.Fatalf("%d events, want 2 (failed writes publish nothing)", n)
+	}
+
+	u, err := svc.Update(ctx, "42", a.ID, availability.Patch{Note: ptr("ok")}, 1)
+	if err != nil || u.ID != a.ID || u.Version != 2 || u.Note != "ok" || !u.Start.Equal(a.Start) || !u.End.Equal(a.End) {
+		t.Fatalf("update = %+v, %v", u, err)
+	}
+	if got, _ := svc.Get(ctx, "42", a.ID); got.Version != 2 || got.Note != "ok" {
+		t.Fatalf("stored after update: %+v", got)
+	}
+	ev := rec.all()
+	if len(ev) != 3 {
+		t.Fatalf("%d events, want 3", len(ev))
+	}
+	if c := ev[2].change; c.Action != availability.ActionUpdated || c.Seq != 3 || c.Slot.Version != 2 || c.Slot.Note != "ok" {
+		t.Fatalf("update event = %+v", c)
 	}
 }
 

@@ -26,6 +26,16 @@ type Store interface {
 	DeleteSlot(ctx context.Context, providerID string, id int64, expectedVersion int64) (Slot, int64, error)
 }
 
+// SlotPatcher is an optional Store capability: read a slot, compute its
+// new state with apply, check overlaps, write it (raising Version by one)
+// and raise the seq — all in ONE transaction, so the slot is read once and
+// no other writer comes in between. apply's error is returned unchanged and
+// nothing is stored. Service.Update uses it when the Store has it and falls
+// back to GetSlot + UpdateSlot otherwise.
+type SlotPatcher interface {
+	PatchSlot(ctx context.Context, providerID string, id int64, apply func(cur Slot) (Slot, error)) (Slot, int64, error)
+}
+
 // Publisher sends an event to a realtime room. internal/realtime implements it.
 type Publisher interface {
 	EmitToRoom(room, event string, data any) error

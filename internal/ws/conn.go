@@ -2,9 +2,11 @@ package ws
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +32,10 @@ type Conn struct {
 	// MaxFragments caps the frames per message (0: DefaultMaxFragments).
 	MaxFragments int
 
-	wmu    sync.Mutex
-	closed atomic.Bool
-	once   sync.Once
+	wmu       sync.Mutex
+	wdeadline bool // a write deadline may be set (WriteFramesWithin); under wmu
+	closed    atomic.Bool
+	once      sync.Once
 
 	hdr  [MaxFrameHeaderSize]byte // read scratch, reader goroutine only
 	ctrl [125]byte                // control payload scratch, reader goroutine only
@@ -247,6 +250,8 @@ func (c *Conn) fail(code int, reason string) error {
 	return &ProtocolError{Code: code, Reason: reason}
 }
 
+// The deadline is set before taking the write lock: it also cuts short a
+// write in progress to a peer that does not read.
 func (c *Conn) writeClose(p []byte) error {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	return c.writeControl(OpClose, p)
@@ -260,6 +265,11 @@ func (c *Conn) writeControl(op Opcode, p []byte) error {
 	defer c.wmu.Unlock()
 	if c.closed.Load() {
 		return ErrClosed
+	}
+	if op == OpClose {
+		c.wdeadline = true // set by writeClose
+	} else {
+		c.clearWriteDeadlineLocked()
 	}
 	_, err := c.nc.Write(b)
 	return err
@@ -290,6 +300,7 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 	if c.closed.Load() {
 		err = ErrClosed
 	} else {
+		c.clearWriteDeadlineLocked()
 		_, err = c.nc.Write(b)
 	}
 	c.wmu.Unlock()
@@ -309,6 +320,7 @@ const maxIovecs = 64
 // WriteFrames writes pre-encoded server frames (AppendFrame) in as few
 // system calls as possible: one for the common case. It may modify the
 // elements of frames (not the bytes they point to); pass a scratch slice.
+// It blocks until everything is written (no deadline).
 func (c *Conn) WriteFrames(frames [][]byte) error {
 	if len(frames) == 0 {
 		return nil
@@ -318,9 +330,50 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
+	c.clearWriteDeadlineLocked()
+	_, err := c.writeFramesLocked(frames)
+	return err
+}
+
+// WriteFramesWithin is WriteFrames bounded by timeout: it returns the number
+// of bytes written, and an error for which IsTimeout is true when the peer
+// did not take everything in time. The connection stays usable after a
+// timeout: the caller writes the rest (frames from byte n on) later, with
+// WriteFrames. A writer shared by many connections uses it so that a peer
+// that stops reading cannot hold the writer.
+func (c *Conn) WriteFramesWithin(frames [][]byte, timeout time.Duration) (int64, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return 0, ErrClosed
+	}
+	c.wdeadline = true
+	if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return 0, err
+	}
+	return c.writeFramesLocked(frames)
+}
+
+// IsTimeout reports whether err is a write (or read) deadline expiry.
+func IsTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// clearWriteDeadlineLocked removes a deadline left by WriteFramesWithin
+// before a write that must not be cut short.
+func (c *Conn) clearWriteDeadlineLocked() {
+	if c.wdeadline {
+		c.wdeadline = false
+		_ = c.nc.SetWriteDeadline(time.Time{})
+	}
+}
+
+// writeFramesLocked writes frames under wmu and returns the bytes written.
+func (c *Conn) writeFramesLocked(frames [][]byte) (int64, error) {
 	if len(frames) == 1 {
-		_, err := c.nc.Write(frames[0])
-		return err
+		n, err := c.nc.Write(frames[0])
+		return int64(n), err
 	}
 	total := 0
 	for _, f := range frames {
@@ -332,20 +385,23 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 		for _, f := range frames {
 			b = append(b, f...)
 		}
-		_, err := c.nc.Write(b)
+		n, err := c.nc.Write(b)
 		*bp = b
 		putBuf(bp)
-		return err
+		return int64(n), err
 	}
+	var written int64
 	for len(frames) > 0 {
 		n := min(len(frames), maxIovecs)
 		nb := net.Buffers(frames[:n])
-		if _, err := nb.WriteTo(c.nc); err != nil {
-			return err
+		w, err := nb.WriteTo(c.nc)
+		written += w
+		if err != nil {
+			return written, err
 		}
 		frames = frames[n:]
 	}
-	return nil
+	return written, nil
 }
 
 // Close sends a normal close frame and closes the connection.
@@ -362,8 +418,10 @@ func (c *Conn) CloseWith(code int, reason string) error {
 		var a [125]byte
 		binary.BigEndian.PutUint16(a[:], uint16(code))
 		n := 2 + copy(a[2:], reason)
+		// Before the lock: it also cuts short a blocked write.
 		_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 		c.wmu.Lock()
+		c.wdeadline = true
 		if !c.closed.Load() {
 			var fb [MaxFrameHeaderSize + 125]byte
 			_, _ = c.nc.Write(c.appendFrame(fb[:0], OpClose, a[:n]))

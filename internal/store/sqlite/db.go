@@ -18,13 +18,17 @@ import (
 	"github.com/eventide/realtime/internal/availability"
 )
 
-var _ availability.Store = (*DB)(nil)
+var (
+	_ availability.Store       = (*DB)(nil)
+	_ availability.SlotPatcher = (*DB)(nil)
+)
 
 // DB is an open SQLite database. It is safe for concurrent use.
 type DB struct {
 	db     *sql.DB
 	path   string
 	logger *slog.Logger
+	stmts  stmts
 
 	closeOnce sync.Once
 	closeErr  error
@@ -66,6 +70,11 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 	if memory {
 		// Each connection to :memory: is its own database.
 		db.SetMaxOpenConns(1)
+	} else {
+		// A connection carries its pragmas and prepared statements:
+		// keep a few idle (the default is 2) so bursts do not close
+		// and reopen them.
+		db.SetMaxIdleConns(8)
 	}
 	d := &DB{db: db, path: path, logger: logger}
 	if err := d.Ping(ctx); err != nil {
@@ -125,7 +134,10 @@ func (d *DB) Ping(ctx context.Context) error {
 
 // Close closes the database; calling it again returns the first result.
 func (d *DB) Close() error {
-	d.closeOnce.Do(func() { d.closeErr = d.db.Close() })
+	d.closeOnce.Do(func() {
+		d.stmts.close()
+		d.closeErr = d.db.Close()
+	})
 	return d.closeErr
 }
 

@@ -67,15 +67,16 @@ func (d *DB) ListSlots(ctx context.Context, providerID string, w availability.Wi
 
 // GetSlot returns one slot of providerID.
 func (d *DB) GetSlot(ctx context.Context, providerID string, id int64) (availability.Slot, error) {
-	return getSlot(ctx, d.db, providerID, id)
+	return d.getSlot(ctx, nil, providerID, id)
 }
 
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func getSlot(ctx context.Context, q queryer, providerID string, id int64) (availability.Slot, error) {
-	s, err := scanSlot(q.QueryRowContext(ctx, "SELECT "+slotColumns+" FROM slots WHERE id = ? AND provider_id = ?", id, providerID))
+// getSlot reads one slot, in tx when tx is not nil.
+func (d *DB) getSlot(ctx context.Context, tx *sql.Tx, providerID string, id int64) (availability.Slot, error) {
+	st, err := d.stmt(ctx, tx, stmtGetSlot)
+	if err != nil {
+		return availability.Slot{}, wrap("get slot", err)
+	}
+	s, err := scanSlot(st.QueryRowContext(ctx, id, providerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return availability.Slot{}, notFound(id)
 	}
@@ -90,16 +91,19 @@ func (d *DB) CreateSlot(ctx context.Context, s availability.Slot) (availability.
 	var seq int64
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if seq, err = bumpSeq(ctx, tx, s.ProviderID); err != nil {
+		if seq, err = d.bumpSeq(ctx, tx, s.ProviderID); err != nil {
 			return err
 		}
-		if err := checkOverlap(ctx, tx, s, 0); err != nil {
+		if err := d.checkOverlap(ctx, tx, s, 0); err != nil {
 			return err
 		}
 		s.Version = 1
-		err = tx.QueryRowContext(ctx, `INSERT INTO slots (provider_id, start_ms, end_ms, status, note, version, created_ms, updated_ms)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			s.ProviderID, millis(s.Start), millis(s.End), s.Status, s.Note, s.Version, millis(s.CreatedAt), millis(s.UpdatedAt)).Scan(&s.ID)
+		st, err := d.stmt(ctx, tx, stmtInsert)
+		if err != nil {
+			return wrap("insert slot", err)
+		}
+		err = st.QueryRowContext(ctx, s.ProviderID, millis(s.Start), millis(s.End), s.Status, s.Note, s.Version,
+			millis(s.CreatedAt), millis(s.UpdatedAt)).Scan(&s.ID)
 		if err != nil {
 			return wrap("insert slot", err)
 		}
@@ -113,27 +117,45 @@ func (d *DB) CreateSlot(ctx context.Context, s availability.Slot) (availability.
 
 // UpdateSlot rewrites the slot's fields, raises its version and the seq.
 func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersion int64) (availability.Slot, int64, error) {
+	return d.PatchSlot(ctx, s.ProviderID, s.ID, func(cur availability.Slot) (availability.Slot, error) {
+		if err := checkVersion(cur, expectedVersion); err != nil {
+			return availability.Slot{}, err
+		}
+		return s, nil
+	})
+}
+
+// PatchSlot reads the slot, lets apply compute its new state from the
+// stored one, checks for overlaps, writes it (raising its version) and
+// bumps the provider's seq, all in one write transaction, so the slot is
+// read once and no other writer can come in between.
+func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply func(cur availability.Slot) (availability.Slot, error)) (availability.Slot, int64, error) {
 	var seq int64
 	var out availability.Slot
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		cur, err := getSlot(ctx, tx, s.ProviderID, s.ID)
+		cur, err := d.getSlot(ctx, tx, providerID, id)
 		if err != nil {
 			return err
 		}
-		if err := checkVersion(cur, expectedVersion); err != nil {
+		next, err := apply(cur)
+		if err != nil {
 			return err
 		}
-		if err := checkOverlap(ctx, tx, s, s.ID); err != nil {
+		// The identity of the row is not apply's to change.
+		next.ID, next.ProviderID = cur.ID, cur.ProviderID
+		if err := d.checkOverlap(ctx, tx, next, id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE slots SET start_ms = ?, end_ms = ?, status = ?, note = ?, version = version + 1, updated_ms = ?
-			WHERE id = ?`, millis(s.Start), millis(s.End), s.Status, s.Note, millis(s.UpdatedAt), s.ID); err != nil {
+		st, err := d.stmt(ctx, tx, stmtUpdate)
+		if err != nil {
 			return wrap("update slot", err)
 		}
-		if seq, err = bumpSeq(ctx, tx, s.ProviderID); err != nil {
-			return err
+		out, err = scanSlot(st.QueryRowContext(ctx, millis(next.Start), millis(next.End), next.Status, next.Note,
+			millis(next.UpdatedAt), id))
+		if err != nil {
+			return wrap("update slot", err)
 		}
-		out, err = getSlot(ctx, tx, s.ProviderID, s.ID)
+		seq, err = d.bumpSeq(ctx, tx, providerID)
 		return err
 	})
 	if err != nil {
@@ -148,16 +170,20 @@ func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expect
 	var cur availability.Slot
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if cur, err = getSlot(ctx, tx, providerID, id); err != nil {
+		if cur, err = d.getSlot(ctx, tx, providerID, id); err != nil {
 			return err
 		}
 		if err := checkVersion(cur, expectedVersion); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM slots WHERE id = ?", id); err != nil {
+		st, err := d.stmt(ctx, tx, stmtDelete)
+		if err != nil {
 			return wrap("delete slot", err)
 		}
-		seq, err = bumpSeq(ctx, tx, providerID)
+		if _, err := st.ExecContext(ctx, id); err != nil {
+			return wrap("delete slot", err)
+		}
+		seq, err = d.bumpSeq(ctx, tx, providerID)
 		return err
 	})
 	if err != nil {
@@ -168,11 +194,13 @@ func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expect
 
 // bumpSeq raises providerID's sequence number (creating the provider at 1)
 // and returns the new value.
-func bumpSeq(ctx context.Context, tx *sql.Tx, providerID string) (int64, error) {
-	var seq int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO providers (id, seq) VALUES (?, 1)
-		ON CONFLICT (id) DO UPDATE SET seq = seq + 1 RETURNING seq`, providerID).Scan(&seq)
+func (d *DB) bumpSeq(ctx context.Context, tx *sql.Tx, providerID string) (int64, error) {
+	st, err := d.stmt(ctx, tx, stmtBumpSeq)
 	if err != nil {
+		return 0, wrap("bump seq", err)
+	}
+	var seq int64
+	if err := st.QueryRowContext(ctx, providerID).Scan(&seq); err != nil {
 		return 0, wrap("bump seq", err)
 	}
 	return seq, nil
@@ -180,10 +208,13 @@ func bumpSeq(ctx context.Context, tx *sql.Tx, providerID string) (int64, error) 
 
 // checkOverlap fails with a conflict when another slot (not exceptID) of
 // the provider shares an instant with s.
-func checkOverlap(ctx context.Context, tx *sql.Tx, s availability.Slot, exceptID int64) error {
+func (d *DB) checkOverlap(ctx context.Context, tx *sql.Tx, s availability.Slot, exceptID int64) error {
+	st, err := d.stmt(ctx, tx, stmtOverlap)
+	if err != nil {
+		return wrap("overlap check", err)
+	}
 	var other int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM slots WHERE provider_id = ? AND start_ms < ? AND end_ms > ? AND id <> ?
-		ORDER BY start_ms LIMIT 1`, s.ProviderID, millis(s.End), millis(s.Start), exceptID).Scan(&other)
+	err = st.QueryRowContext(ctx, s.ProviderID, millis(s.End), millis(s.Start), exceptID).Scan(&other)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
