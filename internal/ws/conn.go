@@ -35,6 +35,7 @@ type Conn struct {
 	wmu       sync.Mutex
 	wdeadline bool // a write deadline may be set (WriteFramesWithin); under wmu
 	closed    atomic.Bool
+	closing   atomic.Bool // a close frame's deadline is set: keep it
 	once      sync.Once
 
 	hdr  [MaxFrameHeaderSize]byte // read scratch, reader goroutine only
@@ -253,6 +254,7 @@ func (c *Conn) fail(code int, reason string) error {
 // The deadline is set before taking the write lock: it also cuts short a
 // write in progress to a peer that does not read.
 func (c *Conn) writeClose(p []byte) error {
+	c.closing.Store(true)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	return c.writeControl(OpClose, p)
 }
@@ -363,7 +365,7 @@ func IsTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // clearWriteDeadlineLocked removes a deadline left by WriteFramesWithin
 // before a write that must not be cut short.
 func (c *Conn) clearWriteDeadlineLocked() {
-	if c.wdeadline {
+	if c.wdeadline && !c.closing.Load() {
 		c.wdeadline = false
 		_ = c.nc.SetWriteDeadline(time.Time{})
 	}
@@ -419,6 +421,7 @@ func (c *Conn) CloseWith(code int, reason string) error {
 		binary.BigEndian.PutUint16(a[:], uint16(code))
 		n := 2 + copy(a[2:], reason)
 		// Before the lock: it also cuts short a blocked write.
+		c.closing.Store(true)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 		c.wmu.Lock()
 		c.wdeadline = true
