@@ -33,7 +33,7 @@ type Conn struct {
 	srv   *Server
 	id    string
 	proto int
-	req   *http.Request
+	hs    handshakeInfo
 	b64   bool // v3 polling client asked for base64 binary (b64=1)
 
 	// recvMu serialises deliveries to recv (OnMessage, then OnClose once).
@@ -70,9 +70,10 @@ func (c *Conn) Transport() string {
 	return c.transport
 }
 
-// Request returns the handshake request (headers, URL with query,
-// RemoteAddr), without its body.
-func (c *Conn) Request() *http.Request { return c.req }
+// Request returns the handshake request (headers, URL with query, Host,
+// RemoteAddr, TLS state), without its body or context: a copy rebuilt on
+// each call from what the session keeps.
+func (c *Conn) Request() *http.Request { return c.hs.request() }
 
 // Send enqueues msgs atomically and in order; it never blocks. If the
 // connection's queue would overflow, the connection is closed with reason
@@ -139,59 +140,100 @@ func (c *Conn) kickLocked() {
 	}
 }
 
+// startWriterLocked puts the connection on the server's ready queue, where a
+// shared writer picks it up (see writers.go), unless a write is already under
+// way (that writer sees what was queued meanwhile).
 func (c *Conn) startWriterLocked() {
 	if c.writing || c.state == stateClosed {
 		return
 	}
 	c.writing = true
 	c.srv.wg.Add(1) // the session's count is held, so this never races Wait
-	go c.writeLoop(c.ws)
+	c.srv.pushReady(c)
 }
 
 var framesPool = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}
 
-// writeLoop writes everything queued, coalesced into one WriteFrames per
-// round, and exits when the queue is empty: an idle connection has no writer
-// goroutine and holds no buffer.
-func (c *Conn) writeLoop(wsc *ws.Conn) {
-	defer c.srv.wg.Done()
+// takeQueueLocked hands the queued messages to a writer. ok is false when
+// there is nothing to write (or the connection is closed): the writer then
+// ends the write (finishIdleLocked).
+func (c *Conn) takeQueueLocked() (q []*Message, ok bool) {
+	q = c.queue
+	if len(q) == 0 || c.state == stateClosed || c.ws == nil {
+		return nil, false
+	}
+	c.queue = nil
+	return q, true
+}
+
+// endWriteLocked ends a write with nothing left to do; it unlocks c.mu and
+// closes the connection if Close was waiting for the flush.
+func (c *Conn) endWriteLocked() {
+	c.writing = false
+	closing := c.state == stateClosing
+	c.mu.Unlock()
+	c.srv.wg.Done()
+	if closing {
+		c.closeNow(ReasonForcedClose)
+	}
+}
+
+// recycleLocked keeps a small queue backing array for the next burst.
+func (c *Conn) recycleLocked(q []*Message) {
+	clear(q)
+	if c.queue == nil && cap(q) <= maxIdleQueueCap {
+		c.queue = q[:0]
+	}
+}
+
+// writeFailedLocked ends a write that failed; it unlocks c.mu.
+func (c *Conn) writeFailedLocked(err error) {
+	c.writing = false
+	c.mu.Unlock()
+	c.srv.wg.Done()
+	c.srv.log.Debug("engineio: websocket write failed", "sid", c.id, "err", err)
+	c.closeNow(ReasonTransportError)
+}
+
+// encodeFrames appends the WebSocket frames of q to frames.
+func (c *Conn) encodeFrames(frames [][]byte, q []*Message) [][]byte {
+	for _, m := range q {
+		frames = append(frames, m.wsFrame(c.proto))
+	}
+	return frames
+}
+
+// writeLoop is the connection's own writer, used once a shared writer's write
+// timed out (the peer reads slowly or not at all): it writes pending (the
+// unwritten rest), then everything queued, without a deadline, and ends when
+// the queue is empty, so the next Send goes back to the shared writers. A
+// peer that never reads is closed by the send queue bound (or the heartbeat),
+// which aborts the blocked write.
+func (c *Conn) writeLoop(wsc *ws.Conn, pending [][]byte) {
 	fp := framesPool.Get().(*[][]byte)
 	defer framesPool.Put(fp)
+	err := wsc.WriteFrames(pending)
+	clear(pending)
 	for {
 		c.mu.Lock()
-		q := c.queue
-		if len(q) == 0 || c.state == stateClosed {
-			c.writing = false
-			closing := c.state == stateClosing
-			c.mu.Unlock()
-			if closing {
-				c.closeNow(ReasonForcedClose)
-			}
+		if err != nil {
+			c.writeFailedLocked(err)
 			return
 		}
-		c.queue = nil
+		q, ok := c.takeQueueLocked()
+		if !ok {
+			c.endWriteLocked()
+			return
+		}
 		c.mu.Unlock()
 
-		frames := (*fp)[:0]
-		for _, m := range q {
-			frames = append(frames, m.wsFrame(c.proto))
-		}
-		err := wsc.WriteFrames(frames)
+		frames := c.encodeFrames((*fp)[:0], q)
+		err = wsc.WriteFrames(frames)
 		clear(frames)
 		*fp = frames[:0]
-		clear(q)
 
 		c.mu.Lock()
-		if c.queue == nil && cap(q) <= maxIdleQueueCap {
-			c.queue = q[:0]
-		}
-		if err != nil {
-			c.writing = false
-			c.mu.Unlock()
-			c.srv.log.Debug("engineio: websocket write failed", "sid", c.id, "err", err)
-			c.closeNow(ReasonTransportError)
-			return
-		}
+		c.recycleLocked(q)
 		c.mu.Unlock()
 	}
 }

@@ -3,11 +3,13 @@ package engineio
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +56,13 @@ type Server struct {
 
 	// wg counts open sessions and the goroutines they run.
 	wg sync.WaitGroup
+
+	// The shared writers' ready queue (writers.go).
+	readyMu    sync.Mutex
+	ready      []*Conn
+	readyHead  int
+	writers    int
+	maxWriters int
 }
 
 // NewServer returns a Server. open is called once per new session, before any
@@ -78,7 +87,7 @@ func NewServer(cfg Config, open func(c *Conn) Receiver) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, open: open, log: log, conns: make(map[string]*Conn)}
+	return &Server{cfg: cfg, open: open, log: log, conns: make(map[string]*Conn), maxWriters: defaultWriters()}
 }
 
 // Count returns the number of open sessions.
@@ -227,12 +236,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		}
 	}
 
-	// Keep the handshake request without its body or its context (which ends
-	// with this handler).
-	req := r.WithContext(context.WithoutCancel(r.Context()))
-	req.Body = http.NoBody
-	req.GetBody = nil
-	c := &Conn{srv: s, id: newSID(), proto: proto, req: req, b64: b64, transport: transport}
+	c := &Conn{srv: s, id: newSID(), proto: proto, hs: newHandshakeInfo(r), b64: b64, transport: transport}
 	c.queue = append(c.queue, s.openPacket(c.id, transport))
 
 	s.mu.Lock()
@@ -280,6 +284,41 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	c.polling = true
 	c.mu.Unlock()
 	c.respondPoll(w, r)
+}
+
+// handshakeInfo is what a session keeps of its handshake request, by value
+// in the Conn: URL, header, host, RemoteAddr and TLS state; not the request
+// itself, its body, nor its context (which ends with the handler and,
+// through its values, would keep the router's and middleware's per-request
+// state alive for the session).
+type handshakeInfo struct {
+	url    url.URL
+	header http.Header
+	host   string
+	remote string
+	tls    *tls.ConnectionState
+}
+
+func newHandshakeInfo(r *http.Request) handshakeInfo {
+	return handshakeInfo{url: *r.URL, header: r.Header, host: r.Host, remote: r.RemoteAddr, tls: r.TLS}
+}
+
+// request rebuilds the handshake request (a GET, without a body).
+func (h *handshakeInfo) request() *http.Request {
+	u := h.url
+	return &http.Request{
+		Method:     http.MethodGet,
+		URL:        &u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h.header,
+		Body:       http.NoBody,
+		Host:       h.host,
+		RemoteAddr: h.remote,
+		RequestURI: u.RequestURI(),
+		TLS:        h.tls,
+	}
 }
 
 // openPacket builds the "0{...}" handshake packet. Like Node's engine.io 6,

@@ -14,6 +14,10 @@ func (c *Conn) readLoop(wsc *ws.Conn) {
 	defer c.srv.wg.Done()
 	limit := c.srv.cfg.MaxPayload
 	for {
+		// Wait for the next message with a shallow stack (see
+		// ws.Conn.WaitReadable): an idle connection's reader then holds the
+		// smallest stack. An error here is reported by ReadMessage.
+		_ = wsc.WaitReadable()
 		op, data, err := wsc.ReadMessage(limit)
 		if err != nil {
 			reason := ReasonTransportError
@@ -139,11 +143,11 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 				close(c.poll)
 				c.poll = nil
 			}
-			// A noop first, as the reference server does, then what is queued.
-			c.queue = append(c.queue, nil)
-			copy(c.queue[1:], c.queue)
-			c.queue[0] = noopPacket
-			c.startWriterLocked()
+			// The pending poll was ended above; the WebSocket carries only
+			// what is queued (Node sends its noop on polling alone).
+			if len(c.queue) > 0 {
+				c.startWriterLocked()
+			}
 			c.mu.Unlock()
 			_ = wsc.SetReadDeadline(time.Time{})
 			c.readLoop(wsc)

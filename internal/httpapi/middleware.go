@@ -72,9 +72,14 @@ func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
 			if strings.HasPrefix(r.URL.Path, "/socket.io") || r.URL.Path == "/ws" {
 				level = slog.LevelDebug
 			}
-			logger.Log(r.Context(), level, "http request",
-				"method", r.Method, "path", r.URL.Path, "status", sw.status,
-				"bytes", sw.bytes, "duration", time.Since(start))
+			// Checked first so a disabled level costs no attributes, and
+			// LogAttrs so an enabled one does not box them into []any.
+			if !logger.Enabled(r.Context(), level) {
+				return
+			}
+			logger.LogAttrs(r.Context(), level, "http request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+				slog.Int64("bytes", sw.bytes), slog.Duration("duration", time.Since(start)))
 		})
 	}
 }

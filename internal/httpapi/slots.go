@@ -126,7 +126,12 @@ func ifMatch(r *http.Request) (int64, error) {
 	return n, nil
 }
 
-func etag(s availability.Slot) string { return fmt.Sprintf(`"%d"`, s.Version) }
+func etag(s availability.Slot) string {
+	var b [24]byte
+	out := append(b[:0], '"')
+	out = strconv.AppendInt(out, s.Version, 10)
+	return string(append(out, '"'))
+}
 
 func handleListSlots(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/eventide/realtime/internal/auth"
@@ -46,11 +45,16 @@ type Gateway struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu     sync.Mutex
-	timers map[string]*time.Timer // socket id -> token expiry
+	// The room handlers are built once and shared by every socket (they
+	// find their socket in the event), so a connection costs no closures.
+	onJoin, onLeave func(e *socketio.Event)
 }
 
-const claimsKey = "claims"
+// Keys of the per-socket data.
+const (
+	claimsKey = "claims"
+	expiryKey = "token-expiry" // *time.Timer
+)
 
 // NewGateway registers the handshake middleware and the room handlers on
 // io's "/" namespace.
@@ -61,8 +65,9 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 		verifier: cfg.Verifier,
 		log:      cfg.Logger,
 		now:      cfg.Now,
-		timers:   make(map[string]*time.Timer),
 	}
+	g.onJoin = func(e *socketio.Event) { g.handleRoom(e.Socket, e, true) }
+	g.onLeave = func(e *socketio.Event) { g.handleRoom(e.Socket, e, false) }
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -123,20 +128,15 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 			_ = s.Emit(EventException, exception("token expired", "", ""))
 			s.Disconnect(true)
 		})
-		g.mu.Lock()
-		g.timers[s.ID()] = t
-		g.mu.Unlock()
+		s.Set(expiryKey, t)
 	}
 
-	s.On(EventJoinRoom, func(e *socketio.Event) { g.handleRoom(s, e, true) })
-	s.On(EventLeaveRoom, func(e *socketio.Event) { g.handleRoom(s, e, false) })
+	s.On(EventJoinRoom, g.onJoin)
+	s.On(EventLeaveRoom, g.onLeave)
 	s.OnDisconnect(func(reason string) {
-		g.mu.Lock()
-		if t := g.timers[s.ID()]; t != nil {
+		if t, ok := s.Get(expiryKey).(*time.Timer); ok {
 			t.Stop()
-			delete(g.timers, s.ID())
 		}
-		g.mu.Unlock()
 		g.log.Info("socket disconnected", "sid", s.ID(), "sub", c.Subject, "reason", reason)
 	})
 }

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"slices"
 	"sync"
 )
 
@@ -49,7 +50,7 @@ type MemoryAdapter struct {
 	// Lock order: mu, then nsp.mu.
 	mu    sync.RWMutex
 	rooms map[string]map[string]struct{} // joined room -> socket ids
-	sids  map[string]map[string]struct{} // socket id -> joined rooms (own room excluded)
+	sids  map[string][]string            // socket id -> joined rooms (own room excluded); a slice: sockets join few rooms
 }
 
 // NewMemoryAdapter returns the in-memory adapter of nsp.
@@ -57,7 +58,7 @@ func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
 	return &MemoryAdapter{
 		nsp:   nsp,
 		rooms: make(map[string]map[string]struct{}),
-		sids:  make(map[string]map[string]struct{}),
+		sids:  make(map[string][]string),
 	}
 }
 
@@ -70,11 +71,13 @@ func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 			continue // implicit
 		}
 		mine := a.sids[id]
-		if mine == nil {
-			mine = make(map[string]struct{}, len(rooms))
-			a.sids[id] = mine
+		if slices.Contains(mine, r) {
+			continue
 		}
-		mine[r] = struct{}{}
+		if mine == nil {
+			mine = make([]string, 0, len(rooms))
+		}
+		a.sids[id] = append(mine, r)
 		set := a.rooms[r]
 		if set == nil {
 			set = make(map[string]struct{})
@@ -89,9 +92,13 @@ func (a *MemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if mine := a.sids[id]; mine != nil {
-		delete(mine, room)
-		if len(mine) == 0 {
-			delete(a.sids, id)
+		if i := slices.Index(mine, room); i >= 0 {
+			mine = slices.Delete(mine, i, i+1)
+			if len(mine) == 0 {
+				delete(a.sids, id)
+			} else {
+				a.sids[id] = mine
+			}
 		}
 	}
 	a.delFromRoom(id, room)
@@ -110,7 +117,7 @@ func (a *MemoryAdapter) delFromRoom(id, room string) {
 func (a *MemoryAdapter) DelAll(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for r := range a.sids[id] {
+	for _, r := range a.sids[id] {
 		a.delFromRoom(id, r)
 	}
 	delete(a.sids, id)
@@ -231,10 +238,7 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 	if connected {
 		out = append(out, id)
 	}
-	for r := range a.sids[id] {
-		out = append(out, r)
-	}
-	return out
+	return append(out, a.sids[id]...)
 }
 
 // Rooms implements Adapter: joined rooms and the sockets' own rooms.

@@ -67,9 +67,9 @@ func (s *Server) newClient(conn engineConn) *client {
 	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
 	if c.proto == 3 {
 		// socket.io-client 2.x never sends CONNECT for "/": Node connects
-		// it at once, with the handshake query as auth.
-		auth := queryAuth(conn.Request().URL.Query())
-		c.enqueue(func() { c.connect("/", auth) })
+		// it at once with an empty auth; the query stays in
+		// Handshake.Query, where applications read 2.x credentials.
+		c.enqueue(func() { c.connect("/", map[string]any{}) })
 	}
 	return c
 }
@@ -92,6 +92,25 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	if closed {
 		return // the connection is going away: decode nothing more
 	}
+	if !binary && len(data) > 0 && data[0] >= '0' && data[0] <= '2' && !c.dec.waiting() {
+		// CONNECT, DISCONNECT and EVENT are decoded in the mailbox, where they
+		// are handled anyway: JSON decoding deepens the stack, and the
+		// reader's stack is kept for the connection's whole life (an idle
+		// read is too deep for the GC to shrink it back).
+		c.enqueue(func() {
+			p, n, err := decodeText(data, c.dec.maxAttachments(), false)
+			if err == nil && n > 0 {
+				err = perr("illegal attachments")
+			}
+			if err != nil {
+				c.srv.log.Debug("socketio: invalid packet", "sid", c.conn.ID(), "err", err)
+				c.fail()
+				return
+			}
+			c.handle(p)
+		})
+		return
+	}
 	p, err := c.dec.Add(data, binary)
 	if err != nil {
 		c.srv.log.Debug("socketio: invalid packet", "sid", c.conn.ID(), "err", err)
@@ -103,29 +122,38 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	}
 	switch p.Type {
 	case PacketAck, PacketBinaryAck:
+		// Answered inline, so a handler blocked in EmitWithAck gets it.
 		s := c.socket(p.Namespace)
 		if s == nil {
 			c.fail()
 			return
 		}
 		s.onAck(p)
-	case PacketConnect:
-		c.enqueue(func() { c.onConnect(p) })
-	case PacketEvent, PacketBinaryEvent, PacketDisconnect:
-		c.enqueue(func() {
-			s := c.socket(p.Namespace)
-			if s == nil {
-				c.fail()
-				return
-			}
-			if p.Type == PacketDisconnect {
-				c.remove(s)
-				s.onClose(ReasonClientNamespaceDisconnect)
-				return
-			}
-			s.onEvent(p)
-		})
+	case PacketConnect, PacketEvent, PacketBinaryEvent, PacketDisconnect:
+		c.enqueue(func() { c.handle(p) })
 	default: // CONNECT_ERROR from a client
+		c.fail()
+	}
+}
+
+// handle runs in the mailbox: CONNECT, DISCONNECT and events.
+func (c *client) handle(p *DecodedPacket) {
+	switch p.Type {
+	case PacketConnect:
+		c.onConnect(p)
+	case PacketEvent, PacketBinaryEvent, PacketDisconnect:
+		s := c.socket(p.Namespace)
+		if s == nil {
+			c.fail()
+			return
+		}
+		if p.Type == PacketDisconnect {
+			c.remove(s)
+			s.onClose(ReasonClientNamespaceDisconnect)
+			return
+		}
+		s.onEvent(p)
+	default:
 		c.fail()
 	}
 }

@@ -29,7 +29,7 @@ type Decoder struct {
 	// event names) to decode what a server sends; used by test clients.
 	Client bool
 
-	pending *DecodedPacket
+	partial *DecodedPacket
 	want    int
 }
 
@@ -39,7 +39,7 @@ type Decoder struct {
 // expected to close the connection as Node.js does.
 func (d *Decoder) Add(data []byte, binary bool) (*DecodedPacket, error) {
 	if binary {
-		p := d.pending
+		p := d.partial
 		if p == nil {
 			return nil, perr("got binary data when not reconstructing a packet")
 		}
@@ -47,27 +47,23 @@ func (d *Decoder) Add(data []byte, binary bool) (*DecodedPacket, error) {
 		if len(p.Attachments) < d.want {
 			return nil, nil
 		}
-		d.pending = nil
+		d.partial = nil
 		if err := reconstruct(p); err != nil {
 			return nil, err
 		}
 		return p, nil
 	}
-	if d.pending != nil {
-		d.pending = nil
+	if d.partial != nil {
+		d.partial = nil
 		return nil, perr("got plaintext data when reconstructing a packet")
 	}
-	max := d.MaxAttachments
-	if max <= 0 {
-		max = DefaultMaxAttachments
-	}
-	p, n, err := decodeText(data, max, d.Client)
+	p, n, err := decodeText(data, d.maxAttachments(), d.Client)
 	if err != nil {
 		return nil, err
 	}
 	if n > 0 {
 		p.Attachments = make([][]byte, 0, n)
-		d.pending, d.want = p, n
+		d.partial, d.want = p, n
 		return nil, nil
 	}
 	if p.Type.binary() {
@@ -78,8 +74,18 @@ func (d *Decoder) Add(data []byte, binary bool) (*DecodedPacket, error) {
 	return p, nil
 }
 
+func (d *Decoder) maxAttachments() int {
+	if d.MaxAttachments <= 0 {
+		return DefaultMaxAttachments
+	}
+	return d.MaxAttachments
+}
+
+// waiting reports whether a binary packet waits for attachments.
+func (d *Decoder) waiting() bool { return d.partial != nil }
+
 // Reset drops a partially received binary packet.
-func (d *Decoder) Reset() { d.pending = nil }
+func (d *Decoder) Reset() { d.partial = nil }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 

@@ -21,8 +21,9 @@ var ErrDisconnected = errors.New("socketio: socket disconnected")
 // Handshake is what a socket was connected with.
 type Handshake struct {
 	// Auth is the v5 CONNECT payload (socket.io-client's auth option); for
-	// v4 clients the query of the namespace in CONNECT, and for "/" the
-	// handshake query (string values). Never nil.
+	// v4 clients the query of the namespace in CONNECT, and for the
+	// automatic "/" connection an empty map, as Node does (the credentials
+	// of a 2.x client are in Query). Never nil.
 	Auth     map[string]any
 	Query    url.Values  // the Engine.IO handshake request's query
 	Header   http.Header // the handshake request's headers
@@ -71,6 +72,11 @@ type ackResult struct {
 	err  error
 }
 
+type keyValue struct {
+	key string
+	v   any
+}
+
 type namedHandler struct {
 	event string
 	fn    func(e *Event)
@@ -90,7 +96,7 @@ type Socket struct {
 	anyHandlers     []func(e *Event)
 	onDisconnecting []func(reason string)
 	onDisconnect    []func(reason string)
-	data            map[string]any
+	data            []keyValue // a slice: sockets hold a few values, a map costs more
 	acks            map[int64]chan ackResult
 	nextAck         int64
 }
@@ -134,18 +140,26 @@ func (s *Socket) Connected() bool { return s.state.Load() == stateConnected }
 // Set stores per-socket data (e.g. the JWT claims set by middleware).
 func (s *Socket) Set(key string, v any) {
 	s.mu.Lock()
-	if s.data == nil {
-		s.data = make(map[string]any)
+	defer s.mu.Unlock()
+	for i := range s.data {
+		if s.data[i].key == key {
+			s.data[i].v = v
+			return
+		}
 	}
-	s.data[key] = v
-	s.mu.Unlock()
+	s.data = append(s.data, keyValue{key, v})
 }
 
 // Get returns per-socket data stored with Set, or nil.
 func (s *Socket) Get(key string) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.data[key]
+	for _, kv := range s.data {
+		if kv.key == key {
+			return kv.v
+		}
+	}
+	return nil
 }
 
 // On adds a handler for event. Handlers of one connection run one at a time,

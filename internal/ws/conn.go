@@ -38,8 +38,7 @@ type Conn struct {
 	closing   atomic.Bool // a close frame's deadline is set: keep it
 	once      sync.Once
 
-	hdr  [MaxFrameHeaderSize]byte // read scratch, reader goroutine only
-	ctrl [125]byte                // control payload scratch, reader goroutine only
+	hdr [MaxFrameHeaderSize]byte // read scratch, reader goroutine only
 }
 
 type header struct {
@@ -152,7 +151,9 @@ func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 			if !h.fin || h.length > 125 {
 				return 0, nil, c.fail(CloseProtocolError, "fragmented or oversized control frame")
 			}
-			p := c.ctrl[:h.length]
+			// Control frames are rare (clients seldom ping): allocate
+			// rather than keep a 125-byte scratch on every connection.
+			p := make([]byte, h.length)
 			if _, err := io.ReadFull(c.r, p); err != nil {
 				return 0, nil, err
 			}
@@ -337,24 +338,25 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 	return err
 }
 
-// WriteFramesWithin is WriteFrames bounded by timeout: it returns the number
-// of bytes written, and an error for which IsTimeout is true when the peer
-// did not take everything in time. The connection stays usable after a
-// timeout: the caller writes the rest (frames from byte n on) later, with
-// WriteFrames. A writer shared by many connections uses it so that a peer
-// that stops reading cannot hold the writer.
-func (c *Conn) WriteFramesWithin(frames [][]byte, timeout time.Duration) (int64, error) {
+// WriteFramesWithin is WriteFrames bounded by timeout. When the peer does
+// not take everything in time it returns an error for which IsTimeout is
+// true and rest, the part of frames not written (its first element may be
+// the tail of a frame; rest shares frames' backing array). The connection
+// stays usable: the caller writes rest later, with WriteFrames. A writer
+// shared by many connections uses it so that a peer that stops reading
+// cannot hold the writer.
+func (c *Conn) WriteFramesWithin(frames [][]byte, timeout time.Duration) (rest [][]byte, err error) {
 	if len(frames) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed.Load() {
-		return 0, ErrClosed
+		return frames, ErrClosed
 	}
 	c.wdeadline = true
 	if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-		return 0, err
+		return frames, err
 	}
 	return c.writeFramesLocked(frames)
 }
@@ -371,11 +373,16 @@ func (c *Conn) clearWriteDeadlineLocked() {
 	}
 }
 
-// writeFramesLocked writes frames under wmu and returns the bytes written.
-func (c *Conn) writeFramesLocked(frames [][]byte) (int64, error) {
+// writeFramesLocked writes frames under wmu; on an error it returns what
+// was not written (see WriteFramesWithin).
+func (c *Conn) writeFramesLocked(frames [][]byte) ([][]byte, error) {
 	if len(frames) == 1 {
 		n, err := c.nc.Write(frames[0])
-		return int64(n), err
+		if err != nil {
+			frames[0] = frames[0][n:]
+			return frames, err
+		}
+		return nil, nil
 	}
 	total := 0
 	for _, f := range frames {
@@ -390,20 +397,37 @@ func (c *Conn) writeFramesLocked(frames [][]byte) (int64, error) {
 		n, err := c.nc.Write(b)
 		*bp = b
 		putBuf(bp)
-		return int64(n), err
+		if err != nil {
+			return skipBytes(frames, n), err
+		}
+		return nil, nil
 	}
-	var written int64
 	for len(frames) > 0 {
 		n := min(len(frames), maxIovecs)
 		nb := net.Buffers(frames[:n])
-		w, err := nb.WriteTo(c.nc)
-		written += w
-		if err != nil {
-			return written, err
+		// WriteTo consumes nb in place: written frames become empty, a
+		// partly written one is cut to its unwritten tail.
+		if _, err := nb.WriteTo(c.nc); err != nil {
+			for len(frames) > 0 && len(frames[0]) == 0 {
+				frames = frames[1:]
+			}
+			return frames, err
 		}
 		frames = frames[n:]
 	}
-	return written, nil
+	return nil, nil
+}
+
+// skipBytes returns frames without their first n bytes.
+func skipBytes(frames [][]byte, n int) [][]byte {
+	for len(frames) > 0 && len(frames[0]) <= n {
+		n -= len(frames[0])
+		frames = frames[1:]
+	}
+	if len(frames) > 0 {
+		frames[0] = frames[0][n:]
+	}
+	return frames
 }
 
 // Close sends a normal close frame and closes the connection.

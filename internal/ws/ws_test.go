@@ -346,3 +346,16 @@ func TestCloseTwiceAndWriteAfterClose(t *testing.T) {
 		t.Fatalf("write after close = %v", err)
 	}
 }
+
+func TestSkipBytes(t *testing.T) {
+	for n := 0; n <= 9; n++ {
+		frames := [][]byte{[]byte("abc"), []byte("de"), []byte("fghi")}
+		var got []byte
+		for _, f := range skipBytes(frames, n) {
+			got = append(got, f...)
+		}
+		if want := "abcdefghi"[n:]; string(got) != want {
+			t.Errorf("skipBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

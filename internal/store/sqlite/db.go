@@ -28,7 +28,14 @@ type DB struct {
 	db     *sql.DB
 	path   string
 	logger *slog.Logger
-	stmts  stmts
+	memory bool
+	stmts  stmts // prepared read statements
+
+	// wsem (capacity 1) is held by the one write in progress; it guards
+	// w and closed. See writer.go.
+	wsem   chan struct{}
+	w      *writer
+	closed bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -76,7 +83,7 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 		// and reopen them.
 		db.SetMaxIdleConns(8)
 	}
-	d := &DB{db: db, path: path, logger: logger}
+	d := &DB{db: db, path: path, logger: logger, memory: memory, wsem: make(chan struct{}, 1)}
 	if err := d.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -135,6 +142,7 @@ func (d *DB) Ping(ctx context.Context) error {
 // Close closes the database; calling it again returns the first result.
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
+		d.closeWriter()
 		d.stmts.close()
 		d.closeErr = d.db.Close()
 	})

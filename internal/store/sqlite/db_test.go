@@ -12,7 +12,7 @@ import (
 	"github.com/eventide/realtime/internal/store/storetest"
 )
 
-func open(t *testing.T, url string) *sqlite.DB {
+func open(t testing.TB, url string) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), url, nil)
 	if err != nil {

@@ -8,4 +8,10 @@
 // sequence number — so two concurrent creates can never both pass the
 // overlap check. Times are stored as INTEGER Unix milliseconds (the domain's
 // TimePrecision), which keeps range comparisons exact and index-friendly.
+//
+// Writes run on one connection the DB holds (writer.go), with their
+// statements prepared once and no goroutine per statement; reads use the
+// pool with prepared statements. PatchSlot (availability.SlotPatcher) reads,
+// merges and writes a slot in one transaction, so a REST PATCH reads the
+// slot once.
 package sqlite

@@ -14,9 +14,7 @@ import (
 
 const slotColumns = "id, provider_id, start_ms, end_ms, status, note, version, created_ms, updated_ms"
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanSlot(row scanner) (availability.Slot, error) {
+func scanSlot(row rowScanner) (availability.Slot, error) {
 	var s availability.Slot
 	var start, end, created, updated int64
 	if err := row.Scan(&s.ID, &s.ProviderID, &start, &end, &s.Status, &s.Note, &s.Version, &created, &updated); err != nil {
@@ -67,16 +65,20 @@ func (d *DB) ListSlots(ctx context.Context, providerID string, w availability.Wi
 
 // GetSlot returns one slot of providerID.
 func (d *DB) GetSlot(ctx context.Context, providerID string, id int64) (availability.Slot, error) {
-	return d.getSlot(ctx, nil, providerID, id)
-}
-
-// getSlot reads one slot, in tx when tx is not nil.
-func (d *DB) getSlot(ctx context.Context, tx *sql.Tx, providerID string, id int64) (availability.Slot, error) {
-	st, err := d.stmt(ctx, tx, stmtGetSlot)
+	st, err := d.stmt(ctx, stmtGetSlot)
 	if err != nil {
 		return availability.Slot{}, wrap("get slot", err)
 	}
-	s, err := scanSlot(st.QueryRowContext(ctx, id, providerID))
+	return slotResult(st.QueryRowContext(ctx, id, providerID), id)
+}
+
+// getSlot reads one slot inside a write.
+func getSlot(ctx context.Context, w *writer, providerID string, id int64) (availability.Slot, error) {
+	return slotResult(w.queryRow(ctx, wGetSlot, id, providerID), id)
+}
+
+func slotResult(row rowScanner, id int64) (availability.Slot, error) {
+	s, err := scanSlot(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return availability.Slot{}, notFound(id)
 	}
@@ -89,20 +91,16 @@ func (d *DB) getSlot(ctx context.Context, tx *sql.Tx, providerID string, id int6
 // CreateSlot inserts s with version 1 and bumps the provider's seq.
 func (d *DB) CreateSlot(ctx context.Context, s availability.Slot) (availability.Slot, int64, error) {
 	var seq int64
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.write(ctx, func(ctx context.Context, w *writer) error {
 		var err error
-		if seq, err = d.bumpSeq(ctx, tx, s.ProviderID); err != nil {
+		if seq, err = bumpSeq(ctx, w, s.ProviderID); err != nil {
 			return err
 		}
-		if err := d.checkOverlap(ctx, tx, s, 0); err != nil {
+		if err := checkOverlap(ctx, w, s, 0); err != nil {
 			return err
 		}
 		s.Version = 1
-		st, err := d.stmt(ctx, tx, stmtInsert)
-		if err != nil {
-			return wrap("insert slot", err)
-		}
-		err = st.QueryRowContext(ctx, s.ProviderID, millis(s.Start), millis(s.End), s.Status, s.Note, s.Version,
+		err = w.queryRow(ctx, wInsert, s.ProviderID, millis(s.Start), millis(s.End), s.Status, s.Note, s.Version,
 			millis(s.CreatedAt), millis(s.UpdatedAt)).Scan(&s.ID)
 		if err != nil {
 			return wrap("insert slot", err)
@@ -132,8 +130,8 @@ func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersio
 func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply func(cur availability.Slot) (availability.Slot, error)) (availability.Slot, int64, error) {
 	var seq int64
 	var out availability.Slot
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		cur, err := d.getSlot(ctx, tx, providerID, id)
+	err := d.write(ctx, func(ctx context.Context, w *writer) error {
+		cur, err := getSlot(ctx, w, providerID, id)
 		if err != nil {
 			return err
 		}
@@ -143,19 +141,15 @@ func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply f
 		}
 		// The identity of the row is not apply's to change.
 		next.ID, next.ProviderID = cur.ID, cur.ProviderID
-		if err := d.checkOverlap(ctx, tx, next, id); err != nil {
+		if err := checkOverlap(ctx, w, next, id); err != nil {
 			return err
 		}
-		st, err := d.stmt(ctx, tx, stmtUpdate)
-		if err != nil {
-			return wrap("update slot", err)
-		}
-		out, err = scanSlot(st.QueryRowContext(ctx, millis(next.Start), millis(next.End), next.Status, next.Note,
+		out, err = scanSlot(w.queryRow(ctx, wUpdate, millis(next.Start), millis(next.End), next.Status, next.Note,
 			millis(next.UpdatedAt), id))
 		if err != nil {
 			return wrap("update slot", err)
 		}
-		seq, err = d.bumpSeq(ctx, tx, providerID)
+		seq, err = bumpSeq(ctx, w, providerID)
 		return err
 	})
 	if err != nil {
@@ -168,22 +162,18 @@ func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply f
 func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expectedVersion int64) (availability.Slot, int64, error) {
 	var seq int64
 	var cur availability.Slot
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.write(ctx, func(ctx context.Context, w *writer) error {
 		var err error
-		if cur, err = d.getSlot(ctx, tx, providerID, id); err != nil {
+		if cur, err = getSlot(ctx, w, providerID, id); err != nil {
 			return err
 		}
 		if err := checkVersion(cur, expectedVersion); err != nil {
 			return err
 		}
-		st, err := d.stmt(ctx, tx, stmtDelete)
-		if err != nil {
+		if err := w.exec(ctx, wDelete, id); err != nil {
 			return wrap("delete slot", err)
 		}
-		if _, err := st.ExecContext(ctx, id); err != nil {
-			return wrap("delete slot", err)
-		}
-		seq, err = d.bumpSeq(ctx, tx, providerID)
+		seq, err = bumpSeq(ctx, w, providerID)
 		return err
 	})
 	if err != nil {
@@ -194,13 +184,9 @@ func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expect
 
 // bumpSeq raises providerID's sequence number (creating the provider at 1)
 // and returns the new value.
-func (d *DB) bumpSeq(ctx context.Context, tx *sql.Tx, providerID string) (int64, error) {
-	st, err := d.stmt(ctx, tx, stmtBumpSeq)
-	if err != nil {
-		return 0, wrap("bump seq", err)
-	}
+func bumpSeq(ctx context.Context, w *writer, providerID string) (int64, error) {
 	var seq int64
-	if err := st.QueryRowContext(ctx, providerID).Scan(&seq); err != nil {
+	if err := w.queryRow(ctx, wBumpSeq, providerID).Scan(&seq); err != nil {
 		return 0, wrap("bump seq", err)
 	}
 	return seq, nil
@@ -208,13 +194,9 @@ func (d *DB) bumpSeq(ctx context.Context, tx *sql.Tx, providerID string) (int64,
 
 // checkOverlap fails with a conflict when another slot (not exceptID) of
 // the provider shares an instant with s.
-func (d *DB) checkOverlap(ctx context.Context, tx *sql.Tx, s availability.Slot, exceptID int64) error {
-	st, err := d.stmt(ctx, tx, stmtOverlap)
-	if err != nil {
-		return wrap("overlap check", err)
-	}
+func checkOverlap(ctx context.Context, w *writer, s availability.Slot, exceptID int64) error {
 	var other int64
-	err = st.QueryRowContext(ctx, s.ProviderID, millis(s.End), millis(s.Start), exceptID).Scan(&other)
+	err := w.queryRow(ctx, wOverlap, s.ProviderID, millis(s.End), millis(s.Start), exceptID).Scan(&other)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil

@@ -74,16 +74,58 @@ func TestPatchSlot(t *testing.T) {
 	if stored, _ := db.GetSlot(ctx, "7", a.ID); stored != got {
 		t.Fatalf("failed patches changed the slot: %+v", stored)
 	}
-	_, _, seq, _ = db.CreateSlot(ctx, mkSlot("7", 5, 6))
+	_, seq, _ = db.CreateSlot(ctx, mkSlot("7", 5, 6))
 	if seq != 4 {
 		t.Fatalf("seq after failed patches = %d, want 4", seq)
+	}
+}
+
+// TestMemoryDatabase: :memory: has one connection, shared by reads and the
+// writer, so a write must give it back.
+func TestMemoryDatabase(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, ":memory:")
+	a, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetSlot(ctx, "7", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.UpdateSlot(ctx, mkSlot("7", 0, 2), 0); apperr.CodeOf(err) != apperr.CodeNotFound {
+		t.Fatalf("update of slot 0: %v", err)
+	}
+	b := a
+	b.Note = "x"
+	if got, seq, err := db.UpdateSlot(ctx, b, 1); err != nil || got.Version != 2 || seq != 2 {
+		t.Fatalf("UpdateSlot = %+v, %d, %v", got, seq, err)
+	}
+	if got, _ := db.GetSlot(ctx, "7", a.ID); got.Note != "x" {
+		t.Fatalf("after update: %+v", got)
+	}
+}
+
+// TestWriteAfterCancel: a write whose context is already done fails
+// without writing, and the writer stays usable.
+func TestWriteAfterCancel(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "eventide.db"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("CreateSlot with a done context: %v", err)
+	}
+	_, seq, err := db.CreateSlot(context.Background(), mkSlot("7", 0, 1))
+	if err != nil || seq != 1 {
+		t.Fatalf("CreateSlot after: seq %d, %v", seq, err)
 	}
 }
 
 // BenchmarkUpdateSlot is the store's share of a REST PATCH: one
 // read-merge-write transaction with the overlap check and the seq bump.
 func BenchmarkUpdateSlot(b *testing.B) {
-	ctx := context.Background()
+	// Cancellable, like a request's context.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	db := open(b, filepath.Join(b.TempDir(), "eventide.db"))
 	s, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1))
 	if err != nil {

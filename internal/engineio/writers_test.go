@@ -1,0 +1,113 @@
+package engineio
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/eventide/realtime/internal/ws"
+)
+
+// withWriters sets the number of shared writers (before any session opens).
+func withWriters(s *Server, n int) {
+	s.readyMu.Lock()
+	s.maxWriters = n
+	s.readyMu.Unlock()
+}
+
+// bigMessage returns a 64 KiB text message starting with its index.
+func bigMessage(i int) []byte {
+	b := bytes.Repeat([]byte{'x'}, 64<<10)
+	copy(b, fmt.Sprintf("%06d:", i))
+	return b
+}
+
+// TestSlowReaderDoesNotHoldWriter: with ONE shared writer, a client that
+// stops reading (far more queued than the socket buffers take) must not keep
+// another client from getting its messages, and once it reads again it gets
+// every byte, in order (the timed-out write's rest is continued exactly).
+func TestSlowReaderDoesNotHoldWriter(t *testing.T) {
+	e := newEnv(t, Config{PingInterval: time.Hour, SendQueue: 100000})
+	withWriters(e.srv, 1)
+	slow := e.dial("EIO=4&transport=websocket")
+	readWS(t, slow)
+	rs := e.nextConn()
+	fast := e.dial("EIO=4&transport=websocket")
+	readWS(t, fast)
+	rf := e.nextConn()
+
+	const n = 400 // 25 MiB: more than loopback socket buffers hold
+	for i := range n {
+		if err := rs.conn.Send(TextMessage(bigMessage(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		msg := fmt.Sprintf("hello %d", i)
+		if err := rf.conn.Send(TextMessage([]byte(msg))); err != nil {
+			t.Fatal(err)
+		}
+		// readWS fails after 5 s: the writer would still be blocked on slow.
+		if _, got := readWS(t, fast); got != "4"+msg {
+			t.Fatalf("fast client got %q, want %q", got, "4"+msg)
+		}
+	}
+
+	for i := range n {
+		_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+		op, b, err := slow.ReadMessage(1 << 20)
+		if err != nil {
+			t.Fatalf("slow client, message %d: %v", i, err)
+		}
+		want := append([]byte("4"), bigMessage(i)...)
+		if op != ws.OpText || !bytes.Equal(b, want) {
+			t.Fatalf("slow client, message %d: got %d bytes starting %q", i, len(b), b[:min(len(b), 8)])
+		}
+	}
+	// Caught up: its next message goes through the shared writer again.
+	if err := rs.conn.Send(TextMessage([]byte("again"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := readWS(t, slow); got != "4again" {
+		t.Fatalf("slow client got %q after catching up", got)
+	}
+}
+
+// TestNeverReadingClientClosedByQueueBound: a client that never reads is
+// closed as a slow consumer once its send queue overflows, which also ends
+// the write blocked on it; others keep receiving.
+func TestNeverReadingClientClosedByQueueBound(t *testing.T) {
+	e := newEnv(t, Config{PingInterval: time.Hour, SendQueue: 32})
+	withWriters(e.srv, 1)
+	stuck := e.dial("EIO=4&transport=websocket")
+	readWS(t, stuck)
+	rs := e.nextConn()
+	fast := e.dial("EIO=4&transport=websocket")
+	readWS(t, fast)
+	rf := e.nextConn()
+
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; err == nil; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("send queue never overflowed")
+		}
+		err = rs.conn.Send(TextMessage(bigMessage(i)))
+		if i%16 == 15 {
+			time.Sleep(time.Millisecond) // let the writer fill the socket buffers
+		}
+	}
+	if !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Send = %v, want ErrQueueFull", err)
+	}
+	rs.wantClose(t, ReasonQueueOverflow)
+	if err := rf.conn.Send(TextMessage([]byte("still here"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := readWS(t, fast); got != "4still here" {
+		t.Fatalf("fast client got %q", got)
+	}
+	waitCount(t, e.srv, 1)
+}
