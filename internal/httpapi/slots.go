@@ -215,17 +215,7 @@ func handleCreateSlot(cfg Config, d Deps) http.Handler {
 
 func handleUpdateSlot(cfg Config, d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		providerID, err := providerParam(r, true)
-		if err != nil {
-			writeProblem(w, r, d.Logger, err)
-			return
-		}
-		id, err := slotIDParam(r)
-		if err != nil {
-			writeProblem(w, r, d.Logger, err)
-			return
-		}
-		version, err := ifMatch(r)
+		providerID, id, version, err := writeTarget(r)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
 			return
@@ -252,17 +242,7 @@ func handleUpdateSlot(cfg Config, d Deps) http.Handler {
 
 func handleDeleteSlot(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		providerID, err := providerParam(r, true)
-		if err != nil {
-			writeProblem(w, r, d.Logger, err)
-			return
-		}
-		id, err := slotIDParam(r)
-		if err != nil {
-			writeProblem(w, r, d.Logger, err)
-			return
-		}
-		version, err := ifMatch(r)
+		providerID, id, version, err := writeTarget(r)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
 			return
@@ -273,4 +253,19 @@ func handleDeleteSlot(d Deps) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// writeTarget reads what PATCH and DELETE act on: the provider (which the
+// caller must be allowed to write), the slot id and the If-Match version.
+func writeTarget(r *http.Request) (providerID string, id, version int64, err error) {
+	if providerID, err = providerParam(r, true); err != nil {
+		return "", 0, 0, err
+	}
+	if id, err = slotIDParam(r); err != nil {
+		return "", 0, 0, err
+	}
+	if version, err = ifMatch(r); err != nil {
+		return "", 0, 0, err
+	}
+	return providerID, id, version, nil
 }
