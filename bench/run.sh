@@ -10,7 +10,7 @@
 # Environment: RUNS (default 3), SERVERS (default "eventide node"; "harness"
 # is the Socket.IO stack alone, bin/bench-harness, for profiling the engine),
 # EVENTIDE_BIN (bin/eventide), BENCH_BIN (bin/eventide-bench), OUT (results
-# file, default bin/bench/results-<time>.jsonl), PORT_BASE (39100),
+# file, default bin/bench/results-<time>.jsonl), PORT_BASE (29100, below the ephemeral port range, so no outgoing connection holds it),
 # PERF=1 records `perf record -g` of our server for each run into bin/bench/.
 # Everything listens on and targets 127.0.0.0/8 only; every run is bounded.
 set -euo pipefail
@@ -20,7 +20,7 @@ EVENTIDE_BIN=${EVENTIDE_BIN:-bin/eventide}
 BENCH_BIN=${BENCH_BIN:-bin/eventide-bench}
 RUNS=${RUNS:-3}
 SERVERS=${SERVERS:-eventide node}
-PORT_BASE=${PORT_BASE:-39100}
+PORT_BASE=${PORT_BASE:-29100}
 mkdir -p bin/bench
 OUT=${OUT:-bin/bench/results-$(date +%Y%m%d-%H%M%S).jsonl}
 

@@ -341,3 +341,32 @@ func TestContextAndTokenFromRequest(t *testing.T) {
 		t.Fatalf("basic auth taken as a token: %q", got)
 	}
 }
+
+// TestVerifiedTokensRemembered checks the cache of verified tokens: the same
+// token verifies again with the same claims, a token that expired since is
+// refused, and a token that differs only in its signature is refused even
+// though the genuine one is remembered.
+func TestVerifiedTokensRemembered(t *testing.T) {
+	at := now
+	v, _ := auth.NewVerifier(secret, auth.WithClock(func() time.Time { return at }), auth.WithLeeway(0))
+	tok := sign(t, jwt.SigningMethodHS256, secret, with("exp", now.Add(time.Minute).Unix()))
+	first, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := v.Verify(tok)
+	if err != nil || again.Subject != first.Subject || !again.ExpiresAt.Equal(first.ExpiresAt) {
+		t.Fatalf("second Verify = %+v, %v; want %+v", again, err, first)
+	}
+	forged := tok[:len(tok)-2] + "AA"
+	if forged == tok {
+		forged = tok[:len(tok)-2] + "BB"
+	}
+	if _, err := v.Verify(forged); apperr.CodeOf(err) != apperr.CodeUnauthorized {
+		t.Fatalf("forged signature: %v", err)
+	}
+	at = now.Add(2 * time.Minute)
+	if _, err := v.Verify(tok); apperr.CodeOf(err) != apperr.CodeUnauthorized || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("after exp: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -669,5 +670,31 @@ func TestConcurrentSendsKeepOrder(t *testing.T) {
 		}
 		next[s]++
 		pendingB = fmt.Sprintf("4%d:%d:b", s, i)
+	}
+}
+
+// TestHandshakeRequestKept checks that Request rebuilds what the handshake
+// carried (path, query, every header value, host, address), though the
+// session keeps it as text.
+func TestHandshakeRequestKept(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "http://example.test/socket.io/?EIO=4&transport=polling&token=a%20b&x=1&x=2", nil)
+	r.Header.Set("Authorization", "Bearer abc.def")
+	r.Header.Add("X-Multi", "one")
+	r.Header.Add("X-Multi", "two")
+	r.Header.Set("Cookie", "a=1; b=2")
+	r.RemoteAddr = "127.0.0.9:4242"
+	h := newHandshakeInfo(r)
+	got := h.request()
+	if got.URL.Path != "/socket.io/" || got.URL.Query().Get("token") != "a b" || len(got.URL.Query()["x"]) != 2 {
+		t.Errorf("URL = %v", got.URL)
+	}
+	if got.Header.Get("Authorization") != "Bearer abc.def" || got.Header.Get("Cookie") != "a=1; b=2" {
+		t.Errorf("Header = %v", got.Header)
+	}
+	if m := got.Header.Values("X-Multi"); len(m) != 2 || m[0] != "one" || m[1] != "two" {
+		t.Errorf("X-Multi = %v", m)
+	}
+	if got.Host != "example.test" || got.RemoteAddr != "127.0.0.9:4242" || got.Method != http.MethodGet {
+		t.Errorf("Host %q RemoteAddr %q Method %q", got.Host, got.RemoteAddr, got.Method)
 	}
 }

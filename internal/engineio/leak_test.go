@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -118,5 +119,51 @@ func waitDone(t *testing.T, wg *sync.WaitGroup) {
 	case <-done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("not every session was closed")
+	}
+}
+
+// TestIdleWebSocketsHaveNoGoroutine opens 200 WebSocket sessions and checks
+// that, idle, they hold no goroutine each (the poller watches them), that
+// each still receives its messages in order when its client speaks, and
+// that a client going away still closes its session.
+func TestIdleWebSocketsHaveNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux-only; elsewhere a goroutine reads each connection")
+	}
+	e := newEnv(t, Config{PingInterval: time.Hour})
+	warm := e.dial("EIO=4&transport=websocket") // starts the poller
+	readWS(t, warm)
+	e.nextConn()
+	runtime.GC()
+	base := runtime.NumGoroutine()
+
+	const n = 200
+	clients := make([]*ws.Conn, n)
+	recs := make([]*recorder, n)
+	for i := range n {
+		clients[i] = e.dial("EIO=4&transport=websocket")
+		readWS(t, clients[i]) // the open packet
+		recs[i] = e.nextConn()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if g := runtime.NumGoroutine(); g > base+20 {
+		t.Fatalf("%d goroutines for %d idle sessions (baseline %d)", g, n, base)
+	}
+	for i, c := range clients {
+		writeWS(t, c, fmt.Sprintf("4first %d", i))
+		writeWS(t, c, fmt.Sprintf("4second %d", i))
+	}
+	for i, r := range recs {
+		r.wantMsg(t, fmt.Sprintf("first %d", i), false)
+		r.wantMsg(t, fmt.Sprintf("second %d", i), false)
+	}
+	for _, c := range clients[:n/2] {
+		_ = c.Abort()
+	}
+	for _, r := range recs[:n/2] {
+		r.wantClose(t, ReasonTransportClose)
+	}
+	if got := e.srv.Count(); got != n/2+1 {
+		t.Fatalf("Count = %d, want %d", got, n/2+1)
 	}
 }

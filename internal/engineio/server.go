@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -63,6 +65,7 @@ type Server struct {
 	readyHead  int
 	writers    int
 	maxWriters int
+	held       int // HoldWrites calls not yet released
 }
 
 // NewServer returns a Server. open is called once per new session, before any
@@ -228,6 +231,12 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		return
 	}
 	var wsc *ws.Conn
+	// Keep the constant: the query's copy would pin the request line.
+	if transport == transportWebSocket {
+		transport = transportWebSocket
+	} else {
+		transport = transportPolling
+	}
 	if transport == transportWebSocket {
 		var err error
 		if wsc, err = ws.Upgrade(w, r, ws.UpgradeOptions{}); err != nil {
@@ -276,7 +285,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		c.kickLocked()
 		s.wg.Add(1)
 		c.mu.Unlock()
-		go c.readLoop(wsc)
+		c.startReading(wsc)
 		return
 	}
 	// The handshake response carries the open packet (and whatever open sent).
@@ -287,36 +296,48 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 }
 
 // handshakeInfo is what a session keeps of its handshake request, by value
-// in the Conn: URL, header, host, RemoteAddr and TLS state; not the request
-// itself, its body, nor its context (which ends with the handler and,
-// through its values, would keep the router's and middleware's per-request
-// state alive for the session).
+// in the Conn: the request target, the header block, host, RemoteAddr and TLS
+// state; not the request itself, its body, nor its context (which ends with
+// the handler and, through its values, would keep the router's and
+// middleware's per-request state alive for the session). The target and the
+// headers are kept as text, one string each, rather than as a url.URL and a
+// map of slices: a third of the memory, for a parse on each Request call
+// (made when a socket connects, rarely after).
 type handshakeInfo struct {
-	url    url.URL
-	header http.Header
+	target string // path and query, as the handler saw them
+	header string // the header block in wire form
 	host   string
 	remote string
 	tls    *tls.ConnectionState
 }
 
 func newHandshakeInfo(r *http.Request) handshakeInfo {
-	return handshakeInfo{url: *r.URL, header: r.Header, host: r.Host, remote: r.RemoteAddr, tls: r.TLS}
+	var b strings.Builder
+	_ = r.Header.Write(&b)
+	return handshakeInfo{target: r.URL.RequestURI(), header: b.String(), host: r.Host, remote: r.RemoteAddr, tls: r.TLS}
 }
 
 // request rebuilds the handshake request (a GET, without a body).
 func (h *handshakeInfo) request() *http.Request {
-	u := h.url
+	u, err := url.ParseRequestURI(h.target)
+	if err != nil { // it was parsed once already
+		u = &url.URL{Path: "/"}
+	}
+	header, err := textproto.NewReader(bufio.NewReader(strings.NewReader(h.header + "\r\n"))).ReadMIMEHeader()
+	if err != nil && header == nil {
+		header = textproto.MIMEHeader{}
+	}
 	return &http.Request{
 		Method:     http.MethodGet,
-		URL:        &u,
+		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     h.header,
+		Header:     http.Header(header),
 		Body:       http.NoBody,
 		Host:       h.host,
 		RemoteAddr: h.remote,
-		RequestURI: u.RequestURI(),
+		RequestURI: h.target,
 		TLS:        h.tls,
 	}
 }

@@ -9,37 +9,79 @@ import (
 	"github.com/eventide/realtime/internal/ws"
 )
 
+// startReading reads the session's WebSocket from now on. The caller holds a
+// count on srv.wg for the reader. Where the socket can be watched (see
+// ws.Conn.Watch), an idle session has no goroutine: each time bytes arrive, a
+// goroutine reads what came and ends. Otherwise a goroutine of its own reads
+// until the session ends.
+func (c *Conn) startReading(wsc *ws.Conn) {
+	if wsc.Watch(func() { c.onReadable(wsc) }) {
+		c.srv.wg.Done()
+		return
+	}
+	go c.readLoop(wsc)
+}
+
+// onReadable runs on the poller's goroutine when a watched socket has bytes
+// (or its end, or an error): it starts the goroutine that reads them.
+func (c *Conn) onReadable(wsc *ws.Conn) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.srv.wg.Add(1) // the session's count is held, so this never races Wait
+	c.mu.Unlock()
+	go c.readReady(wsc)
+}
+
+// readReady reads one message from a watched socket and asks to be told of
+// the next (if it is already there, that is at once).
+func (c *Conn) readReady(wsc *ws.Conn) {
+	defer c.srv.wg.Done()
+	if !c.readOne(wsc) {
+		return
+	}
+	if err := wsc.Rearm(); err != nil {
+		c.closeNow(ReasonTransportError)
+	}
+}
+
 // readLoop reads the session's WebSocket until it fails or the session ends.
 func (c *Conn) readLoop(wsc *ws.Conn) {
 	defer c.srv.wg.Done()
-	limit := c.srv.cfg.MaxPayload
 	for {
 		// Wait for the next message with a shallow stack (see
 		// ws.Conn.WaitReadable): an idle connection's reader then holds the
 		// smallest stack. An error here is reported by ReadMessage.
 		_ = wsc.WaitReadable()
-		op, data, err := wsc.ReadMessage(limit)
-		if err != nil {
-			reason := ReasonTransportError
-			if ws.IsPeerClose(err) || errors.Is(err, io.EOF) {
-				reason = ReasonTransportClose
-			}
-			c.closeNow(reason)
-			return
-		}
-		p, err := decodeWSPacket(op, data, c.proto)
-		if err != nil {
-			c.srv.log.Debug("engineio: bad websocket packet, closing", "sid", c.id, "err", err)
-			c.closeNow(ReasonParseError)
-			return
-		}
-		c.recvMu.Lock()
-		ok := c.handlePacket(p)
-		c.recvMu.Unlock()
-		if !ok {
+		if !c.readOne(wsc) {
 			return
 		}
 	}
+}
+
+// readOne reads and handles one message; false means the session is over.
+func (c *Conn) readOne(wsc *ws.Conn) bool {
+	op, data, err := wsc.ReadMessage(c.srv.cfg.MaxPayload)
+	if err != nil {
+		reason := ReasonTransportError
+		if ws.IsPeerClose(err) || errors.Is(err, io.EOF) {
+			reason = ReasonTransportClose
+		}
+		c.closeNow(reason)
+		return false
+	}
+	p, err := decodeWSPacket(op, data, c.proto)
+	if err != nil {
+		c.srv.log.Debug("engineio: bad websocket packet, closing", "sid", c.id, "err", err)
+		c.closeNow(ReasonParseError)
+		return false
+	}
+	c.recvMu.Lock()
+	ok := c.handlePacket(p)
+	c.recvMu.Unlock()
+	return ok
 }
 
 // decodeWSPacket decodes one WebSocket message: a text packet, or binary
@@ -150,7 +192,7 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 			}
 			c.mu.Unlock()
 			_ = wsc.SetReadDeadline(time.Time{})
-			c.readLoop(wsc)
+			c.startReading(wsc)
 			return
 		default:
 			fail()

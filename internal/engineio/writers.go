@@ -1,17 +1,11 @@
 package engineio
 
 import (
+	"errors"
 	"runtime"
-	"time"
 
 	"github.com/eventide/realtime/internal/ws"
 )
-
-// sharedWriteTimeout bounds one write by a shared writer. A peer whose socket
-// buffer is full does not take its frames within it; the rest of its write
-// moves to a goroutine of its own (Conn.writeLoop), so a client that stops
-// reading delays the others by at most this much.
-const sharedWriteTimeout = 10 * time.Millisecond
 
 // WebSocket writes go through a few shared writer goroutines (at most
 // GOMAXPROCS) instead of a goroutine per connection: a connection with queued
@@ -22,16 +16,95 @@ const sharedWriteTimeout = 10 * time.Millisecond
 // Writers exist only while the ready queue is not empty.
 
 // pushReady appends c (whose writing flag the caller set) to the ready queue
-// and starts a writer if fewer than the maximum are running.
+// and starts a writer if fewer than the maximum are running, unless writes
+// are held (HoldWrites): ReleaseWrites then sees to the queue.
 func (s *Server) pushReady(c *Conn) {
 	s.readyMu.Lock()
 	s.ready = append(s.ready, c)
-	if s.writers < s.maxWriters {
+	if s.held == 0 {
+		s.startWritersLocked(1)
+	}
+	s.readyMu.Unlock()
+}
+
+// startWritersLocked starts up to n writers, within the maximum.
+func (s *Server) startWritersLocked(n int) {
+	for ; n > 0 && s.writers < s.maxWriters; n-- {
 		s.writers++
 		s.wg.Add(1) // a connection's write is counted, so this never races Wait
 		go s.writer()
 	}
+}
+
+// maxInlineFlush is the largest number of ready connections ReleaseWrites
+// writes from its caller's goroutine; more go to the shared writers, which
+// use every processor.
+const maxInlineFlush = 256
+
+// HoldWrites defers the shared writers while the caller queues messages to
+// many connections (a broadcast); ReleaseWrites ends it. Between the two,
+// Send only queues. Holds may overlap (other goroutines' broadcasts); the
+// last release acts for all.
+func (s *Server) HoldWrites() {
+	s.readyMu.Lock()
+	s.held++
 	s.readyMu.Unlock()
+}
+
+// ReleaseWrites ends a HoldWrites. When it is the last one, a small ready
+// queue (up to maxInlineFlush connections, such as one room's) is written
+// from the caller's goroutine, as Node writes in emit: no writer goroutine
+// is started or woken for it, which in an event-by-event load is most of
+// the cost besides the writes themselves. A larger queue goes to the shared
+// writers. Writes never block (ws.Conn.WriteFramesNow), so a slow client
+// does not hold the caller.
+func (s *Server) ReleaseWrites() {
+	s.readyMu.Lock()
+	s.held--
+	n := len(s.ready) - s.readyHead
+	if s.held > 0 || n == 0 {
+		s.readyMu.Unlock()
+		return
+	}
+	if n > maxInlineFlush {
+		s.startWritersLocked(s.maxWriters)
+		s.readyMu.Unlock()
+		return
+	}
+	s.readyMu.Unlock()
+	fp := framesPool.Get().(*[][]byte)
+	defer framesPool.Put(fp)
+	// Only as many as were queued: what others queue meanwhile is theirs
+	// (writers start for it), so a busy server cannot keep the caller here.
+	for range n {
+		c := s.popInline()
+		if c == nil {
+			return
+		}
+		c.flush(fp)
+	}
+	s.readyMu.Lock()
+	if len(s.ready) > s.readyHead && s.held == 0 {
+		s.startWritersLocked(1) // requeued by flush, or queued meanwhile
+	}
+	s.readyMu.Unlock()
+}
+
+// popInline takes the next ready connection for ReleaseWrites; nil when
+// the queue is empty.
+func (s *Server) popInline() *Conn {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if s.readyHead == len(s.ready) {
+		return nil
+	}
+	c := s.ready[s.readyHead]
+	s.ready[s.readyHead] = nil
+	s.readyHead++
+	if s.readyHead == len(s.ready) {
+		s.ready, s.readyHead = s.ready[:0], 0
+	}
+	return c
 }
 
 // popReady takes the next connection; nil (and the writer is counted out)
@@ -69,8 +142,11 @@ func (s *Server) writer() {
 	}
 }
 
-// flush writes what c has queued, bounded by sharedWriteTimeout. c goes back
-// to the end of the ready queue if more was queued meanwhile.
+// flush writes what c has queued, as much as its socket takes without
+// waiting (ws.Conn.WriteFramesNow). A peer whose socket buffer is full gets
+// the rest from a goroutine of its own (Conn.writeLoop), so a client that
+// stops reading never delays the others. c goes back to the end of the ready
+// queue if more was queued meanwhile.
 func (c *Conn) flush(fp *[][]byte) {
 	c.mu.Lock()
 	wsc := c.ws
@@ -82,9 +158,9 @@ func (c *Conn) flush(fp *[][]byte) {
 	c.mu.Unlock()
 
 	frames := c.encodeFrames((*fp)[:0], q)
-	left, err := wsc.WriteFramesWithin(frames, sharedWriteTimeout)
+	left, err := wsc.WriteFramesNow(frames)
 	var rest [][]byte
-	if err != nil && ws.IsTimeout(err) {
+	if errors.Is(err, ws.ErrWouldBlock) {
 		rest = append(make([][]byte, 0, len(left)), left...) // frames is reused
 		err = nil
 	}

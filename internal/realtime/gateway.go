@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,17 +45,25 @@ type Gateway struct {
 	verifier TokenVerifier
 	log      *slog.Logger
 	now      func() time.Time
+	expiries expiries
 
 	// The room handlers are built once and shared by every socket (they
 	// find their socket in the event), so a connection costs no closures.
 	onJoin, onLeave func(e *socketio.Event)
 }
 
-// Keys of the per-socket data.
-const (
-	claimsKey = "claims"
-	expiryKey = "token-expiry" // *time.Timer
-)
+// sessionKey is the per-socket data key of a socket's *session.
+const sessionKey = "session"
+
+// session is what the gateway keeps per socket, in one allocation.
+type session struct {
+	g      *Gateway
+	s      *socketio.Socket
+	claims auth.Claims
+	// heapIndex is the session's place in the gateway's expiries, -1 when
+	// it is not there. Under expiries.mu.
+	heapIndex int
+}
 
 // NewGateway registers the handshake middleware and the room handlers on
 // io's "/" namespace.
@@ -74,6 +83,8 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	g.expiries.now = g.now
+	g.expiries.expire = (*session).expire
 	g.nsp.Use(g.authenticate)
 	g.nsp.OnConnection(g.onConnection)
 	return g
@@ -95,50 +106,63 @@ func handshakeToken(h socketio.Handshake) string {
 // authenticate is the namespace middleware: a socket without a valid token
 // never connects, and the client gets a connect_error whose message says why.
 func (g *Gateway) authenticate(s *socketio.Socket) error {
-	tok := handshakeToken(s.Handshake())
+	hs := s.Handshake()
+	tok := handshakeToken(hs)
 	if tok == "" {
-		g.log.Info("socket refused", "sid", s.ID(), "addr", s.Handshake().Address, "reason", "no token")
+		g.log.Info("socket refused", "sid", s.ID(), "addr", hs.Address, "reason", "no token")
 		return errors.New("unauthorized: no token")
 	}
 	c, err := g.verifier.Verify(tok)
 	if err != nil {
-		g.log.Info("socket refused", "sid", s.ID(), "addr", s.Handshake().Address, "reason", err.Error())
+		g.log.Info("socket refused", "sid", s.ID(), "addr", hs.Address, "reason", err.Error())
 		return fmt.Errorf("unauthorized: %s", err.Error())
 	}
-	s.Set(claimsKey, c)
+	s.Set(sessionKey, &session{g: g, s: s, claims: c, heapIndex: -1})
 	return nil
 }
 
+func sessionOf(s *socketio.Socket) *session {
+	st, _ := s.Get(sessionKey).(*session)
+	return st
+}
+
 func claimsOf(s *socketio.Socket) auth.Claims {
-	c, _ := s.Get(claimsKey).(auth.Claims)
-	return c
+	if st := sessionOf(s); st != nil {
+		return st.claims
+	}
+	return auth.Claims{}
 }
 
 func (g *Gateway) onConnection(s *socketio.Socket) {
-	c := claimsOf(s)
-	g.log.Info("socket connected", "sid", s.ID(), "sub", c.Subject, "role", c.Role,
-		"addr", s.Handshake().Address, "eio", s.Handshake().Protocol)
-
+	st := sessionOf(s)
+	if st == nil {
+		return
+	}
+	if g.log.Enabled(context.Background(), slog.LevelInfo) { // Handshake parses
+		hs := s.Handshake()
+		g.log.Info("socket connected", "sid", s.ID(), "sub", st.claims.Subject, "role", st.claims.Role,
+			"addr", hs.Address, "eio", hs.Protocol)
+	}
 	// A token that expires while the socket is open ends the socket, as a
 	// new handshake with it would be refused.
-	if !c.ExpiresAt.IsZero() {
-		d := c.ExpiresAt.Sub(g.now())
-		t := time.AfterFunc(max(d, 0), func() {
-			g.log.Info("token expired; disconnecting", "sid", s.ID(), "sub", c.Subject)
-			_ = s.Emit(EventException, exception("token expired", "", ""))
-			s.Disconnect(true)
-		})
-		s.Set(expiryKey, t)
+	if !st.claims.ExpiresAt.IsZero() {
+		g.expiries.add(st)
 	}
-
 	s.On(EventJoinRoom, g.onJoin)
 	s.On(EventLeaveRoom, g.onLeave)
-	s.OnDisconnect(func(reason string) {
-		if t, ok := s.Get(expiryKey).(*time.Timer); ok {
-			t.Stop()
-		}
-		g.log.Info("socket disconnected", "sid", s.ID(), "sub", c.Subject, "reason", reason)
-	})
+	s.OnDisconnect(st.disconnected)
+}
+
+// expire ends a socket whose token has expired.
+func (st *session) expire() {
+	st.g.log.Info("token expired; disconnecting", "sid", st.s.ID(), "sub", st.claims.Subject)
+	_ = st.s.Emit(EventException, exception("token expired", "", ""))
+	st.s.Disconnect(true)
+}
+
+func (st *session) disconnected(reason string) {
+	st.g.expiries.remove(st)
+	st.g.log.Info("socket disconnected", "sid", st.s.ID(), "sub", st.claims.Subject, "reason", reason)
 }
 
 // handleRoom serves joinRoom (join=true) and leaveRoom.

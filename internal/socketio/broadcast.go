@@ -41,6 +41,11 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	// The engine writes once the packet is queued to every recipient (see
+	// engineio.Server.ReleaseWrites).
+	eng := b.nsp.server.engine
+	eng.HoldWrites()
+	defer eng.ReleaseWrites()
 	b.nsp.adapter.Broadcast(p, BroadcastOptions{Rooms: b.rooms, Except: b.except})
 	return nil
 }

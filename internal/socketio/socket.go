@@ -87,7 +87,7 @@ type Socket struct {
 	id      string
 	nsp     *Namespace
 	client  *client
-	auth    map[string]any
+	auth    string // the auth map as JSON: a string holds less than the map
 	created time.Time
 	state   atomic.Int32
 
@@ -102,7 +102,13 @@ type Socket struct {
 }
 
 func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
-	return &Socket{id: newID(), nsp: nsp, client: c, auth: auth, created: nsp.server.cfg.Now()}
+	// auth was decoded from JSON (or is a map of query strings), so it
+	// survives the round trip unchanged.
+	raw, err := json.Marshal(auth)
+	if err != nil || len(auth) == 0 {
+		raw = nil
+	}
+	return &Socket{id: newID(), nsp: nsp, client: c, auth: string(raw), created: nsp.server.cfg.Now()}
 }
 
 // newID returns 20 URL-safe characters from 15 random bytes, like base64id.
@@ -119,9 +125,14 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
 // Handshake returns what the socket connected with. It is built on each
-// call (the query is parsed then), so an idle socket holds no copy of it.
+// call (the auth, query and headers are parsed then), so an idle socket
+// holds no copy of it, and changes to it are not kept.
 func (s *Socket) Handshake() Handshake {
-	hs := Handshake{Auth: s.auth, Protocol: s.client.proto, Time: s.created}
+	auth := map[string]any{}
+	if s.auth != "" {
+		_ = json.Unmarshal([]byte(s.auth), &auth)
+	}
+	hs := Handshake{Auth: auth, Protocol: s.client.proto, Time: s.created}
 	if r := s.client.conn.Request(); r != nil {
 		hs.Query = r.URL.Query()
 		hs.Header = r.Header

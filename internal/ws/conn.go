@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -26,7 +27,8 @@ const closeWriteTimeout = time.Second
 // serialises them with the control-frame replies made by ReadMessage).
 type Conn struct {
 	nc     net.Conn
-	r      io.Reader // nc, or buffered bytes then nc
+	r      io.Reader       // nc, or buffered bytes then nc
+	rc     syscall.RawConn // nc's socket, when nc is a plain socket (not TLS)
 	server bool
 
 	// MaxFragments caps the frames per message (0: DefaultMaxFragments).
@@ -37,6 +39,7 @@ type Conn struct {
 	closed    atomic.Bool
 	closing   atomic.Bool // a close frame's deadline is set: keep it
 	once      sync.Once
+	poll      *pollState // set by Watch
 
 	hdr [MaxFrameHeaderSize]byte // read scratch, reader goroutine only
 }
@@ -338,14 +341,15 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 	return err
 }
 
-// WriteFramesWithin is WriteFrames bounded by timeout. When the peer does
-// not take everything in time it returns an error for which IsTimeout is
-// true and rest, the part of frames not written (its first element may be
-// the tail of a frame; rest shares frames' backing array). The connection
-// stays usable: the caller writes rest later, with WriteFrames. A writer
-// shared by many connections uses it so that a peer that stops reading
-// cannot hold the writer.
-func (c *Conn) WriteFramesWithin(frames [][]byte, timeout time.Duration) (rest [][]byte, err error) {
+// WriteFramesNow writes as much of frames as the socket takes at once,
+// without waiting: when the peer's socket buffer is full it returns
+// ErrWouldBlock and rest, the part of frames not written (its first element
+// may be the tail of a frame; rest shares frames' backing array). The
+// connection stays usable: the caller writes rest later, with WriteFrames.
+// A writer shared by many connections uses it so that a peer that stops
+// reading cannot hold the writer. On a socket it cannot reach (TLS), it
+// waits up to fallbackWriteWait instead.
+func (c *Conn) WriteFramesNow(frames [][]byte) (rest [][]byte, err error) {
 	if len(frames) == 0 {
 		return nil, nil
 	}
@@ -354,12 +358,23 @@ func (c *Conn) WriteFramesWithin(frames [][]byte, timeout time.Duration) (rest [
 	if c.closed.Load() {
 		return frames, ErrClosed
 	}
+	if c.rc != nil {
+		c.clearWriteDeadlineLocked()
+		return c.writeFramesNowLocked(frames)
+	}
 	c.wdeadline = true
-	if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(fallbackWriteWait)); err != nil {
 		return frames, err
 	}
-	return c.writeFramesLocked(frames)
+	rest, err = c.writeFramesLocked(frames)
+	if IsTimeout(err) {
+		err = ErrWouldBlock
+	}
+	return rest, err
 }
+
+// fallbackWriteWait bounds WriteFramesNow where the socket is out of reach.
+const fallbackWriteWait = 10 * time.Millisecond
 
 // IsTimeout reports whether err is a write (or read) deadline expiry.
 func IsTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
@@ -456,6 +471,7 @@ func (c *Conn) CloseWith(code int, reason string) error {
 		c.closed.Store(true)
 		c.wmu.Unlock()
 		err = c.nc.Close()
+		c.unwatch()
 	})
 	return err
 }
@@ -464,7 +480,9 @@ func (c *Conn) CloseWith(code int, reason string) error {
 // does not read).
 func (c *Conn) Abort() error {
 	c.closed.Store(true)
-	return c.nc.Close()
+	err := c.nc.Close()
+	c.unwatch()
+	return err
 }
 
 var bufPool sync.Pool

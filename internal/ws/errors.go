@@ -8,6 +8,13 @@ import (
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("ws: connection closed")
 
+// ErrWouldBlock is WriteFramesNow's error when the peer's socket buffer is
+// full: the rest is to be written later.
+var ErrWouldBlock = errors.New("ws: the peer is not reading: write would block")
+
+// errNotWatched is Rearm's error for a connection Watch did not take.
+var errNotWatched = errors.New("ws: connection is not watched")
+
 // CloseError reports that the peer sent a close frame (ReadMessage returns it
 // after answering the close).
 type CloseError struct {

@@ -44,7 +44,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts UpgradeOptions) (*Conn
 		}
 		return nil, fmt.Errorf("ws: upgrade: %w", err)
 	}
-	c := &Conn{nc: nc, r: nc, server: true}
+	c := &Conn{nc: nc, r: nc, rc: rawConn(nc), server: true}
 	if n := rw.Reader.Buffered(); n > 0 {
 		// The client pipelined frames behind its request: read them first.
 		pre, _ := rw.Reader.Peek(n)
@@ -103,7 +103,7 @@ func Dial(ctx context.Context, urlStr string, opts DialOptions) (*Conn, error) {
 // NewServerConn wraps an established net.Conn (for example one side of
 // net.Pipe) as the server side of a WebSocket whose handshake is done. Used by
 // tests and benchmarks.
-func NewServerConn(nc net.Conn) *Conn { return &Conn{nc: nc, r: nc, server: true} }
+func NewServerConn(nc net.Conn) *Conn { return &Conn{nc: nc, r: nc, rc: rawConn(nc), server: true} }
 
 // NewClientConn wraps an established net.Conn as the client side.
 func NewClientConn(nc net.Conn) *Conn {

@@ -13,15 +13,7 @@ func rawConnOf(c *Conn) syscall.RawConn {
 	if c.r != c.nc {
 		return nil
 	}
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
+	return c.rc
 }
 
 // WaitReadable blocks until the connection has data to read, or is closed

@@ -109,9 +109,9 @@ func TestBadHandshake(t *testing.T) {
 	checkEcho(t, hs)
 }
 
-// rawConn opens a TCP connection and does the handshake by hand, so a test
+// dialRaw opens a TCP connection and does the handshake by hand, so a test
 // can write any bytes.
-func rawConn(t *testing.T, hs *httptest.Server) (net.Conn, *bufio.Reader) {
+func dialRaw(t *testing.T, hs *httptest.Server) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	nc, err := net.Dial("tcp", hs.Listener.Addr().String())
 	if err != nil {
@@ -233,7 +233,7 @@ func TestFrameHardening(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nc, br := rawConn(t, hs)
+			nc, br := dialRaw(t, hs)
 			go func() { _, _ = nc.Write(tt.bytes) }()
 			if got := readClose(t, nc, br); got != tt.code {
 				t.Fatalf("close code %d, want %d", got, tt.code)
@@ -257,7 +257,7 @@ func TestFrameHardening(t *testing.T) {
 
 func TestPingAnsweredAndFragmentsReassembled(t *testing.T) {
 	hs, _ := echoServer(t)
-	nc, br := rawConn(t, hs)
+	nc, br := dialRaw(t, hs)
 	var b []byte
 	b = append(b, frame(0x01, true, []byte("he"))...)
 	b = append(b, frame(0x89, true, []byte("p1"))...) // ping between fragments
@@ -357,5 +357,78 @@ func TestSkipBytes(t *testing.T) {
 		if want := "abcdefghi"[n:]; string(got) != want {
 			t.Errorf("skipBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestWriteFramesNow fills a TCP peer that does not read: WriteFramesNow
+// never waits, returns ErrWouldBlock with exactly the unwritten rest, and
+// once the peer reads, WriteFrames(rest) completes the stream in order.
+func TestWriteFramesNow(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc
+	}()
+	cnc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cnc.Close()
+	snc := <-accepted
+	defer snc.Close()
+	srv := NewServerConn(snc)
+	if srv.rc == nil {
+		t.Fatal("a TCP connection has no raw socket")
+	}
+
+	// Frames numbered in their payload, some small (coalesced), some large.
+	var sent [][]byte
+	var rest [][]byte
+	start := time.Now()
+	for i := 0; rest == nil; i++ {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the socket never filled")
+		}
+		size := 100
+		if i%7 == 0 {
+			size = 50 << 10
+		}
+		p := bytes.Repeat([]byte{byte(i)}, size)
+		binary.BigEndian.PutUint32(p, uint32(i))
+		batch := [][]byte{AppendFrame(nil, OpBinary, p), AppendFrame(nil, OpBinary, p[:8])}
+		sent = append(sent, p, p[:8])
+		var err error
+		rest, err = srv.WriteFramesNow(batch)
+		switch {
+		case errors.Is(err, ErrWouldBlock):
+			if len(rest) == 0 {
+				t.Fatal("ErrWouldBlock with nothing left")
+			}
+		case err != nil:
+			t.Fatal(err)
+		case rest != nil:
+			t.Fatalf("rest %d frames without an error", len(rest))
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.WriteFrames(rest) }()
+
+	cli := NewClientConn(cnc)
+	for i, want := range sent {
+		_, p, err := cli.ReadMessage(1 << 20)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !bytes.Equal(p, want) {
+			t.Fatalf("message %d: %d bytes starting %x, want %d starting %x", i, len(p), p[:4], len(want), want[:4])
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

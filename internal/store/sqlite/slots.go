@@ -141,11 +141,17 @@ func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply f
 		}
 		// The identity of the row is not apply's to change.
 		next.ID, next.ProviderID = cur.ID, cur.ProviderID
-		if err := checkOverlap(ctx, w, next, id); err != nil {
-			return err
+		if millis(next.Start) == millis(cur.Start) && millis(next.End) == millis(cur.End) {
+			// Same times (a status or note change, the common case): no
+			// overlap can appear, and the times' index stays as it is.
+			out, err = scanSlot(w.queryRow(ctx, wUpdateFields, next.Status, next.Note, millis(next.UpdatedAt), id))
+		} else {
+			if err := checkOverlap(ctx, w, next, id); err != nil {
+				return err
+			}
+			out, err = scanSlot(w.queryRow(ctx, wUpdate, millis(next.Start), millis(next.End), next.Status, next.Note,
+				millis(next.UpdatedAt), id))
 		}
-		out, err = scanSlot(w.queryRow(ctx, wUpdate, millis(next.Start), millis(next.End), next.Status, next.Note,
-			millis(next.UpdatedAt), id))
 		if err != nil {
 			return wrap("update slot", err)
 		}

@@ -28,6 +28,7 @@ const (
 	wGetSlot
 	wInsert
 	wUpdate
+	wUpdateFields
 	wDelete
 	wBumpSeq
 	wOverlap
@@ -35,15 +36,16 @@ const (
 )
 
 var wstmtSQL = [numWStmts]string{
-	wBegin:    "BEGIN IMMEDIATE",
-	wCommit:   "COMMIT",
-	wRollback: "ROLLBACK",
-	wGetSlot:  sqlGetSlot,
-	wInsert:   sqlInsert,
-	wUpdate:   sqlUpdate,
-	wDelete:   sqlDelete,
-	wBumpSeq:  sqlBumpSeq,
-	wOverlap:  sqlOverlap,
+	wBegin:        "BEGIN IMMEDIATE",
+	wCommit:       "COMMIT",
+	wRollback:     "ROLLBACK",
+	wGetSlot:      sqlGetSlot,
+	wInsert:       sqlInsert,
+	wUpdate:       sqlUpdate,
+	wUpdateFields: sqlUpdateFields,
+	wDelete:       sqlDelete,
+	wBumpSeq:      sqlBumpSeq,
+	wOverlap:      sqlOverlap,
 }
 
 // writer is the write connection and its prepared statements. It is used

@@ -1,0 +1,16 @@
+//go:build !unix
+
+package ws
+
+import (
+	"net"
+	"syscall"
+)
+
+// rawConn returns nil on this platform: WriteFramesNow waits up to
+// fallbackWriteWait instead.
+func rawConn(net.Conn) syscall.RawConn { return nil }
+
+func (c *Conn) writeFramesNowLocked(frames [][]byte) ([][]byte, error) {
+	return c.writeFramesLocked(frames)
+}
