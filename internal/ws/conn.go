@@ -35,7 +35,7 @@ type Conn struct {
 	MaxFragments int
 
 	wmu       sync.Mutex
-	wdeadline bool // a write deadline may be set (WriteFramesWithin); under wmu
+	wdeadline bool // a write deadline may be set (WriteFramesNow without a raw socket); under wmu
 	closed    atomic.Bool
 	closing   atomic.Bool // a close frame's deadline is set: keep it
 	once      sync.Once
@@ -379,7 +379,7 @@ const fallbackWriteWait = 10 * time.Millisecond
 // IsTimeout reports whether err is a write (or read) deadline expiry.
 func IsTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
-// clearWriteDeadlineLocked removes a deadline left by WriteFramesWithin
+// clearWriteDeadlineLocked removes a deadline left by WriteFramesNow
 // before a write that must not be cut short.
 func (c *Conn) clearWriteDeadlineLocked() {
 	if c.wdeadline && !c.closing.Load() {
@@ -389,7 +389,7 @@ func (c *Conn) clearWriteDeadlineLocked() {
 }
 
 // writeFramesLocked writes frames under wmu; on an error it returns what
-// was not written (see WriteFramesWithin).
+// was not written (see WriteFramesNow).
 func (c *Conn) writeFramesLocked(frames [][]byte) ([][]byte, error) {
 	if len(frames) == 1 {
 		n, err := c.nc.Write(frames[0])
