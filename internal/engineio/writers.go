@@ -43,8 +43,9 @@ const maxInlineFlush = 256
 
 // HoldWrites defers the shared writers while the caller queues messages to
 // many connections (a broadcast); ReleaseWrites ends it. Between the two,
-// Send only queues. Holds may overlap (other goroutines' broadcasts); the
-// last release acts for all.
+// Send only queues. Holds may overlap (other goroutines' broadcasts): a
+// release while another hold is on starts the shared writers for what is
+// queued, so overlapping holds never keep it waiting.
 func (s *Server) HoldWrites() {
 	s.readyMu.Lock()
 	s.held++
@@ -62,11 +63,14 @@ func (s *Server) ReleaseWrites() {
 	s.readyMu.Lock()
 	s.held--
 	n := len(s.ready) - s.readyHead
-	if s.held > 0 || n == 0 {
+	if n == 0 {
 		s.readyMu.Unlock()
 		return
 	}
-	if n > maxInlineFlush {
+	if s.held > 0 || n > maxInlineFlush {
+		// Another broadcast is under way (holds that keep overlapping must
+		// not keep the queue waiting), or the queue is large: the shared
+		// writers take it.
 		s.startWritersLocked(s.maxWriters)
 		s.readyMu.Unlock()
 		return

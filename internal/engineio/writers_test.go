@@ -111,3 +111,70 @@ func TestNeverReadingClientClosedByQueueBound(t *testing.T) {
 	}
 	waitCount(t, e.srv, 1)
 }
+
+// TestOverlappingHoldsStillDeliver: broadcasts from several goroutines whose
+// HoldWrites overlap all the time (the count of holds never drops to zero)
+// must still get every message out, in order per connection, and a small
+// broadcast with no other hold must be written by the releasing goroutine.
+func TestOverlappingHoldsStillDeliver(t *testing.T) {
+	e := newEnv(t, Config{PingInterval: time.Hour, SendQueue: 100000})
+	const nConns, perSender = 4, 300
+	clients := make([]*ws.Conn, nConns)
+	recs := make([]*recorder, nConns)
+	for i := range nConns {
+		clients[i] = e.dial("EIO=4&transport=websocket")
+		readWS(t, clients[i])
+		recs[i] = e.nextConn()
+	}
+	// One hold stays on for the whole flood: no release sees zero holds.
+	e.srv.HoldWrites()
+	done := make(chan struct{})
+	for g := range 2 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range perSender {
+				e.srv.HoldWrites()
+				for _, r := range recs {
+					if err := r.conn.Send(TextMessage(fmt.Appendf(nil, "g%d-%d", g, i))); err != nil {
+						t.Error(err)
+					}
+				}
+				e.srv.ReleaseWrites()
+			}
+		}()
+	}
+	<-done
+	<-done
+	for ci, c := range clients {
+		next := [2]int{}
+		for range 2 * perSender {
+			_, got := readWS(t, c) // fails after 5 s if the queue were stuck
+			var g, i int
+			if _, err := fmt.Sscanf(got, "4g%d-%d", &g, &i); err != nil || i != next[g] {
+				t.Fatalf("client %d got %q, want g%d-%d next", ci, got, g, next[g])
+			}
+			next[g]++
+		}
+	}
+	e.srv.ReleaseWrites()
+
+	// Alone, a small broadcast is written before ReleaseWrites returns.
+	e.srv.HoldWrites()
+	for _, r := range recs {
+		if err := r.conn.Send(TextMessage([]byte("inline"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.srv.ReleaseWrites()
+	e.srv.readyMu.Lock()
+	queued, writers := len(e.srv.ready)-e.srv.readyHead, e.srv.writers
+	e.srv.readyMu.Unlock()
+	if queued != 0 || writers != 0 {
+		t.Errorf("after an inline release: %d connections queued, %d writers", queued, writers)
+	}
+	for _, c := range clients {
+		if _, got := readWS(t, c); got != "4inline" {
+			t.Fatalf("got %q, want 4inline", got)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // The process-wide poller: one epoll set holding every watched connection's
@@ -139,10 +140,11 @@ func (p *poller) loop() {
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, -1)
 		if err != nil {
-			if err == syscall.EINTR {
-				continue
+			if err != syscall.EINTR {
+				// Not expected with a valid epoll descriptor: keep serving,
+				// without spinning.
+				time.Sleep(10 * time.Millisecond)
 			}
-			// Not expected with a valid epoll descriptor; keep serving.
 			continue
 		}
 		ready = ready[:0]
