@@ -95,11 +95,12 @@ declare -A CASES=(
   [fanout-10k-paced]="--scenario fanout --clients 10000 --events 10 --rate 2"
   [rooms-5k]="--scenario rooms --clients 5000 --rooms 500 --events 2000"
   [e2e]="--scenario e2e --clients 1000 --rooms 10 --events 300"
+  [e2e-1000]="--scenario e2e --clients 1000 --rooms 10 --events 1000"
   [idle-1k]="--scenario idle --clients 1000 --settle 3s"
   [idle-10k]="--scenario idle --clients 10000 --settle 5s"
   [hold-15k]="--scenario fanout --clients 15000 --events 3 --rate 1"
 )
-ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e idle-1k idle-10k hold-15k)
+ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e e2e-1000 idle-1k idle-10k hold-15k)
 
 # bench_one NAME PORT CASE RUN [extra flags]: one run on a fresh server.
 bench_one() {
