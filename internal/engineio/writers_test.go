@@ -178,3 +178,46 @@ func TestOverlappingHoldsStillDeliver(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineReleaseDoesNotWaitForSlowReader: a small broadcast is written by
+// the goroutine that releases the hold; a client in it that does not read
+// must not keep that goroutine (a REST handler, say) waiting. Its rest goes
+// to a goroutine of its own and arrives, in order, once it reads.
+func TestInlineReleaseDoesNotWaitForSlowReader(t *testing.T) {
+	e := newEnv(t, Config{PingInterval: time.Hour, SendQueue: 100000})
+	slow := e.dial("EIO=4&transport=websocket")
+	readWS(t, slow)
+	rs := e.nextConn()
+	fast := e.dial("EIO=4&transport=websocket")
+	readWS(t, fast)
+	rf := e.nextConn()
+
+	const n = 400 // 25 MiB: more than loopback socket buffers hold
+	start := time.Now()
+	e.srv.HoldWrites()
+	for i := range n {
+		if err := rs.conn.Send(TextMessage(bigMessage(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rf.conn.Send(TextMessage([]byte("hello"))); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.ReleaseWrites()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("ReleaseWrites took %v with a client that does not read", d)
+	}
+	if _, got := readWS(t, fast); got != "4hello" {
+		t.Fatalf("fast client got %q", got)
+	}
+	for i := range n {
+		_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+		op, b, err := slow.ReadMessage(1 << 20)
+		if err != nil {
+			t.Fatalf("slow client, message %d: %v", i, err)
+		}
+		if want := append([]byte("4"), bigMessage(i)...); op != ws.OpText || !bytes.Equal(b, want) {
+			t.Fatalf("slow client, message %d: got %d bytes starting %q", i, len(b), b[:min(len(b), 8)])
+		}
+	}
+}
