@@ -161,3 +161,32 @@ func BenchmarkGetSlot(b *testing.B) {
 		}
 	}
 }
+
+// TestPatchSlotSameTimes covers the path for a change that keeps the slot's
+// times (status, note): it is stored with version+1 and the next seq, its
+// times and the (provider, start) index are untouched, so a range query
+// still finds it, and no overlap check can refuse it.
+func TestPatchSlotSameTimes(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "eventide.db"))
+	a, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.CreateSlot(ctx, mkSlot("7", 1, 2)); err != nil { // touching, not overlapping
+		t.Fatal(err)
+	}
+	got, seq, err := db.PatchSlot(ctx, "7", a.ID, func(cur availability.Slot) (availability.Slot, error) {
+		cur.Status, cur.Note = availability.StatusBooked, "taken"
+		cur.UpdatedAt = base.Add(time.Minute)
+		return cur, nil
+	})
+	if err != nil || seq != 3 || got.Version != 2 || got.Status != availability.StatusBooked || got.Note != "taken" ||
+		!got.Start.Equal(a.Start) || !got.End.Equal(a.End) || !got.UpdatedAt.Equal(base.Add(time.Minute)) {
+		t.Fatalf("PatchSlot = %+v, %d, %v", got, seq, err)
+	}
+	list, err := db.ListSlots(ctx, "7", availability.Window{From: base, To: base.Add(30 * time.Minute)})
+	if err != nil || len(list) != 1 || list[0] != got {
+		t.Fatalf("ListSlots = %+v, %v; want [%+v]", list, err, got)
+	}
+}
