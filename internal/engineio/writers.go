@@ -76,17 +76,9 @@ func (s *Server) ReleaseWrites() {
 		return
 	}
 	s.readyMu.Unlock()
-	fp := framesPool.Get().(*[][]byte)
-	defer framesPool.Put(fp)
 	// Only as many as were queued: what others queue meanwhile is theirs
 	// (writers start for it), so a busy server cannot keep the caller here.
-	for range n {
-		c := s.popInline()
-		if c == nil {
-			return
-		}
-		c.flush(fp)
-	}
+	s.flushBatch(n)
 	s.readyMu.Lock()
 	if len(s.ready) > s.readyHead && s.held == 0 {
 		s.startWritersLocked(1) // requeued by flush, or queued meanwhile
@@ -152,25 +144,38 @@ func (s *Server) writer() {
 // stops reading never delays the others. c goes back to the end of the ready
 // queue if more was queued meanwhile.
 func (c *Conn) flush(fp *[][]byte) {
-	c.mu.Lock()
-	wsc := c.ws
-	q, ok := c.takeQueueLocked()
+	wsc, q, frames, ok := c.beginFlush((*fp)[:0])
 	if !ok {
-		c.endWriteLocked()
 		return
 	}
-	c.mu.Unlock()
-
-	frames := c.encodeFrames((*fp)[:0], q)
 	left, err := wsc.WriteFramesNow(frames)
-	var rest [][]byte
-	if errors.Is(err, ws.ErrWouldBlock) {
-		rest = append(make([][]byte, 0, len(left)), left...) // frames is reused
-		err = nil
-	}
+	c.endFlush(wsc, q, left, err)
 	clear(frames)
 	*fp = frames[:0]
+}
 
+// beginFlush takes c's queue for a write and appends its frames to frames.
+// ok is false when there is nothing to write (the write has been ended).
+func (c *Conn) beginFlush(frames [][]byte) (wsc *ws.Conn, q []*Message, out [][]byte, ok bool) {
+	c.mu.Lock()
+	wsc = c.ws
+	q, ok = c.takeQueueLocked()
+	if !ok {
+		c.endWriteLocked()
+		return nil, nil, nil, false
+	}
+	c.mu.Unlock()
+	return wsc, q, c.encodeFrames(frames, q), true
+}
+
+// endFlush ends a write begun with beginFlush, given what the socket did
+// not take (left) and the error.
+func (c *Conn) endFlush(wsc *ws.Conn, q []*Message, left [][]byte, err error) {
+	var rest [][]byte
+	if errors.Is(err, ws.ErrWouldBlock) {
+		rest = append(make([][]byte, 0, len(left)), left...) // the frames slice is reused
+		err = nil
+	}
 	c.mu.Lock()
 	c.recycleLocked(q)
 	if err != nil {
@@ -191,6 +196,39 @@ func (c *Conn) flush(fp *[][]byte) {
 	c.writing = false
 	c.mu.Unlock()
 	c.srv.wg.Done()
+}
+
+// flushBatch writes up to n ready connections from the calling goroutine
+// with one system call for all of them (ws.SendBatch).
+func (s *Server) flushBatch(n int) {
+	type pending struct {
+		c   *Conn
+		wsc *ws.Conn
+		q   []*Message
+	}
+	ps := make([]pending, 0, n)
+	items := make([]ws.SendItem, 0, n)
+	slab := make([][]byte, 0, 2*n) // every connection's frames, one after the other
+	for range n {
+		c := s.popInline()
+		if c == nil {
+			break
+		}
+		wsc, q, frames, ok := c.beginFlush(slab[len(slab):len(slab)])
+		if !ok {
+			continue
+		}
+		if len(frames) <= cap(slab)-len(slab) {
+			slab = slab[:len(slab)+len(frames)]
+		}
+		ps = append(ps, pending{c, wsc, q})
+		items = append(items, ws.SendItem{Conn: wsc, Frames: frames})
+	}
+	ws.SendBatch(items)
+	for i, p := range ps {
+		p.c.endFlush(p.wsc, p.q, items[i].Rest, items[i].Err)
+	}
+	clear(slab[:cap(slab)])
 }
 
 // defaultWriters is the number of shared writers.
