@@ -7,7 +7,8 @@
 // of text messages). Server frames can be encoded once (AppendFrame) and the
 // same bytes written to many connections, several at a time in one write
 // (WriteFrames), or as much as the socket takes without waiting
-// (WriteFramesNow). On Linux an idle server connection needs no goroutine:
+// (WriteFramesNow), or to many connections in one system call (SendBatch,
+// io_uring on Linux). On Linux an idle server connection needs no goroutine:
 // Watch registers its socket with one process-wide epoll set and calls back
 // when bytes arrive (ADR 0010).
 package ws
