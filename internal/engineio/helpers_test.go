@@ -180,6 +180,15 @@ func (e *testEnv) dial(query string) *ws.Conn {
 	return c
 }
 
+// openWS opens a v4 WebSocket session, reads its open packet and returns
+// the client and the server side's recorder.
+func (e *testEnv) openWS() (*ws.Conn, *recorder) {
+	e.t.Helper()
+	c := e.dial("EIO=4&transport=websocket")
+	readWS(e.t, c)
+	return c, e.nextConn()
+}
+
 func readWS(t *testing.T, c *ws.Conn) (ws.Opcode, string) {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))

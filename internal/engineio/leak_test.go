@@ -131,9 +131,7 @@ func TestIdleWebSocketsHaveNoGoroutine(t *testing.T) {
 		t.Skip("the poller is Linux-only; elsewhere a goroutine reads each connection")
 	}
 	e := newEnv(t, Config{PingInterval: time.Hour})
-	warm := e.dial("EIO=4&transport=websocket") // starts the poller
-	readWS(t, warm)
-	e.nextConn()
+	e.openWS() // starts the poller
 	runtime.GC()
 	base := runtime.NumGoroutine()
 
@@ -141,9 +139,7 @@ func TestIdleWebSocketsHaveNoGoroutine(t *testing.T) {
 	clients := make([]*ws.Conn, n)
 	recs := make([]*recorder, n)
 	for i := range n {
-		clients[i] = e.dial("EIO=4&transport=websocket")
-		readWS(t, clients[i]) // the open packet
-		recs[i] = e.nextConn()
+		clients[i], recs[i] = e.openWS()
 	}
 	time.Sleep(50 * time.Millisecond)
 	if g := runtime.NumGoroutine(); g > base+20 {

@@ -150,8 +150,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	transport := q.Get("transport")
-	if transport != transportPolling && transport != transportWebSocket {
+	// The constants, not the query's strings: a session keeps its transport
+	// name, and a substring of the query would pin the request line.
+	var transport string
+	switch q.Get("transport") {
+	case transportPolling:
+		transport = transportPolling
+	case transportWebSocket:
+		transport = transportWebSocket
+	default:
 		writeError(w, codeTransportUnknown)
 		return
 	}
@@ -231,12 +238,6 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		return
 	}
 	var wsc *ws.Conn
-	// Keep the constant: the query's copy would pin the request line.
-	if transport == transportWebSocket {
-		transport = transportWebSocket
-	} else {
-		transport = transportPolling
-	}
 	if transport == transportWebSocket {
 		var err error
 		if wsc, err = ws.Upgrade(w, r, ws.UpgradeOptions{}); err != nil {

@@ -31,12 +31,8 @@ func bigMessage(i int) []byte {
 func TestSlowReaderDoesNotHoldWriter(t *testing.T) {
 	e := newEnv(t, Config{PingInterval: time.Hour, SendQueue: 100000})
 	withWriters(e.srv, 1)
-	slow := e.dial("EIO=4&transport=websocket")
-	readWS(t, slow)
-	rs := e.nextConn()
-	fast := e.dial("EIO=4&transport=websocket")
-	readWS(t, fast)
-	rf := e.nextConn()
+	slow, rs := e.openWS()
+	fast, rf := e.openWS()
 
 	const n = 400 // 25 MiB: more than loopback socket buffers hold
 	for i := range n {
@@ -81,12 +77,8 @@ func TestSlowReaderDoesNotHoldWriter(t *testing.T) {
 func TestNeverReadingClientClosedByQueueBound(t *testing.T) {
 	e := newEnv(t, Config{PingInterval: time.Hour, SendQueue: 32})
 	withWriters(e.srv, 1)
-	stuck := e.dial("EIO=4&transport=websocket")
-	readWS(t, stuck)
-	rs := e.nextConn()
-	fast := e.dial("EIO=4&transport=websocket")
-	readWS(t, fast)
-	rf := e.nextConn()
+	_, rs := e.openWS() // never reads
+	fast, rf := e.openWS()
 
 	var err error
 	deadline := time.Now().Add(10 * time.Second)
@@ -122,9 +114,7 @@ func TestOverlappingHoldsStillDeliver(t *testing.T) {
 	clients := make([]*ws.Conn, nConns)
 	recs := make([]*recorder, nConns)
 	for i := range nConns {
-		clients[i] = e.dial("EIO=4&transport=websocket")
-		readWS(t, clients[i])
-		recs[i] = e.nextConn()
+		clients[i], recs[i] = e.openWS()
 	}
 	// One hold stays on for the whole flood: no release sees zero holds.
 	e.srv.HoldWrites()
@@ -185,12 +175,8 @@ func TestOverlappingHoldsStillDeliver(t *testing.T) {
 // to a goroutine of its own and arrives, in order, once it reads.
 func TestInlineReleaseDoesNotWaitForSlowReader(t *testing.T) {
 	e := newEnv(t, Config{PingInterval: time.Hour, SendQueue: 100000})
-	slow := e.dial("EIO=4&transport=websocket")
-	readWS(t, slow)
-	rs := e.nextConn()
-	fast := e.dial("EIO=4&transport=websocket")
-	readWS(t, fast)
-	rf := e.nextConn()
+	slow, rs := e.openWS()
+	fast, rf := e.openWS()
 
 	const n = 400 // 25 MiB: more than loopback socket buffers hold
 	start := time.Now()

@@ -23,21 +23,6 @@ import (
 // it), so a connection closed meanwhile cannot have its descriptor number
 // reused under the batch.
 
-// SendItem is one connection's part of a batch.
-type SendItem struct {
-	Conn   *Conn
-	Frames [][]byte // modified in place, like WriteFramesNow's
-
-	// Set by SendBatch: the part not written and the error, as
-	// WriteFramesNow returns them.
-	Rest [][]byte
-	Err  error
-
-	buf    []byte // what is sent: the frame, or the frames copied together
-	fd     uintptr
-	locked bool // Conn.wmu is held
-}
-
 const (
 	sysIOURingSetup = 425
 	sysIOURingEnter = 426
@@ -131,9 +116,7 @@ func (r *uring) word(off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&r.ri
 func SendBatch(items []SendItem) {
 	r := takeRing()
 	if r == nil || len(items) > ringEntries {
-		for i := range items {
-			items[i].Rest, items[i].Err = items[i].Conn.WriteFramesNow(items[i].Frames)
-		}
+		sendEach(items)
 		return
 	}
 	defer func() { rings <- r }()
@@ -190,7 +173,7 @@ func SendBatch(items []SendItem) {
 // connection whose descriptor is already gone gets ErrClosed and is left out.
 func holdAndSubmit(r *uring, items []SendItem, sub []int, k int) {
 	if k == len(sub) {
-		live := make([]int, 0, len(sub))
+		live := sub[:0] // the outer calls are done reading sub
 		for _, i := range sub {
 			if items[i].Err == nil {
 				live = append(live, i)

@@ -4,41 +4,12 @@ package ws
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
 )
-
-// tcpPair returns the server side (a Conn) and the client side of a
-// loopback TCP connection.
-func tcpPair(t *testing.T) (*Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	cnc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	snc := <-accepted
-	t.Cleanup(func() { cnc.Close(); snc.Close() })
-	return NewServerConn(snc), cnc
-}
-
-func numbered(i, size int) []byte {
-	p := bytes.Repeat([]byte{byte(i)}, size)
-	binary.BigEndian.PutUint32(p, uint32(i))
-	return p
-}
 
 // readAll reads want from the client side, in order, failing on a mismatch.
 func readAll(t *testing.T, nc net.Conn, want [][]byte) error {
@@ -50,7 +21,7 @@ func readAll(t *testing.T, nc net.Conn, want [][]byte) error {
 			return err
 		}
 		if !bytes.Equal(p, w) {
-			return errors.New("message " + string(rune('0'+i%10)) + " differs")
+			return fmt.Errorf("message %d: %d bytes, want %d", i, len(p), len(w))
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -364,25 +365,8 @@ func TestSkipBytes(t *testing.T) {
 // never waits, returns ErrWouldBlock with exactly the unwritten rest, and
 // once the peer reads, WriteFrames(rest) completes the stream in order.
 func TestWriteFramesNow(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	cnc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cnc.Close()
-	snc := <-accepted
-	defer snc.Close()
-	srv := NewServerConn(snc)
-	if srv.rc == nil {
+	srv, cnc := tcpPair(t)
+	if srv.rc == nil && runtime.GOOS == "linux" {
 		t.Fatal("a TCP connection has no raw socket")
 	}
 
@@ -398,8 +382,7 @@ func TestWriteFramesNow(t *testing.T) {
 		if i%7 == 0 {
 			size = 50 << 10
 		}
-		p := bytes.Repeat([]byte{byte(i)}, size)
-		binary.BigEndian.PutUint32(p, uint32(i))
+		p := numbered(i, size)
 		batch := [][]byte{AppendFrame(nil, OpBinary, p), AppendFrame(nil, OpBinary, p[:8])}
 		sent = append(sent, p, p[:8])
 		var err error
@@ -431,4 +414,34 @@ func TestWriteFramesNow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// tcpPair returns the server side (a Conn) and the client side of a
+// loopback TCP connection, both closed when the test ends.
+func tcpPair(t *testing.T) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc
+	}()
+	cnc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snc := <-accepted
+	t.Cleanup(func() { cnc.Close(); snc.Close() })
+	return NewServerConn(snc), cnc
+}
+
+// numbered returns size bytes of i, its first four bytes i big-endian.
+func numbered(i, size int) []byte {
+	p := bytes.Repeat([]byte{byte(i)}, size)
+	binary.BigEndian.PutUint32(p, uint32(i))
+	return p
 }
