@@ -42,6 +42,9 @@ type Config struct {
 	// AllowRequest, when set, vets every handshake request; a non-nil error
 	// answers 403 {"code":4,"message":"Forbidden"}.
 	AllowRequest func(r *http.Request) error
+	// Clock runs the heartbeat and the closing deadline. Default: the
+	// real clock.
+	Clock Clock
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 }

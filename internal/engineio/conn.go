@@ -52,8 +52,8 @@ type Conn struct {
 	probe     *ws.Conn      // WebSocket being upgraded to
 	probed    bool          // probe answered: polls are ended with a noop
 	pollNoop  bool          // on close, end a pending poll with noop (client closed)
-	timer     *time.Timer   // heartbeat, or the closing deadline
-	timerAt   time.Time     // when timer is due (stale firings are ignored)
+	timer     Timer         // heartbeat, or the closing deadline
+	timerAt   time.Duration // when timer is due, from srv.epoch (stale firings are ignored)
 	awaitPong bool
 }
 
@@ -299,9 +299,9 @@ func (c *Conn) startHeartbeatLocked() {
 }
 
 func (c *Conn) resetTimerLocked(d time.Duration) {
-	c.timerAt = time.Now().Add(d)
+	c.timerAt = c.srv.since() + d
 	if c.timer == nil {
-		c.timer = time.AfterFunc(d, c.onTimer)
+		c.timer = c.srv.clock.AfterFunc(d, c.onTimer)
 		return
 	}
 	c.timer.Reset(d)
@@ -309,7 +309,7 @@ func (c *Conn) resetTimerLocked(d time.Duration) {
 
 func (c *Conn) onTimer() {
 	c.mu.Lock()
-	if c.state == stateClosed || time.Now().Before(c.timerAt) {
+	if c.state == stateClosed || c.srv.since() < c.timerAt {
 		c.mu.Unlock()
 		return
 	}

@@ -95,12 +95,7 @@ func TestPollingRoundTripV4(t *testing.T) {
 	// A poll with nothing queued waits until something is sent.
 	done := make(chan string, 1)
 	go func() { _, b := e.get(q); done <- b }()
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case b := <-done:
-		t.Fatalf("poll answered early: %q", b)
-	default:
-	}
+	waitPoll(t, r.conn)
 	if err := r.conn.Send(TextMessage([]byte("late"))); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +205,7 @@ func TestWebSocketSessionV3(t *testing.T) {
 
 func waitCount(t *testing.T, s *Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for s.Count() != n {
 		if time.Now().After(deadline) {
 			t.Fatalf("Count = %d, want %d", s.Count(), n)
@@ -231,7 +226,7 @@ func testUpgrade(t *testing.T, proto int) {
 	q := fmt.Sprintf("EIO=%d&transport=polling&sid=%s", proto, sid)
 	pending := make(chan string, 1)
 	go func() { _, b := e.get(q); pending <- b }()
-	time.Sleep(30 * time.Millisecond)
+	waitPoll(t, r.conn)
 
 	c := e.dial(fmt.Sprintf("EIO=%d&transport=websocket&sid=%s", proto, sid))
 	writeWS(t, c, "2probe")
@@ -247,7 +242,7 @@ func testUpgrade(t *testing.T, proto int) {
 		if b != noop {
 			t.Fatalf("pending poll = %q, want noop", b)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("pending poll not ended")
 	}
 	// Messages sent before "5" still go by polling.
@@ -267,7 +262,7 @@ func testUpgrade(t *testing.T, proto int) {
 		t.Fatalf("poll after upgrade: %d, want 400", st)
 	}
 	// A second WebSocket for the same sid is refused.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := ws.Dial(ctx, e.wsURL(fmt.Sprintf("EIO=%d&transport=websocket&sid=%s", proto, sid)), ws.DialOptions{}); err == nil {
 		t.Fatal("second websocket accepted")
@@ -277,7 +272,7 @@ func testUpgrade(t *testing.T, proto int) {
 
 func waitTransport(t *testing.T, c *Conn, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for c.Transport() != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("transport %s, want %s", c.Transport(), want)
@@ -295,7 +290,7 @@ func TestUpgradeTimeout(t *testing.T) {
 	c := e.dial("EIO=4&transport=websocket&sid=" + sid)
 	writeWS(t, c, "2probe")
 	readWS(t, c)
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := c.ReadMessage(1 << 20); err == nil {
 		t.Fatal("probe websocket not closed after the upgrade timeout")
 	}
@@ -311,31 +306,50 @@ func TestUpgradeTimeout(t *testing.T) {
 }
 
 func TestHeartbeatV4(t *testing.T) {
-	e := newEnv(t, Config{PingInterval: 40 * time.Millisecond, PingTimeout: 60 * time.Millisecond})
+	clk := newFakeClock()
+	e := newEnv(t, Config{Clock: clk}) // pingInterval 25 s, pingTimeout 20 s
 	c := e.dial("EIO=4&transport=websocket")
 	readWS(t, c)
 	r := e.nextConn()
 	for range 3 {
+		clk.Advance(25 * time.Second)
 		if _, got := readWS(t, c); got != "2" {
 			t.Fatalf("want ping, got %q", got)
 		}
 		writeWS(t, c, "3")
+		waitUntil(t, "the pong", func() bool { return locked(r.conn, func(c *Conn) bool { return !c.awaitPong }) })
 	}
-	r.wantOpen(t)
-	// Stop answering: closed for ping timeout.
+	// Stop answering: open until pingTimeout has passed, then closed.
+	clk.Advance(25 * time.Second)
+	if _, got := readWS(t, c); got != "2" {
+		t.Fatalf("want ping, got %q", got)
+	}
+	clk.Advance(20*time.Second - time.Millisecond)
+	if !isOpen(r.conn) {
+		t.Fatal("closed before pingTimeout")
+	}
+	clk.Advance(time.Millisecond)
 	r.wantClose(t, ReasonPingTimeout)
 
 	// Over polling, a client that never polls times out too.
 	_, r2 := e.handshakeV4()
+	clk.Advance(45*time.Second - time.Millisecond)
+	if !isOpen(r2.conn) {
+		t.Fatal("polling session closed before pingInterval + pingTimeout")
+	}
+	clk.Advance(time.Millisecond)
 	r2.wantClose(t, ReasonPingTimeout)
 }
 
 func TestHeartbeatV3(t *testing.T) {
-	e := newEnv(t, Config{AllowEIO3: true, PingInterval: 40 * time.Millisecond, PingTimeout: 40 * time.Millisecond})
+	clk := newFakeClock()
+	e := newEnv(t, Config{AllowEIO3: true, Clock: clk})
 	sid, r := e.handshakeV3()
 	q := "EIO=3&transport=polling&sid=" + sid
+	// v3 clients ping; each ping gives the session pingInterval +
+	// pingTimeout (45 s) more.
 	for range 4 {
-		time.Sleep(30 * time.Millisecond)
+		clk.Advance(40 * time.Second)
 		if st, b := e.post(q, "1:2"); st != 200 || b != "ok" {
 			t.Fatalf("ping post: %d %q", st, b)
 		}
@@ -343,7 +357,11 @@ func TestHeartbeatV3(t *testing.T) {
 			t.Fatalf("pong = %q", b)
 		}
 	}
-	r.wantOpen(t)
+	clk.Advance(45*time.Second - time.Millisecond)
+	if !isOpen(r.conn) {
+		t.Fatal("closed before pingInterval + pingTimeout")
+	}
+	clk.Advance(time.Millisecond)
 	r.wantClose(t, ReasonPingTimeout)
 	if st, _ := e.post(q, "1:2"); st != 400 {
 		t.Fatalf("post after timeout: %d", st)
@@ -424,7 +442,7 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	// A failed WebSocket handshake is refused before the upgrade.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, q := range []string{"EIO=4&transport=abc", "transport=websocket", "EIO=4&transport=websocket&sid=nope"} {
 		if _, err := ws.Dial(ctx, e.wsURL(q), ws.DialOptions{}); err == nil {
@@ -445,7 +463,7 @@ func TestDuplicatePoll(t *testing.T) {
 	q := "EIO=3&transport=polling&sid=" + sid
 	first := make(chan string, 1)
 	go func() { _, b := e.get(q); first <- b }()
-	time.Sleep(50 * time.Millisecond)
+	waitPoll(t, r.conn)
 	if st, _ := e.get(q); st != 400 {
 		t.Fatalf("second poll: %d", st)
 	}
@@ -464,7 +482,7 @@ func TestClientClosePolling(t *testing.T) {
 	q := "EIO=4&transport=polling&sid=" + sid
 	pending := make(chan string, 1)
 	go func() { _, b := e.get(q); pending <- b }()
-	time.Sleep(50 * time.Millisecond)
+	waitPoll(t, r.conn)
 	if st, b := e.post(q, "1"); st != 200 || b != "ok" {
 		t.Fatalf("close post: %d %q", st, b)
 	}
@@ -522,7 +540,7 @@ func TestOversizedPayloads(t *testing.T) {
 	readWS(t, c)
 	r = e.nextConn()
 	writeWS(t, c, "4"+strings.Repeat("y", 200))
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, _, err := c.ReadMessage(1 << 20)
 	var ce *ws.CloseError
 	if !errors.As(err, &ce) || ce.Code != ws.CloseMessageTooBig {
@@ -553,7 +571,7 @@ func TestForcedClose(t *testing.T) {
 	if _, got := readWS(t, c); got != "4bye" {
 		t.Fatalf("ws = %q", got)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := c.ReadMessage(1 << 20); !ws.IsPeerClose(err) {
 		t.Fatalf("want close frame, got %v", err)
 	}
@@ -589,7 +607,7 @@ func TestShutdown(t *testing.T) {
 	c := e.dial("EIO=4&transport=websocket")
 	readWS(t, c)
 	recs = append(recs, e.nextConn())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := e.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)

@@ -61,7 +61,7 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	})
 	e.hs = httptest.NewServer(e.srv)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := e.srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
@@ -116,7 +116,7 @@ func (e *testEnv) nextConn() *recorder {
 	select {
 	case r := <-e.conns:
 		return r
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		e.t.Fatal("no session opened")
 	}
 	return nil
@@ -170,7 +170,7 @@ func (e *testEnv) handshakeV3() (string, *recorder) {
 
 func (e *testEnv) dial(query string) *ws.Conn {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := ws.Dial(ctx, e.wsURL(query), ws.DialOptions{})
 	if err != nil {
@@ -191,7 +191,7 @@ func (e *testEnv) openWS() (*ws.Conn, *recorder) {
 
 func readWS(t *testing.T, c *ws.Conn) (ws.Opcode, string) {
 	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	op, b, err := c.ReadMessage(1 << 20)
 	if err != nil {
 		t.Fatalf("read: %v", err)
@@ -213,7 +213,7 @@ func (r *recorder) wantMsg(t *testing.T, data string, binary bool) {
 		if m.data != data || m.binary != binary {
 			t.Fatalf("message = %q (binary %v), want %q (binary %v)", m.data, m.binary, data, binary)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatalf("no message, want %q", data)
 	}
 }
@@ -225,7 +225,7 @@ func (r *recorder) wantClose(t *testing.T, reason string) {
 		if got != reason {
 			t.Fatalf("close reason = %q, want %q", got, reason)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatalf("not closed, want %q", reason)
 	}
 }
@@ -242,7 +242,7 @@ func (r *recorder) wantOpen(t *testing.T) {
 func newHTTPServer(t *testing.T, s *Server) *httptest.Server {
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx)
 		hs.Close()
@@ -251,3 +251,33 @@ func newHTTPServer(t *testing.T, s *Server) *httptest.Server {
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+// waitUntil waits for cond, checking it every few milliseconds; the
+// deadline only guards against a hang; no outcome depends on it.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// locked reads c's state under its lock.
+func locked[T any](c *Conn, f func(c *Conn) T) T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return f(c)
+}
+
+// waitPoll waits until a GET poll of c is pending (waiting for something
+// to send).
+func waitPoll(t *testing.T, c *Conn) {
+	t.Helper()
+	waitUntil(t, "a pending poll", func() bool { return locked(c, func(c *Conn) bool { return c.poll != nil }) })
+}
+
+// isOpen reports whether c is neither closing nor closed.
+func isOpen(c *Conn) bool { return locked(c, func(c *Conn) bool { return c.state == stateOpen }) }

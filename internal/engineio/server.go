@@ -48,9 +48,11 @@ const (
 // Server is an Engine.IO v3+v4 server; mount it as an http.Handler at the
 // Socket.IO path (the caller strips nothing: only the query is looked at).
 type Server struct {
-	cfg  Config
-	open func(c *Conn) Receiver
-	log  *slog.Logger
+	cfg   Config
+	open  func(c *Conn) Receiver
+	log   *slog.Logger
+	clock Clock
+	epoch time.Time // Conn.timerAt counts from here
 
 	mu       sync.Mutex
 	conns    map[string]*Conn
@@ -86,11 +88,17 @@ func NewServer(cfg Config, open func(c *Conn) Receiver) *Server {
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = 1024
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, open: open, log: log, conns: make(map[string]*Conn), maxWriters: defaultWriters()}
+	return &Server{
+		cfg: cfg, open: open, log: log, clock: cfg.Clock, epoch: cfg.Clock.Now(),
+		conns: make(map[string]*Conn), maxWriters: defaultWriters(),
+	}
 }
 
 // Count returns the number of open sessions.
@@ -140,6 +148,10 @@ func (s *Server) remove(c *Conn) {
 	}
 	s.mu.Unlock()
 }
+
+// since is the clock's time as a duration from the server's epoch (an int64
+// in a Conn, where a time.Time takes three words).
+func (s *Server) since() time.Duration { return s.clock.Now().Sub(s.epoch) }
 
 // ServeHTTP answers every Engine.IO request: handshakes, polls, posts and
 // WebSocket connections (new or upgrading).
