@@ -39,8 +39,10 @@ type Config struct {
 	AllowEIO3 bool
 	// SendQueue is the per-connection bound on queued messages. Default 1024.
 	SendQueue int
-	// AllowRequest, when set, vets every handshake request; a non-nil error
-	// answers 403 {"code":4,"message":"Forbidden"}.
+	// AllowRequest, when set, vets every request: the handshake and each
+	// later poll, post and WebSocket upgrade of the session. A non-nil
+	// error answers 403 {"code":4,"message":"Forbidden"}; a refused request
+	// of an existing session leaves the session as it was.
 	AllowRequest func(r *http.Request) error
 	// Clock runs the heartbeat and the closing deadline. Default: the
 	// real clock.

@@ -98,8 +98,12 @@ func (c *Conn) Send(msgs ...*Message) error {
 }
 
 // Close closes the session from the server side (reason "forced close"),
-// after flushing what is queued: at once over WebSocket, with the next poll
-// (or after PingTimeout) over polling.
+// after flushing what is queued. Over WebSocket that is at once. Over
+// polling, as Node does, what is queued goes in one poll response and the
+// close packet in a later one: socket.io-client (4.5.3 and later) handles a
+// close packet before the packets that came with it, so sending both in one
+// response would lose them. If the client does not poll for them within
+// PingTimeout, the session is closed anyway.
 func (c *Conn) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -111,9 +115,8 @@ func (c *Conn) Close() {
 		c.startWriterLocked() // it closes once the queue is flushed
 		return
 	}
-	c.queue = append(c.queue, closePacket)
 	if c.poll != nil {
-		close(c.poll)
+		close(c.poll) // it answers what is queued, or the close packet
 		c.poll = nil
 	}
 	c.resetTimerLocked(c.srv.cfg.PingTimeout)

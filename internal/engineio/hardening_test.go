@@ -2,11 +2,15 @@ package engineio
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/eventide/realtime/internal/ws"
 )
 
 // rawSession opens a WebSocket session by hand and returns the raw conn.
@@ -69,5 +73,84 @@ func TestWebSocketHardening(t *testing.T) {
 			writeWS(t, c, "4ok")
 			r2.wantMsg(t, "ok", false)
 		})
+	}
+}
+
+// TestOriginOnEveryRequest: AllowRequest vets every request of a session,
+// not only its handshake. A refused poll, post or upgrade gets 403 code 4
+// and leaves the session as it was, so a page of another origin can
+// neither use a session nor end it.
+func TestOriginOnEveryRequest(t *testing.T) {
+	e := newEnv(t, Config{PingInterval: time.Hour, AllowRequest: func(r *http.Request) error {
+		if o := r.Header.Get("Origin"); o != "" && o != "http://good.test" {
+			return errors.New("origin not allowed")
+		}
+		return nil
+	}})
+	good := http.Header{"Origin": {"http://good.test"}}
+	evil := http.Header{"Origin": {"http://evil.test"}}
+	st, _, body := e.request(http.MethodGet, "EIO=4&transport=polling", good, "")
+	if st != 200 {
+		t.Fatalf("handshake: %d", st)
+	}
+	sid := parseOpen(t, body).SID
+	r := e.nextConn()
+	q := "EIO=4&transport=polling&sid=" + sid
+
+	_ = r.conn.Send(TextMessage([]byte("for the good origin")))
+	st, _, body = e.request(http.MethodGet, q, evil, "")
+	wantError(t, st, body, 403, codeForbidden, "Forbidden")
+	st, _, body = e.request(http.MethodPost, q, evil, "4from evil")
+	wantError(t, st, body, 403, codeForbidden, "Forbidden")
+	st, _, body = e.request(http.MethodGet, "EIO=4&transport=polling&sid=nosuchsid", evil, "")
+	wantError(t, st, body, 403, codeForbidden, "Forbidden") // not "Session ID unknown"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := ws.Dial(ctx, e.wsURL("EIO=4&transport=websocket&sid="+sid), ws.DialOptions{Header: evil}); err == nil {
+		t.Fatal("upgrade from another origin accepted")
+	}
+
+	// The session is untouched: still open, on polling, its queue kept.
+	if !isOpen(r.conn) || r.conn.Transport() != "polling" {
+		t.Fatalf("session changed: open %v, transport %s", isOpen(r.conn), r.conn.Transport())
+	}
+	if st, _, body := e.request(http.MethodGet, q, good, ""); st != 200 || body != "4for the good origin" {
+		t.Fatalf("poll from the good origin: %d %q", st, body)
+	}
+	if st, _, _ := e.request(http.MethodPost, q, good, "4hello"); st != 200 {
+		t.Fatalf("post from the good origin: %d", st)
+	}
+	r.wantMsg(t, "hello", false) // and not "from evil"
+	c, err := ws.Dial(ctx, e.wsURL("EIO=4&transport=websocket&sid="+sid), ws.DialOptions{Header: good})
+	if err != nil {
+		t.Fatalf("upgrade from the good origin: %v", err)
+	}
+	defer c.Abort()
+	writeWS(t, c, "2probe")
+	if _, got := readWS(t, c); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+}
+
+// TestWebSocketWhileUpgrading: a WebSocket for a session whose upgrade is
+// under way completes its handshake and is closed; the upgrade goes on.
+func TestWebSocketWhileUpgrading(t *testing.T) {
+	e := newEnv(t, Config{PingInterval: time.Hour})
+	sid, r := e.handshakeV4()
+	c := e.dial("EIO=4&transport=websocket&sid=" + sid)
+	writeWS(t, c, "2probe")
+	if _, got := readWS(t, c); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	second := e.dial("EIO=4&transport=websocket&sid=" + sid)
+	_ = second.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := second.ReadMessage(1 << 20); !ws.IsPeerClose(err) {
+		t.Fatalf("second websocket: %v, want a close frame", err)
+	}
+	writeWS(t, c, "5")
+	waitTransport(t, r.conn, "websocket")
+	_ = r.conn.Send(TextMessage([]byte("upgraded")))
+	if _, got := readWS(t, c); got != "4upgraded" {
+		t.Fatalf("ws = %q", got)
 	}
 }

@@ -80,12 +80,22 @@ func (e *testEnv) wsURL(query string) string {
 // do performs a request and returns status, content type and body.
 func (e *testEnv) do(method, query, contentType, body string) (int, http.Header, string) {
 	e.t.Helper()
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return e.request(method, query, h, body)
+}
+
+// request performs a request with headers h.
+func (e *testEnv) request(method, query string, h http.Header, body string) (int, http.Header, string) {
+	e.t.Helper()
 	req, err := http.NewRequest(method, e.url(query), strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -281,3 +291,15 @@ func waitPoll(t *testing.T, c *Conn) {
 
 // isOpen reports whether c is neither closing nor closed.
 func isOpen(c *Conn) bool { return locked(c, func(c *Conn) bool { return c.state == stateOpen }) }
+
+// wantError checks an Engine.IO error answer.
+func wantError(t *testing.T, status int, body string, wantStatus, wantCode int, wantMessage string) {
+	t.Helper()
+	var got errResp
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("status %d, body %q: %v", status, body, err)
+	}
+	if status != wantStatus || got.Code != wantCode || got.Message != wantMessage {
+		t.Fatalf("got %d %+v, want %d {%d %q}", status, got, wantStatus, wantCode, wantMessage)
+	}
+}

@@ -61,11 +61,11 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // respondPoll writes one poll response with everything queued (or a noop /
-// close packet) and clears c.polling. The caller has set c.polling.
+// close packet) and clears c.polling, which the caller has set.
 func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	var q []*Message
-	owned := false
+	owned, closing := false, false
 	switch {
 	case c.state == stateClosed:
 		q = closeOnly
@@ -74,13 +74,19 @@ func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 		}
 	case c.transport != transportPolling:
 		q = noopOnly // upgraded while this poll waited
-	case len(c.queue) == 0:
-		q = noopOnly
-	default:
+	case len(c.queue) > 0:
+		// Also when closing: the close packet goes in the next poll (Close).
 		q, owned = c.queue, true
 		c.queue = nil
+	case c.state == stateClosing:
+		q, closing = closeOnly, true
+	default:
+		q = noopOnly
 	}
-	closing := c.state == stateClosing
+	// The poll is over once it has its packets: the client may send the
+	// next one as soon as the answer's last byte is out, which can be
+	// before this handler returns (a large body).
+	c.polling = false
 	c.mu.Unlock()
 
 	bp := bodyPool.Get().(*[]byte)
@@ -109,9 +115,6 @@ func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 		bodyPool.Put(bp)
 	}
 
-	c.mu.Lock()
-	c.polling = false
-	c.mu.Unlock()
 	if err != nil {
 		c.srv.log.Debug("engineio: poll write failed", "sid", c.id, "err", err)
 		c.closeNow(ReasonTransportError)

@@ -190,35 +190,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	isUpgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 
 	if sid := q.Get("sid"); sid != "" {
-		c := s.lookup(sid)
-		if c == nil {
-			writeError(w, codeUnknownSID)
-			return
-		}
-		if c.proto != proto {
-			writeError(w, codeBadRequest)
-			return
-		}
-		if transport == transportPolling {
-			if c.Transport() != transportPolling {
-				writeError(w, codeBadRequest)
-				return
-			}
-			switch r.Method {
-			case http.MethodGet:
-				c.servePoll(w, r)
-			case http.MethodPost:
-				c.servePost(w, r)
-			default:
-				writeError(w, codeBadRequest)
-			}
-			return
-		}
-		if !isUpgrade {
-			writeError(w, codeBadRequest)
-			return
-		}
-		c.serveUpgrade(w, r)
+		s.serveSession(w, r, sid, transport, proto, isUpgrade)
 		return
 	}
 
@@ -230,14 +202,69 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, codeBadRequest)
 		return
 	}
-	if s.cfg.AllowRequest != nil {
-		if err := s.cfg.AllowRequest(r); err != nil {
-			s.log.Debug("engineio: handshake refused", "remote", r.RemoteAddr, "err", err)
-			writeError(w, codeForbidden)
-			return
-		}
+	if !s.allow(r, "") {
+		writeError(w, codeForbidden)
+		return
 	}
 	s.handshake(w, r, transport, proto, q.Get("b64") != "")
+}
+
+// allow runs Config.AllowRequest on r.
+func (s *Server) allow(r *http.Request, sid string) bool {
+	if s.cfg.AllowRequest == nil {
+		return true
+	}
+	err := s.cfg.AllowRequest(r)
+	if err == nil {
+		return true
+	}
+	if sid == "" {
+		s.log.Debug("engineio: handshake refused", "remote", r.RemoteAddr, "err", err)
+	} else {
+		s.log.Debug("engineio: request refused", "remote", r.RemoteAddr, "err", err)
+	}
+	return false
+}
+
+// serveSession answers a request of an existing session: a poll, a post, or
+// a WebSocket that upgrades it.
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, transport string, proto int, isUpgrade bool) {
+	// Vetted before the sid is looked up, so a refused origin learns
+	// nothing of which sessions exist; the session itself is left alone (a
+	// page of another origin must not be able to end it either).
+	if !s.allow(r, sid) {
+		writeError(w, codeForbidden)
+		return
+	}
+	c := s.lookup(sid)
+	if c == nil {
+		writeError(w, codeUnknownSID)
+		return
+	}
+	if c.proto != proto {
+		writeError(w, codeBadRequest)
+		return
+	}
+	if transport == transportPolling {
+		if c.Transport() != transportPolling {
+			writeError(w, codeBadRequest)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			c.servePoll(w, r)
+		case http.MethodPost:
+			c.servePost(w, r)
+		default:
+			writeError(w, codeBadRequest)
+		}
+		return
+	}
+	if !isUpgrade {
+		writeError(w, codeBadRequest)
+		return
+	}
+	c.serveUpgrade(w, r)
 }
 
 // handshake opens a new session over transport.

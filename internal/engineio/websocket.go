@@ -103,14 +103,11 @@ func decodeWSPacket(op ws.Opcode, data []byte, proto int) (packet, error) {
 }
 
 // serveUpgrade accepts the WebSocket of a polling session that upgrades.
+// A WebSocket for a session that is already upgraded, being upgraded or
+// closing completes its handshake and is closed at once, the session
+// untouched: Node does so ("ignores WebSocket connection with same sid
+// after upgrade" in the protocol suites).
 func (c *Conn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	ok := c.state == stateOpen && c.transport == transportPolling && c.probe == nil
-	c.mu.Unlock()
-	if !ok {
-		writeError(w, codeBadRequest)
-		return
-	}
 	wsc, err := ws.Upgrade(w, r, ws.UpgradeOptions{})
 	if err != nil {
 		c.srv.log.Debug("engineio: upgrade failed", "sid", c.id, "err", err)
@@ -119,6 +116,7 @@ func (c *Conn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.state != stateOpen || c.transport != transportPolling || c.probe != nil {
 		c.mu.Unlock()
+		c.srv.log.Debug("engineio: websocket for a session upgraded or upgrading, closing it", "sid", c.id)
 		_ = wsc.Close()
 		return
 	}
