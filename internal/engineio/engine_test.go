@@ -717,28 +717,41 @@ func TestConcurrentSendsKeepOrder(t *testing.T) {
 	}
 }
 
-// TestHandshakeRequestKept checks that Request rebuilds what the handshake
-// carried (path, query, every header value, host, address), though the
-// session keeps it as text.
+// TestHandshakeRequestKept checks that Request rebuilds what the session
+// keeps of its handshake (path, query, the headers applications read with
+// every value, host, address), though it keeps it as text, and that the
+// other headers are dropped.
 func TestHandshakeRequestKept(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "http://example.test/socket.io/?EIO=4&transport=polling&token=a%20b&x=1&x=2", nil)
 	r.Header.Set("Authorization", "Bearer abc.def")
-	r.Header.Add("X-Multi", "one")
-	r.Header.Add("X-Multi", "two")
+	r.Header.Add("X-Forwarded-For", "10.0.0.1")
+	r.Header.Add("X-Forwarded-For", "10.0.0.2")
 	r.Header.Set("Cookie", "a=1; b=2")
+	r.Header.Set("Origin", "https://app.example")
+	r.Header.Set("X-Junk", strings.Repeat("j", 100_000))
+	r.Header.Set("Accept-Encoding", "gzip")
 	r.RemoteAddr = "127.0.0.9:4242"
-	h := newHandshakeInfo(r)
+	h, n, ok := newHandshakeInfo(r, defaultHandshakeHeaders[:], 8192)
+	if !ok || n > 300 {
+		t.Fatalf("kept %d bytes (ok %v)", n, ok)
+	}
 	got := h.request()
 	if got.URL.Path != "/socket.io/" || got.URL.Query().Get("token") != "a b" || len(got.URL.Query()["x"]) != 2 {
 		t.Errorf("URL = %v", got.URL)
 	}
-	if got.Header.Get("Authorization") != "Bearer abc.def" || got.Header.Get("Cookie") != "a=1; b=2" {
+	if got.Header.Get("Authorization") != "Bearer abc.def" || got.Header.Get("Cookie") != "a=1; b=2" || got.Header.Get("Origin") != "https://app.example" {
 		t.Errorf("Header = %v", got.Header)
 	}
-	if m := got.Header.Values("X-Multi"); len(m) != 2 || m[0] != "one" || m[1] != "two" {
-		t.Errorf("X-Multi = %v", m)
+	if m := got.Header.Values("X-Forwarded-For"); len(m) != 2 || m[0] != "10.0.0.1" || m[1] != "10.0.0.2" {
+		t.Errorf("X-Forwarded-For = %v", m)
+	}
+	if len(got.Header) != 4 {
+		t.Errorf("kept headers %v, want only Authorization, Cookie, Origin, X-Forwarded-For", got.Header)
 	}
 	if got.Host != "example.test" || got.RemoteAddr != "127.0.0.9:4242" || got.Method != http.MethodGet {
 		t.Errorf("Host %q RemoteAddr %q Method %q", got.Host, got.RemoteAddr, got.Method)
+	}
+	if len(h.header) > 200 {
+		t.Errorf("kept header block of %d bytes", len(h.header))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestWebSocketHardening(t *testing.T) {
 				if reason != ReasonTransportError && reason != ReasonParseError {
 					t.Fatalf("reason %q", reason)
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(10 * time.Second):
 				t.Fatal("session not closed")
 			}
 			// The server still serves new sessions.
@@ -153,4 +154,46 @@ func TestWebSocketWhileUpgrading(t *testing.T) {
 	if _, got := readWS(t, c); got != "4upgraded" {
 		t.Fatalf("ws = %q", got)
 	}
+}
+
+// TestEngineOwnsItsDeadlines: behind a router that gives every request
+// short read and write deadlines (as one may for ordinary routes), a
+// long-poll still waits for its message and a WebSocket stays usable past
+// them: the engine sets the deadlines of its own requests.
+func TestEngineOwnsItsDeadlines(t *testing.T) {
+	const short = time.Second
+	e := newEnvWith(t, Config{PingInterval: time.Hour}, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Now().Add(short))
+			_ = rc.SetWriteDeadline(time.Now().Add(short))
+			next.ServeHTTP(w, r)
+		})
+	})
+	sid, pr := e.handshakeV4()
+	c, wr := e.openWS()
+
+	done := make(chan string, 1)
+	go func() { _, b := e.get("EIO=4&transport=polling&sid=" + sid); done <- b }()
+	waitPoll(t, pr.conn)
+	// Past the router's deadlines. (Only a lower bound: waiting longer
+	// changes nothing.)
+	time.Sleep(short + short/2)
+
+	_ = pr.conn.Send(TextMessage([]byte("late")))
+	if b := <-done; b != "4late" {
+		t.Fatalf("long-poll = %q", b)
+	}
+	pr.wantOpen(t)
+	// Larger than the socket buffers: the write blocks, so a deadline left
+	// on the hijacked connection would fail it.
+	big := strings.Repeat("b", 8<<20)
+	_ = wr.conn.Send(TextMessage([]byte(big)))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, got, err := c.ReadMessage(16 << 20); err != nil || string(got) != "4"+big {
+		t.Fatalf("ws: %d bytes, %v", len(got), err)
+	}
+	writeWS(t, c, "4up")
+	wr.wantMsg(t, "up", false)
+	wr.wantOpen(t)
 }

@@ -53,13 +53,23 @@ type testEnv struct {
 
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// newEnvWith is newEnv with the engine behind wrap (a middleware), if set.
+func newEnvWith(t *testing.T, cfg Config, wrap func(http.Handler) http.Handler) *testEnv {
+	t.Helper()
 	e := &testEnv{t: t, conns: make(chan *recorder, 2048)}
 	e.srv = NewServer(cfg, func(c *Conn) Receiver {
 		r := &recorder{conn: c, msgs: make(chan received, 1024), closed: make(chan string, 1)}
 		e.conns <- r
 		return r
 	})
-	e.hs = httptest.NewServer(e.srv)
+	var h http.Handler = e.srv
+	if wrap != nil {
+		h = wrap(h)
+	}
+	e.hs = httptest.NewServer(h)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
