@@ -32,6 +32,12 @@ type config struct {
 	MaxPayload     int64
 	ConnectTimeout time.Duration
 
+	// Engine.IO limits for clients that have not authenticated (issue 9).
+	PollBodyTimeout    time.Duration
+	MaxPendingSessions int64
+	MaxPendingPayload  int64
+	MaxHandshakeBytes  int64
+
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
 	// secretFile is where a dev secret is kept.
@@ -71,6 +77,10 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration(getenv, "EVENTIDE_PING_TIMEOUT", 20*time.Second), "Engine.IO ping timeout [EVENTIDE_PING_TIMEOUT]")
 	fs.Int64Var(&c.MaxPayload, "max-payload", envInt(getenv, "EVENTIDE_MAX_PAYLOAD", 1_000_000), "largest Engine.IO message or polling body in bytes [EVENTIDE_MAX_PAYLOAD]")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", envDuration(getenv, "EVENTIDE_CONNECT_TIMEOUT", 45*time.Second), "close connections that join no namespace in time [EVENTIDE_CONNECT_TIMEOUT]")
+	fs.DurationVar(&c.PollBodyTimeout, "poll-body-timeout", envDuration(getenv, "EVENTIDE_POLL_BODY_TIMEOUT", 10*time.Second), "time for a polling POST body to arrive (then 408) [EVENTIDE_POLL_BODY_TIMEOUT]")
+	fs.Int64Var(&c.MaxPendingSessions, "max-pending-sessions", envInt(getenv, "EVENTIDE_MAX_PENDING_SESSIONS", 10_000), "Engine.IO sessions that have joined no namespace yet; more handshakes get 503 [EVENTIDE_MAX_PENDING_SESSIONS]")
+	fs.Int64Var(&c.MaxPendingPayload, "max-pending-payload", envInt(getenv, "EVENTIDE_MAX_PENDING_PAYLOAD", 32<<10), "largest Engine.IO message or polling body in bytes before a namespace is joined [EVENTIDE_MAX_PENDING_PAYLOAD]")
+	fs.Int64Var(&c.MaxHandshakeBytes, "max-handshake-bytes", envInt(getenv, "EVENTIDE_MAX_HANDSHAKE_BYTES", 8<<10), "largest query plus kept headers of an Engine.IO handshake in bytes (then 431) [EVENTIDE_MAX_HANDSHAKE_BYTES]")
 	return c, origins
 }
 

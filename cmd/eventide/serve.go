@@ -19,6 +19,7 @@ import (
 	"github.com/eventide/realtime/internal/availability"
 	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/socketio"
@@ -67,14 +68,21 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins}
 	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
 
+	reporter := limits.New(limits.Config{Logger: log.With("component", "limits")})
+
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
-			PingInterval: cfg.PingInterval,
-			PingTimeout:  cfg.PingTimeout,
-			MaxPayload:   cfg.MaxPayload,
-			AllowEIO3:    true,
-			AllowRequest: originCheck(allowOrigin),
-			Logger:       log.With("component", "engineio"),
+			PingInterval:       cfg.PingInterval,
+			PingTimeout:        cfg.PingTimeout,
+			MaxPayload:         cfg.MaxPayload,
+			MaxPendingPayload:  cfg.MaxPendingPayload,
+			PollBodyTimeout:    cfg.PollBodyTimeout,
+			MaxPendingSessions: int(cfg.MaxPendingSessions),
+			MaxHandshakeBytes:  int(cfg.MaxHandshakeBytes),
+			AllowEIO3:          true,
+			AllowRequest:       originCheck(allowOrigin),
+			Limits:             reporter,
+			Logger:             log.With("component", "engineio"),
 		},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Logger:         log.With("component", "socketio"),
@@ -179,7 +187,8 @@ func shutdownAll(log *slog.Logger, servers []*http.Server, sio *socketio.Server,
 	wg.Wait()
 }
 
-// originCheck refuses a Socket.IO handshake from a browser origin that CORS
+// originCheck refuses a Socket.IO request (the handshake and every later
+// poll, post and upgrade of the session) from a browser origin that CORS
 // would refuse, so WebSocket upgrades (which CORS does not cover) obey the
 // same list. Same-origin requests and those without an Origin header
 // (non-browser clients) pass.
