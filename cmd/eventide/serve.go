@@ -22,7 +22,6 @@ import (
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/socketio"
-	"github.com/eventide/realtime/internal/store/sqlite"
 	"github.com/eventide/realtime/internal/webui"
 )
 
@@ -50,7 +49,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		}
 	}
 
-	db, err := sqlite.Open(ctx, cfg.DatabaseURL, log.With("component", "store"))
+	db, err := openDatabase(ctx, cfg, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
