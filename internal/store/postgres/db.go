@@ -46,6 +46,16 @@ type DB struct {
 	// different schemas never take each other's locks.
 	schema string
 
+	// wake is the 1-buffered channel Wake returns.
+	wake chan struct{}
+	// closing ends every lead held by this DB when Close is called;
+	// holders counts the goroutines holding one. mu orders a new holder
+	// against Close.
+	mu      sync.Mutex
+	closing context.Context
+	close   context.CancelFunc
+	holders sync.WaitGroup
+
 	closeOnce sync.Once
 }
 
@@ -81,7 +91,8 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	d := &DB{pool: pool, logger: logger}
+	d := &DB{pool: pool, logger: logger, wake: make(chan struct{}, 1)}
+	d.closing, d.close = context.WithCancel(context.Background())
 	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&d.schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -98,10 +109,17 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
-// Calling it again does nothing.
+// Close gives up the relay lead if this DB holds it, then closes the pool,
+// waiting for connections in use to be returned. Calling it again does
+// nothing.
 func (d *DB) Close() error {
-	d.closeOnce.Do(d.pool.Close)
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.close()
+		d.mu.Unlock()
+		d.holders.Wait()
+		d.pool.Close()
+	})
 	return nil
 }
 
