@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -280,9 +281,19 @@ func TestRunScenariosComplete(t *testing.T) {
 	srv := newSIOServer(t, false)
 	for _, sc := range []string{ScenarioFanout, ScenarioRooms, ScenarioE2E} {
 		t.Run(sc, func(t *testing.T) {
-			res, err := Run(context.Background(), testOptions(srv.URL, sc), io.Discard)
+			o := testOptions(srv.URL, sc)
+			// The database's processes: this one stands in for them.
+			var dbCalls atomic.Int32
+			o.DBPIDs = func(context.Context) ([]int, error) { dbCalls.Add(1); return []int{os.Getpid()}, nil }
+			res, err := Run(context.Background(), o, io.Discard)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if dbCalls.Load() != 2 || res.DBCPUSeconds < 0 {
+				t.Errorf("database processes read %d times (want at the start and end of the window), CPU %v", dbCalls.Load(), res.DBCPUSeconds)
+			}
+			if res.RESTP50Us <= 0 || res.RESTP99Us < res.RESTP50Us {
+				t.Errorf("REST round trips p50 %v, p99 %v", res.RESTP50Us, res.RESTP99Us)
 			}
 			want := int64(20 * 8) // fanout: 20 clients x 8 events
 			if sc != ScenarioFanout {
