@@ -189,7 +189,7 @@ for s in $SERVERS; do [ "$s" = node ] || { ours=$s; break; }; done
 echo
 if [[ " $SERVERS " == *" eventide "* && " $SERVERS " == *" eventide-pg "* ]]; then
   echo "PostgreSQL against SQLite (ratio = eventide-pg / eventide):"
-  "$BENCH_BIN" compare --ours eventide-pg --ref eventide "$OUT" || true
+  "$BENCH_BIN" compare --targets=false --ours eventide-pg --ref eventide "$OUT"
   echo
 fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GB RAM, $(uname -sr), $(go version 2>/dev/null | cut -d' ' -f3), node $(node --version 2>/dev/null)"

@@ -128,7 +128,7 @@ func TestCompareMediansAndTargets(t *testing.T) {
 		Result{Case: "hold-15k", Server: "eventide", Complete: true},
 		Result{Case: "hold-15k", Server: "eventide", Complete: false})
 	var out bytes.Buffer
-	missed := Compare(&out, rs, "eventide", "node")
+	missed := Compare(&out, rs, "eventide", "node", Targets)
 	if missed != 2 { // fanout-1k 0.17 met; e2e 0.9 missed; hold-15k 1/2 missed
 		t.Errorf("missed %d, want 1\n%s", missed, out.String())
 	}

@@ -118,9 +118,10 @@ func median(v []float64) float64 {
 }
 
 // Compare prints, per case, the median of each figure for ours and ref and
-// their ratio, then the targets with pass/miss. It returns the number of
+// their ratio, then targets (usually Targets; none for a comparison that is
+// not against the reference) with pass/miss. It returns the number of
 // targets missed (cases without both servers are skipped).
-func Compare(w io.Writer, results []Result, ours, ref string) int {
+func Compare(w io.Writer, results []Result, ours, ref string, targets []Target) int {
 	type key struct{ c, s string }
 	groups := map[key][]Result{}
 	var cases []string
@@ -171,8 +172,11 @@ func Compare(w io.Writer, results []Result, ours, ref string) int {
 	tw.Flush()
 
 	missed := 0
+	if len(targets) == 0 {
+		return 0
+	}
 	fmt.Fprintln(w, "\ntargets (ours / reference):")
-	for _, t := range Targets {
+	for _, t := range targets {
 		if t.Metric == "complete" {
 			runs := groups[key{t.Case, ours}]
 			ok := 0
