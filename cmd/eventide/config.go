@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/relay"
 )
 
 // config is everything `serve`, `token` and `migrate` read from flags and
@@ -32,6 +35,12 @@ type config struct {
 	PingTimeout    time.Duration
 	MaxPayload     int64
 	ConnectTimeout time.Duration
+
+	// The event log and its relay (ADR 0014).
+	RelayPollInterval   time.Duration
+	EventRetention      time.Duration
+	EventRetentionCount int64
+	EventsPageMax       int
 
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
@@ -73,6 +82,11 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration(getenv, "EVENTIDE_PING_TIMEOUT", 20*time.Second), "Engine.IO ping timeout [EVENTIDE_PING_TIMEOUT]")
 	fs.Int64Var(&c.MaxPayload, "max-payload", envInt(getenv, "EVENTIDE_MAX_PAYLOAD", 1_000_000), "largest Engine.IO message or polling body in bytes [EVENTIDE_MAX_PAYLOAD]")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", envDuration(getenv, "EVENTIDE_CONNECT_TIMEOUT", 45*time.Second), "close connections that join no namespace in time [EVENTIDE_CONNECT_TIMEOUT]")
+	fs.DurationVar(&c.RelayPollInterval, "relay-poll-interval", envDuration(getenv, "EVENTIDE_RELAY_POLL_INTERVAL", relay.DefaultPollInterval), "how often the event relay looks for committed changes when no commit woke it [EVENTIDE_RELAY_POLL_INTERVAL]")
+	fs.DurationVar(&c.EventRetention, "event-retention", envDuration(getenv, "EVENTIDE_EVENT_RETENTION", relay.DefaultRetention), "how long published changes are kept for catch-up; older ones answer 410 (negative: no age limit) [EVENTIDE_EVENT_RETENTION]")
+	fs.Int64Var(&c.EventRetentionCount, "event-retention-count", envInt(getenv, "EVENTIDE_EVENT_RETENTION_COUNT", relay.DefaultRetentionCount), "how many of a provider's latest changes are kept for catch-up (negative: no count limit) [EVENTIDE_EVENT_RETENTION_COUNT]")
+	pageMax := envInt(getenv, "EVENTIDE_EVENTS_PAGE_MAX", httpapi.DefaultEventsPageMax)
+	fs.IntVar(&c.EventsPageMax, "events-page-max", int(pageMax), "largest ?limit of GET .../events [EVENTIDE_EVENTS_PAGE_MAX]")
 	return c, origins
 }
 
@@ -116,6 +130,15 @@ func (c *config) finish(origins string, serving bool) error {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		}
+	}
+	if c.RelayPollInterval <= 0 {
+		return errors.New("--relay-poll-interval must be positive")
+	}
+	if c.EventRetention == 0 || c.EventRetentionCount == 0 {
+		return errors.New("--event-retention and --event-retention-count must be positive, or negative for no limit")
+	}
+	if c.EventsPageMax < 1 {
+		return errors.New("--events-page-max must be 1 or more")
 	}
 	c.DatabaseURL = c.databasePath()
 	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")

@@ -19,8 +19,10 @@ import (
 	"github.com/eventide/realtime/internal/availability"
 	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
+	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/webui"
 )
@@ -63,7 +65,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		return err
 	}
 
-	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins}
+	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins, EventsPageMax: cfg.EventsPageMax}
 	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
 
 	sio := socketio.NewServer(socketio.Config{
@@ -81,7 +83,20 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	gateway := realtime.NewGateway(sio, realtime.Config{Verifier: verifier, Logger: log.With("component", "realtime")})
 	events := gateway.Service()
 
-	slots := availability.NewService(db, events, time.Now, log.With("component", "availability"))
+	slots := availability.NewService(db, time.Now)
+	// The relay is the only path from a committed change to the sockets
+	// (ADR 0014).
+	rel := relay.New(relay.Config{
+		Log:            db,
+		Publisher:      events,
+		Logger:         log.With("component", "relay"),
+		PollInterval:   cfg.RelayPollInterval,
+		Retention:      cfg.EventRetention,
+		RetentionCount: cfg.EventRetentionCount,
+	})
+	rel.Start()
+	defer shutdownRelay(log, rel)
+	reporter := limits.New(limits.Config{Logger: log.With("component", "limits")})
 
 	raw := rawws.New(rawws.Config{
 		RequireToken: cfg.production(),
@@ -101,6 +116,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		Slots:      slots,
 		Verifier:   verifier,
 		Minter:     devMinter,
+		Limits:     reporter,
 		Ready:      db.Ping,
 		Emitter:    events,
 		Attendance: raw,
@@ -145,6 +161,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 
 	<-ctx.Done()
 	log.Info("shutting down")
+	// The relay first: what commits from now on is published by the next
+	// start, not marked published to sockets that are closing.
+	shutdownRelay(log, rel)
 	shutdownAll(log, servers, sio, raw)
 	log.Info("stopped")
 	return nil
@@ -176,6 +195,16 @@ func shutdownAll(log *slog.Logger, servers []*http.Server, sio *socketio.Server,
 		}
 	})
 	wg.Wait()
+}
+
+// shutdownRelay stops the relay, letting a round in progress finish within
+// shutdownGrace. Safe to call twice.
+func shutdownRelay(log *slog.Logger, rel *relay.Relay) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := rel.Shutdown(ctx); err != nil {
+		log.Warn("relay shutdown", "err", err)
+	}
 }
 
 // originCheck refuses a Socket.IO handshake from a browser origin that CORS
