@@ -6,13 +6,16 @@ import (
 	"net/url"
 
 	"github.com/eventide/realtime/internal/availability"
+	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/store/postgres"
 	"github.com/eventide/realtime/internal/store/sqlite"
 )
 
-// database is what serve and migrate need of a store, whichever it is.
+// database is what serve and migrate need of a store, whichever it is: the
+// slots, the event log the relay reads, migrations and a health check.
 type database interface {
 	availability.Store
+	relay.EventLog
 	Migrate(ctx context.Context) error
 	Ping(ctx context.Context) error
 	Close() error

@@ -4,14 +4,13 @@ import (
 	"context"
 	"testing"
 
-	"github.com/eventide/realtime/internal/availability"
 	"github.com/eventide/realtime/internal/store/postgres"
 	"github.com/eventide/realtime/internal/store/postgres/pgtest"
 	"github.com/eventide/realtime/internal/store/storetest"
 )
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) availability.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		return pgtest.Open(t, postgres.Config{})
 	})
 }

@@ -40,9 +40,3 @@ func (d *DB) Terminate(ctx context.Context, pid int32) error {
 	_, err := d.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid)
 	return err
 }
-
-// Notify sends what a committed event sends.
-func (d *DB) Notify(ctx context.Context) error {
-	_, err := d.pool.Exec(ctx, "SELECT pg_notify($1, '')", d.channel())
-	return err
-}

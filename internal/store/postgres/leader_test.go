@@ -86,6 +86,9 @@ func TestLeadPassesWhenTheLeaderDies(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	a, b := open(t, dbURL, 2), open(t, dbURL, 2)
 	ctx := context.Background()
+	if err := a.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	leadA := recvLead(t, leadAsync(ctx, a))
 	chB := leadAsync(ctx, b)
@@ -112,10 +115,10 @@ func TestLeadPassesWhenTheLeaderDies(t *testing.T) {
 		t.Fatalf("lock still held by the dead connection %d", h)
 	}
 
-	// Taking the lead wakes the relay once (to catch up); then a commit
-	// anywhere wakes it.
+	// Taking the lead wakes the relay once (to catch up); then a change
+	// committed by another process wakes it.
 	waitWake(t, b)
-	if err := a.Notify(ctx); err != nil {
+	if _, err := a.CreateSlot(ctx, slotAt("42", 0, 30), t0); err != nil {
 		t.Fatal(err)
 	}
 	waitWake(t, b)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventide/realtime/internal/apperr"
 	"github.com/eventide/realtime/internal/availability"
@@ -84,8 +86,10 @@ func (d *DB) GetSlot(ctx context.Context, providerID string, id int64) (availabi
 	return getSlot(ctx, d.pool, providerID, id)
 }
 
+// querier is what reads and writes need of a pool or a connection.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 func getSlot(ctx context.Context, q querier, providerID string, id int64) (availability.Slot, error) {
@@ -99,28 +103,26 @@ func getSlot(ctx context.Context, q querier, providerID string, id int64) (avail
 	return s, nil
 }
 
-// CreateSlot inserts s with version 1 and bumps the provider's seq.
-func (d *DB) CreateSlot(ctx context.Context, s availability.Slot) (availability.Slot, int64, error) {
+// CreateSlot inserts s with version 1, bumps the provider's seq and
+// records the change.
+func (d *DB) CreateSlot(ctx context.Context, s availability.Slot, at time.Time) (availability.Change, error) {
 	s = roundTrip(s)
-	seq, err := d.write(ctx, s.ProviderID, func(ctx context.Context, tx pgx.Tx) error {
+	return d.write(ctx, s.ProviderID, availability.ActionCreated, at, func(ctx context.Context, tx querier) (availability.Slot, error) {
 		if err := checkOverlap(ctx, tx, s, 0); err != nil {
-			return err
+			return availability.Slot{}, err
 		}
 		s.Version = 1
 		if err := tx.QueryRow(ctx, sqlInsert, s.ProviderID, s.Start, s.End, s.Status, s.Note, s.CreatedAt, s.UpdatedAt).Scan(&s.ID); err != nil {
-			return wrap("insert slot", err)
+			return availability.Slot{}, wrap("insert slot", err)
 		}
-		return nil
+		return s, nil
 	})
-	if err != nil {
-		return availability.Slot{}, 0, err
-	}
-	return s, seq, nil
 }
 
-// UpdateSlot rewrites the slot's fields, raises its version and the seq.
-func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersion int64) (availability.Slot, int64, error) {
-	return d.PatchSlot(ctx, s.ProviderID, s.ID, func(cur availability.Slot) (availability.Slot, error) {
+// UpdateSlot rewrites the slot's fields, raises its version and the seq,
+// and records the change.
+func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersion int64, at time.Time) (availability.Change, error) {
+	return d.PatchSlot(ctx, s.ProviderID, s.ID, at, func(cur availability.Slot) (availability.Slot, error) {
 		if err := checkVersion(cur, expectedVersion); err != nil {
 			return availability.Slot{}, err
 		}
@@ -129,93 +131,108 @@ func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersio
 }
 
 // PatchSlot reads the slot, lets apply compute its new state from the
-// stored one, checks for overlaps, writes it (raising its version) and
-// bumps the provider's seq, all in one transaction that holds the
-// provider's row lock, so no other writer of the provider comes in between.
-func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply func(cur availability.Slot) (availability.Slot, error)) (availability.Slot, int64, error) {
-	var out availability.Slot
-	seq, err := d.write(ctx, providerID, func(ctx context.Context, tx pgx.Tx) error {
+// stored one, checks for overlaps, writes it (raising its version), bumps
+// the provider's seq and records the change, all in one transaction that
+// holds the provider's row lock, so no other writer of the provider comes
+// in between.
+func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, at time.Time, apply func(cur availability.Slot) (availability.Slot, error)) (availability.Change, error) {
+	return d.write(ctx, providerID, availability.ActionUpdated, at, func(ctx context.Context, tx querier) (availability.Slot, error) {
 		cur, err := getSlot(ctx, tx, providerID, id)
 		if err != nil {
-			return err
+			return availability.Slot{}, err
 		}
 		next, err := apply(cur)
 		if err != nil {
-			return err
+			return availability.Slot{}, err
 		}
 		// The identity of the row is not apply's to change.
 		next = roundTrip(next)
 		next.ID, next.ProviderID = cur.ID, cur.ProviderID
 		if !next.Start.Equal(cur.Start) || !next.End.Equal(cur.End) {
 			if err := checkOverlap(ctx, tx, next, id); err != nil {
-				return err
+				return availability.Slot{}, err
 			}
 		}
-		out, err = scanSlot(tx.QueryRow(ctx, sqlUpdate, next.Start, next.End, next.Status, next.Note, next.UpdatedAt, id))
+		out, err := scanSlot(tx.QueryRow(ctx, sqlUpdate, next.Start, next.End, next.Status, next.Note, next.UpdatedAt, id))
 		if err != nil {
-			return wrap("update slot", err)
+			return availability.Slot{}, wrap("update slot", err)
 		}
-		return nil
+		return out, nil
 	})
-	if err != nil {
-		return availability.Slot{}, 0, err
-	}
-	return out, seq, nil
 }
 
-// DeleteSlot removes the slot and bumps the seq; it returns the slot as it was.
-func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expectedVersion int64) (availability.Slot, int64, error) {
-	var cur availability.Slot
-	seq, err := d.write(ctx, providerID, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		if cur, err = getSlot(ctx, tx, providerID, id); err != nil {
-			return err
+// DeleteSlot removes the slot, bumps the seq and records the change, whose
+// slot is the slot as it was.
+func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expectedVersion int64, at time.Time) (availability.Change, error) {
+	return d.write(ctx, providerID, availability.ActionDeleted, at, func(ctx context.Context, tx querier) (availability.Slot, error) {
+		cur, err := getSlot(ctx, tx, providerID, id)
+		if err != nil {
+			return availability.Slot{}, err
 		}
 		if err := checkVersion(cur, expectedVersion); err != nil {
-			return err
+			return availability.Slot{}, err
 		}
 		if _, err := tx.Exec(ctx, sqlDelete, id); err != nil {
-			return wrap("delete slot", err)
+			return availability.Slot{}, wrap("delete slot", err)
 		}
-		return nil
+		return cur, nil
 	})
-	if err != nil {
-		return availability.Slot{}, 0, err
-	}
-	return cur, seq, nil
 }
 
-// write runs fn in one transaction that first raises providerID's seq
-// (taking the provider's row lock, see sqlBumpSeq), committing when fn
-// returns nil and rolling everything back, the seq too, otherwise. It
-// returns the new seq.
+// write runs one change in one transaction: it raises providerID's seq
+// first (taking the provider's row lock, see sqlBumpSeq), lets fn write the
+// slot, and records the event, committing when all succeed and rolling
+// everything back, the seq too, otherwise. It returns the recorded change.
+//
+// BEGIN goes in one round trip with the bump, and the event with COMMIT:
+// the server runs a pipeline in order and skips the rest of it after an
+// error, so nothing after a failed statement is committed. A write is then
+// four round trips, where one per statement would be six.
 //
 // Waiting for a connection honours ctx; once the transaction has begun it
 // runs to COMMIT or ROLLBACK even if ctx is cancelled, so a client that
 // goes away never leaves a change whose commit is in doubt.
-func (d *DB) write(ctx context.Context, providerID string, fn func(ctx context.Context, tx pgx.Tx) error) (int64, error) {
+func (d *DB) write(ctx context.Context, providerID, action string, at time.Time, fn func(ctx context.Context, tx querier) (availability.Slot, error)) (availability.Change, error) {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
-		return 0, wrap("begin", err)
+		return availability.Change{}, wrap("begin", err)
 	}
+	// A connection left inside a transaction (a failed ROLLBACK) is
+	// closed by the pool on Release rather than reused.
 	defer conn.Release()
 	ctx = context.WithoutCancel(ctx)
-	var seq int64
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, sqlBumpSeq, providerID).Scan(&seq); err != nil {
-			return wrap("bump seq", err)
-		}
-		return fn(ctx, tx)
-	})
-	if err != nil {
-		return 0, err
+	c := availability.Change{Action: action, ProviderID: providerID, At: ms(at)}
+
+	begin := &pgx.Batch{}
+	begin.Queue("BEGIN")
+	begin.Queue(sqlBumpSeq, providerID).QueryRow(func(row pgx.Row) error { return row.Scan(&c.Seq) })
+	if err := conn.SendBatch(ctx, begin).Close(); err != nil {
+		rollback(ctx, conn)
+		return availability.Change{}, wrap("bump seq", err)
 	}
-	return seq, nil
+	if c.Slot, err = fn(ctx, conn); err != nil {
+		rollback(ctx, conn)
+		return availability.Change{}, err
+	}
+	s := c.Slot
+	commit := &pgx.Batch{}
+	commit.Queue(sqlRecord, c.ProviderID, c.Seq, c.Action, c.At, s.ID, s.Start, s.End, s.Status, s.Note,
+		s.Version, s.CreatedAt, s.UpdatedAt, d.channel())
+	commit.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, commit).Close(); err != nil {
+		rollback(ctx, conn)
+		return availability.Change{}, wrap("record and commit", err)
+	}
+	return c, nil
+}
+
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	_, _ = conn.Exec(ctx, "ROLLBACK")
 }
 
 // checkOverlap fails with a conflict when another slot (not exceptID) of
 // the provider shares an instant with s.
-func checkOverlap(ctx context.Context, tx pgx.Tx, s availability.Slot, exceptID int64) error {
+func checkOverlap(ctx context.Context, tx querier, s availability.Slot, exceptID int64) error {
 	var other int64
 	err := tx.QueryRow(ctx, sqlOverlap, s.ProviderID, s.End, s.Start, exceptID).Scan(&other)
 	switch {

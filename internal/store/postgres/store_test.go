@@ -59,7 +59,7 @@ func TestMigrateFromTwoProcessesAtOnce(t *testing.T) {
 	if err != nil || len(got) == 0 || got[0] != "0001_init" || len(slices.Compact(slices.Clone(got))) != len(got) {
 		t.Fatalf("Migrations = %v, %v", got, err)
 	}
-	if _, _, err := b.CreateSlot(context.Background(), slotAt("42", 0, 60)); err != nil {
+	if _, err := b.CreateSlot(context.Background(), slotAt("42", 0, 60), t0); err != nil {
 		t.Fatalf("store unusable after concurrent migrations: %v", err)
 	}
 }
@@ -84,7 +84,9 @@ func TestWritersInTwoProcesses(t *testing.T) {
 		wg.Go(func() {
 			// Disjoint slots of a provider that does not exist yet: the
 			// first writers race to create its row too.
-			_, seqs[i], errs[i] = stores[i%2].CreateSlot(ctx, slotAt("new", i*60, i*60+30))
+			var c availability.Change
+			c, errs[i] = stores[i%2].CreateSlot(ctx, slotAt("new", i*60, i*60+30), t0)
+			seqs[i] = c.Seq
 		})
 	}
 	wg.Wait()
@@ -104,7 +106,7 @@ func TestWritersInTwoProcesses(t *testing.T) {
 	won := make([]bool, n)
 	for i := range n {
 		wg.Go(func() {
-			_, _, err := stores[i%2].CreateSlot(ctx, slotAt("42", i, 100+i))
+			_, err := stores[i%2].CreateSlot(ctx, slotAt("42", i, 100+i), t0)
 			switch apperr.CodeOf(err) {
 			case "":
 				won[i] = true
@@ -120,19 +122,19 @@ func TestWritersInTwoProcesses(t *testing.T) {
 	}
 	// Two free slots, then both processes race to move each onto the gap
 	// between them: only one move can land.
-	left, _, err := a.CreateSlot(ctx, slotAt("42", 1000, 1010))
+	left, err := a.CreateSlot(ctx, slotAt("42", 1000, 1010), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	right, _, err := b.CreateSlot(ctx, slotAt("42", 1100, 1110))
+	right, err := b.CreateSlot(ctx, slotAt("42", 1100, 1110), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	moved := make([]bool, 2)
-	for i, s := range []availability.Slot{left, right} {
+	for i, s := range []availability.Slot{left.Slot, right.Slot} {
 		wg.Go(func() {
 			s.Start, s.End = t0.Add(1040*time.Minute), t0.Add(1070*time.Minute)
-			_, _, err := stores[i].UpdateSlot(ctx, s, 0)
+			_, err := stores[i].UpdateSlot(ctx, s, 0, t0)
 			moved[i] = err == nil
 			if err != nil && apperr.CodeOf(err) != apperr.CodeConflict {
 				t.Errorf("UpdateSlot: %v", err)
@@ -166,7 +168,7 @@ func TestPoolIsBounded(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
-			if _, _, err := db.CreateSlot(context.Background(), slotAt(fmt.Sprint("p", i), 0, 30)); err != nil {
+			if _, err := db.CreateSlot(context.Background(), slotAt(fmt.Sprint("p", i), 0, 30), t0); err != nil {
 				t.Error(err)
 			}
 		})
@@ -188,7 +190,7 @@ func TestNoteWithNULIsInvalid(t *testing.T) {
 	db := pgtest.Open(t, postgres.Config{})
 	s := slotAt("42", 0, 30)
 	s.Note = "a\x00b"
-	_, _, err := db.CreateSlot(context.Background(), s)
+	_, err := db.CreateSlot(context.Background(), s, t0)
 	if apperr.CodeOf(err) != apperr.CodeInvalid || apperr.FieldOf(err) != "note" {
 		t.Fatalf("NUL in note: %v, want invalid note", err)
 	}
