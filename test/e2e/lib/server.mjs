@@ -129,6 +129,11 @@ export async function startServer(opts = {}) {
     output: () => out,
     /** Exit status once the process has ended, else null. */
     exitStatus: () => exited,
+    /** Sends signal (e.g. 'SIGKILL') and resolves when the process has exited. */
+    async kill(signal) {
+      if (exited === null) child.kill(signal);
+      return exitedP;
+    },
     token: (claims) => mintToken(bin, secret, claims),
     stop,
   };
