@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/eventide/realtime/internal/apperr"
 	"github.com/eventide/realtime/internal/availability"
@@ -132,6 +133,13 @@ func (d *DB) Unpublished(ctx context.Context, limit int) ([]availability.Change,
 
 // MarkPublished marks each provider's events up to its position's seq as
 // published, in one statement.
+//
+// Its COMMIT does not wait for the WAL to reach the disk
+// (synchronous_commit off for this transaction only): a mark lost in a
+// crash of the database server only makes the next relay publish those
+// events again, which delivery at-least-once allows (consumers drop
+// duplicates by provider and seq), and the relay's round no longer waits
+// for a flush nor adds one to every change's.
 func (d *DB) MarkPublished(ctx context.Context, upTo []relay.Position) error {
 	if len(upTo) == 0 {
 		return nil
@@ -141,13 +149,34 @@ func (d *DB) MarkPublished(ctx context.Context, upTo []relay.Position) error {
 	for i, p := range upTo {
 		providers[i], seqs[i] = p.ProviderID, p.Seq
 	}
-	_, err := d.pool.Exec(ctx, `UPDATE events e SET published_at = now()
+	_, err := d.lazyCommit(ctx, `UPDATE events e SET published_at = now()
 		FROM unnest($1::text[], $2::bigint[]) AS u (provider_id, seq)
 		WHERE e.provider_id = u.provider_id AND e.seq <= u.seq AND e.published_at IS NULL`, providers, seqs)
 	if err != nil {
 		return wrap("mark published", err)
 	}
 	return nil
+}
+
+// lazyCommit runs one statement in a transaction whose COMMIT does not wait
+// for the WAL flush, in one round trip; it returns the rows affected.
+func (d *DB) lazyCommit(ctx context.Context, query string, args ...any) (int64, error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	var n int64
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit = off")
+	b.Queue(query, args...).Exec(func(tag pgconn.CommandTag) error { n = tag.RowsAffected(); return nil })
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(context.WithoutCancel(ctx), b).Close(); err != nil {
+		rollback(context.WithoutCancel(ctx), conn)
+		return 0, err
+	}
+	return n, nil
 }
 
 // OldestUnpublished returns when the oldest unpublished event was made.
@@ -174,12 +203,13 @@ func (d *DB) Prune(ctx context.Context, before time.Time, keep int64) (int64, er
 	var total int64
 	prune := func(op, query string, args ...any) error {
 		for {
-			tag, err := d.pool.Exec(ctx, query, append(args, pruneBatch)...)
+			// Lazily committed too: a prune lost in a crash is done again.
+			n, err := d.lazyCommit(ctx, query, append(args, pruneBatch)...)
 			if err != nil {
 				return wrap(op, err)
 			}
-			total += tag.RowsAffected()
-			if tag.RowsAffected() < pruneBatch {
+			total += n
+			if n < pruneBatch {
 				return nil
 			}
 		}

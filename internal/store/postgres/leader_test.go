@@ -161,3 +161,45 @@ func TestLeadPassesOnCancelAndClose(t *testing.T) {
 		t.Fatal("Lead kept waiting after its context ended")
 	}
 }
+
+// A process waiting to lead whose connection is cut (a database restart,
+// a network blip) connects again and goes on waiting.
+func TestLeadWaiterReconnects(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	a, b := open(t, dbURL, 2), open(t, dbURL, 2)
+	ctx := context.Background()
+	ctxA, cancelA := context.WithCancel(ctx)
+	recvLead(t, leadAsync(ctxA, a))
+	chB := leadAsync(ctx, b)
+	waitLock(t, a, 1)
+	_, waiters, err := a.RelayLock(ctx)
+	if err != nil || len(waiters) != 1 {
+		t.Fatalf("waiters %v, %v", waiters, err)
+	}
+	if err := a.Terminate(ctx, waiters[0]); err != nil {
+		t.Fatal(err)
+	}
+	// It queues again on a new connection...
+	deadline := time.Now().Add(failAfter)
+	for {
+		_, w, err := a.RelayLock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w) == 1 && w[0] != waiters[0] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the waiter did not queue again: waiters %v", w)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case r := <-chB:
+		t.Fatalf("Lead returned (%v) while another process leads", r.err)
+	default:
+	}
+	// ...and leads when the leader lets go.
+	cancelA()
+	recvLead(t, chB)
+}
