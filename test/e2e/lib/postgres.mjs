@@ -21,13 +21,17 @@ export function postgresServerURL() {
 
 async function psql(server, sql) {
   try {
-    await execFileP('psql', ['-q', '-v', 'ON_ERROR_STOP=1', server, '-c', sql], { timeout: 30_000 });
+    const { stdout } = await execFileP('psql', ['-q', '-At', '-v', 'ON_ERROR_STOP=1', server, '-c', sql], { timeout: 30_000 });
+    return stdout.trim();
   } catch (err) {
     throw new Error(`psql ${sql}: ${err.stderr || err.message} (set EVENTIDE_TEST_POSTGRES_URL to use another server)`);
   }
 }
 
-/** Creates an empty database; drop() removes it with any open connection. */
+/**
+ * Creates an empty database; query(sql) runs SQL in it; drop() removes it
+ * with any open connection.
+ */
 export async function scratchDatabase() {
   const server = postgresServerURL();
   const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
@@ -39,6 +43,8 @@ export async function scratchDatabase() {
   return {
     url: url.toString(),
     name,
+    /** Runs sql in the database and returns psql's unaligned output. */
+    query: (sql) => psql(url.toString(), sql),
     async drop() {
       if (dropped) return;
       dropped = true;
