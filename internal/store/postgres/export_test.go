@@ -1,6 +1,10 @@
 package postgres
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // Backends counts the server connections open to this database, the
 // caller's included.
@@ -39,4 +43,13 @@ func (d *DB) RelayLock(ctx context.Context) (holders, waiters []int32, err error
 func (d *DB) Terminate(ctx context.Context, pid int32) error {
 	_, err := d.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid)
 	return err
+}
+
+// BackendPIDs lists the server processes connected to this database.
+func (d *DB) BackendPIDs(ctx context.Context) ([]int, error) {
+	rows, err := d.pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int])
 }
