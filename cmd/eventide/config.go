@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventide/realtime/internal/httpapi"
 	"github.com/eventide/realtime/internal/relay"
+	"github.com/eventide/realtime/internal/store/postgres"
 )
 
 // config is everything `serve`, `token` and `migrate` read from flags and
@@ -71,7 +72,7 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.StringVar(&c.RawAddr, "raw-addr", rawDef, "plain WebSocket listen address; empty disables it [EVENTIDE_RAW_ADDR]")
 	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory for the SQLite file and the dev JWT secret [EVENTIDE_DATA_DIR]")
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
-	fs.IntVar(&c.DBMaxConns, "db-max-conns", int(envInt(getenv, "EVENTIDE_DB_MAX_CONNS", 10)), "most connections the PostgreSQL pool opens [EVENTIDE_DB_MAX_CONNS]")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", int(envInt(getenv, "EVENTIDE_DB_MAX_CONNS", postgres.DefaultMaxConns)), "most connections the PostgreSQL pool opens [EVENTIDE_DB_MAX_CONNS]")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", getenv("EVENTIDE_JWT_PUBLIC_KEY"), "PEM file with an RSA, ECDSA or Ed25519 public key to verify tokens instead of a secret [EVENTIDE_JWT_PUBLIC_KEY]")
 	origins := fs.String("cors-origins", getenv("EVENTIDE_CORS_ORIGINS"), "comma-separated allowed origins; dev allows any when empty [EVENTIDE_CORS_ORIGINS]")
@@ -139,6 +140,9 @@ func (c *config) finish(origins string, serving bool) error {
 	}
 	if c.EventsPageMax < 1 {
 		return errors.New("--events-page-max must be 1 or more")
+	}
+	if c.DBMaxConns < 1 {
+		return errors.New("--db-max-conns must be 1 or more")
 	}
 	c.DatabaseURL = c.databasePath()
 	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")
