@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -387,6 +388,17 @@ func TestWorkerProtocol(t *testing.T) {
 }
 
 func TestCPUBetween(t *testing.T) {
+	// The kernel's own account of this process's CPU (getrusage) is the
+	// reference: spin until it has counted 50 ms, however long that takes
+	// on a busy machine, and CPUBetween must see about as much.
+	rusage := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	r0 := rusage()
 	a, err := ReadProc(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
@@ -394,16 +406,20 @@ func TestCPUBetween(t *testing.T) {
 	if len(a.Threads) == 0 {
 		t.Fatal("no thread counters read")
 	}
-	end := time.Now().Add(60 * time.Millisecond)
-	for n := 0; time.Now().Before(end); n++ {
+	guard := time.Now().Add(time.Minute)
+	for n := 0; rusage()-r0 < 50*time.Millisecond; n++ {
 		_ = strconv.Itoa(n)
+		if time.Now().After(guard) {
+			t.Fatal("the process got no 50 ms of CPU in a minute")
+		}
 	}
 	b, err := ReadProc(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := CPUBetween(a, b); d < 0.03 {
-		t.Errorf("spun 60 ms, measured %.3fs", d)
+	want := (rusage() - r0).Seconds()
+	if d := CPUBetween(a, b); d < want/2 || d > want*1.5+0.02 {
+		t.Errorf("getrusage counted %.3fs of CPU, CPUBetween %.3fs", want, d)
 	}
 	// A thread gone by the second sample: fall back to the ticks.
 	x := ProcSample{CPUSeconds: 1, Threads: map[int]int64{1: 5, 2: 5}}
