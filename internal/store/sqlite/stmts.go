@@ -32,8 +32,12 @@ const (
 	sqlEvents      = "SELECT " + eventColumns + " FROM events WHERE provider_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 	// published = 0 in the WHERE clause lets SQLite use the partial index.
 	sqlUnpublished = "SELECT " + eventColumns + " FROM events WHERE published = 0 ORDER BY provider_id, seq LIMIT ?"
-	sqlOldest      = "SELECT min(at_ms) FROM events WHERE published = 0"
-	sqlMark        = "UPDATE events SET published = 1 WHERE published = 0 AND provider_id = ? AND seq <= ?"
+	// INDEXED BY: left alone, SQLite answers these through events_at or
+	// the primary key, walking the published rows (up to the whole
+	// retention); the partial index holds only the unpublished ones.
+	sqlOldest = "SELECT min(at_ms) FROM events INDEXED BY events_unpublished WHERE published = 0"
+	sqlMark   = `UPDATE events INDEXED BY events_unpublished SET published = 1
+		WHERE published = 0 AND provider_id = ? AND seq <= ?`
 	sqlPruneBefore = `DELETE FROM events WHERE (provider_id, seq) IN
 		(SELECT provider_id, seq FROM events WHERE at_ms < ? AND published = 1 LIMIT ?)`
 	// The providers with a published event more than keep (?1) behind
