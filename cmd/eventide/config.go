@@ -10,6 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/relay"
+	"github.com/eventide/realtime/internal/store/postgres"
 )
 
 // config is everything `serve`, `token` and `migrate` read from flags and
@@ -26,6 +30,7 @@ type config struct {
 	Env          string
 	WebDir       string
 	LogLevel     string
+	DBMaxConns   int
 
 	PingInterval   time.Duration
 	PingTimeout    time.Duration
@@ -37,6 +42,11 @@ type config struct {
 	MaxPendingSessions int64
 	MaxPendingPayload  int64
 	MaxHandshakeBytes  int64
+	// The event log and its relay (ADR 0014).
+	RelayPollInterval   time.Duration
+	EventRetention      time.Duration
+	EventRetentionCount int64
+	EventsPageMax       int
 
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
@@ -66,7 +76,8 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	}
 	fs.StringVar(&c.RawAddr, "raw-addr", rawDef, "plain WebSocket listen address; empty disables it [EVENTIDE_RAW_ADDR]")
 	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory for the SQLite file and the dev JWT secret [EVENTIDE_DATA_DIR]")
-	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) [EVENTIDE_DATABASE_URL]")
+	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", int(envInt(getenv, "EVENTIDE_DB_MAX_CONNS", postgres.DefaultMaxConns)), "most connections the PostgreSQL pool opens [EVENTIDE_DB_MAX_CONNS]")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", getenv("EVENTIDE_JWT_PUBLIC_KEY"), "PEM file with an RSA, ECDSA or Ed25519 public key to verify tokens instead of a secret [EVENTIDE_JWT_PUBLIC_KEY]")
 	origins := fs.String("cors-origins", getenv("EVENTIDE_CORS_ORIGINS"), "comma-separated allowed origins; dev allows any when empty [EVENTIDE_CORS_ORIGINS]")
@@ -81,6 +92,11 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.Int64Var(&c.MaxPendingSessions, "max-pending-sessions", envInt(getenv, "EVENTIDE_MAX_PENDING_SESSIONS", 10_000), "Engine.IO sessions that have joined no namespace yet; more handshakes get 503 [EVENTIDE_MAX_PENDING_SESSIONS]")
 	fs.Int64Var(&c.MaxPendingPayload, "max-pending-payload", envInt(getenv, "EVENTIDE_MAX_PENDING_PAYLOAD", 32<<10), "largest Engine.IO message or polling body in bytes before a namespace is joined [EVENTIDE_MAX_PENDING_PAYLOAD]")
 	fs.Int64Var(&c.MaxHandshakeBytes, "max-handshake-bytes", envInt(getenv, "EVENTIDE_MAX_HANDSHAKE_BYTES", 8<<10), "largest query plus kept headers of an Engine.IO handshake in bytes (then 431) [EVENTIDE_MAX_HANDSHAKE_BYTES]")
+	fs.DurationVar(&c.RelayPollInterval, "relay-poll-interval", envDuration(getenv, "EVENTIDE_RELAY_POLL_INTERVAL", relay.DefaultPollInterval), "how often the event relay looks for committed changes when no commit woke it [EVENTIDE_RELAY_POLL_INTERVAL]")
+	fs.DurationVar(&c.EventRetention, "event-retention", envDuration(getenv, "EVENTIDE_EVENT_RETENTION", relay.DefaultRetention), "how long published changes are kept for catch-up; older ones answer 410 (negative: no age limit) [EVENTIDE_EVENT_RETENTION]")
+	fs.Int64Var(&c.EventRetentionCount, "event-retention-count", envInt(getenv, "EVENTIDE_EVENT_RETENTION_COUNT", relay.DefaultRetentionCount), "how many of a provider's latest changes are kept for catch-up (negative: no count limit) [EVENTIDE_EVENT_RETENTION_COUNT]")
+	pageMax := envInt(getenv, "EVENTIDE_EVENTS_PAGE_MAX", httpapi.DefaultEventsPageMax)
+	fs.IntVar(&c.EventsPageMax, "events-page-max", int(pageMax), "largest ?limit of GET .../events [EVENTIDE_EVENTS_PAGE_MAX]")
 	return c, origins
 }
 
@@ -124,6 +140,18 @@ func (c *config) finish(origins string, serving bool) error {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		}
+	}
+	if c.RelayPollInterval <= 0 {
+		return errors.New("--relay-poll-interval must be positive")
+	}
+	if c.EventRetention == 0 || c.EventRetentionCount == 0 {
+		return errors.New("--event-retention and --event-retention-count must be positive, or negative for no limit")
+	}
+	if c.EventsPageMax < 1 {
+		return errors.New("--events-page-max must be 1 or more")
+	}
+	if c.DBMaxConns < 1 {
+		return errors.New("--db-max-conns must be 1 or more")
 	}
 	c.DatabaseURL = c.databasePath()
 	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")

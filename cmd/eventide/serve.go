@@ -22,8 +22,8 @@ import (
 	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
+	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/socketio"
-	"github.com/eventide/realtime/internal/store/sqlite"
 	"github.com/eventide/realtime/internal/webui"
 )
 
@@ -51,7 +51,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		}
 	}
 
-	db, err := sqlite.Open(ctx, cfg.DatabaseURL, log.With("component", "store"))
+	db, err := openDatabase(ctx, cfg, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		return err
 	}
 
-	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins}
+	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins, EventsPageMax: cfg.EventsPageMax}
 	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
 
 	reporter := limits.New(limits.Config{Logger: log.With("component", "limits")})
@@ -90,7 +90,19 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	gateway := realtime.NewGateway(sio, realtime.Config{Verifier: verifier, Logger: log.With("component", "realtime")})
 	events := gateway.Service()
 
-	slots := availability.NewService(db, events, time.Now, log.With("component", "availability"))
+	slots := availability.NewService(db, time.Now)
+	// The relay is the only path from a committed change to the sockets
+	// (ADR 0014).
+	rel := relay.New(relay.Config{
+		Log:            db,
+		Publisher:      events,
+		Logger:         log.With("component", "relay"),
+		PollInterval:   cfg.RelayPollInterval,
+		Retention:      cfg.EventRetention,
+		RetentionCount: cfg.EventRetentionCount,
+	})
+	rel.Start()
+	defer shutdownRelay(log, rel)
 
 	raw := rawws.New(rawws.Config{
 		RequireToken: cfg.production(),
@@ -110,6 +122,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		Slots:      slots,
 		Verifier:   verifier,
 		Minter:     devMinter,
+		Limits:     reporter,
 		Ready:      db.Ping,
 		Emitter:    events,
 		Attendance: raw,
@@ -154,6 +167,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 
 	<-ctx.Done()
 	log.Info("shutting down")
+	// The relay first: what commits from now on is published by the next
+	// start, not marked published to sockets that are closing.
+	shutdownRelay(log, rel)
 	shutdownAll(log, servers, sio, raw)
 	log.Info("stopped")
 	return nil
@@ -185,6 +201,16 @@ func shutdownAll(log *slog.Logger, servers []*http.Server, sio *socketio.Server,
 		}
 	})
 	wg.Wait()
+}
+
+// shutdownRelay stops the relay, letting a round in progress finish within
+// shutdownGrace. Safe to call twice.
+func shutdownRelay(log *slog.Logger, rel *relay.Relay) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := rel.Shutdown(ctx); err != nil {
+		log.Warn("relay shutdown", "err", err)
+	}
 }
 
 // originCheck refuses a Socket.IO request (the handshake and every later
