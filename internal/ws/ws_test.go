@@ -418,7 +418,7 @@ func TestWriteFramesNow(t *testing.T) {
 
 // tcpPair returns the server side (a Conn) and the client side of a
 // loopback TCP connection, both closed when the test ends.
-func tcpPair(t *testing.T) (*Conn, net.Conn) {
+func tcpPair(t testing.TB) (*Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
