@@ -116,7 +116,9 @@ func (c *Conn) readHeader() (header, error) {
 // pings, ignores pongs and answers a close frame (returning *CloseError). A
 // violation of the protocol or of the limits (maxSize bytes per message,
 // MaxFragments frames per message, UTF-8 text) sends the matching close frame
-// and returns *ProtocolError; the caller should then Close.
+// and returns *ProtocolError; the caller should then Close. The message's
+// buffer grows with the bytes that arrive (readChunk), never to the length a
+// frame header announces before its payload has come.
 func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 	if maxSize <= 0 {
 		maxSize = 32 << 20
@@ -190,20 +192,13 @@ func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 		if h.length > maxSize-int64(len(buf)) {
 			return 0, nil, c.fail(CloseMessageTooBig, "message too big")
 		}
-		n := int(h.length)
-		if n > 0 {
+		if h.length > 0 {
 			start := len(buf)
-			if buf == nil && h.fin {
-				buf = make([]byte, n)
-			} else {
-				buf = append(buf, make([]byte, n)...)
-			}
-			p := buf[start:]
-			if _, err := io.ReadFull(c.r, p); err != nil {
+			if buf, err = c.readPayload(buf, int(h.length)); err != nil {
 				return 0, nil, err
 			}
 			if h.masked {
-				mask(p, h.key)
+				mask(buf[start:], h.key)
 			}
 		}
 		if h.fin {
@@ -216,6 +211,40 @@ func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 			return msgOp, buf, nil
 		}
 	}
+}
+
+// readChunk is the most ReadMessage allocates ahead of the bytes that have
+// arrived. A frame header may announce up to the message limit (1 MB for the
+// engine) and the payload may never come: the buffer grows with what is read,
+// doubling, so it holds at most about twice what the peer actually sent, or
+// readChunk. A message that fits in readChunk is read into one allocation of
+// its exact size, as before.
+const readChunk = 4 << 10
+
+// readPayload appends the next n payload bytes from the connection to buf.
+func (c *Conn) readPayload(buf []byte, n int) ([]byte, error) {
+	if buf == nil && n <= readChunk {
+		buf = make([]byte, n)
+		_, err := io.ReadFull(c.r, buf)
+		return buf, err
+	}
+	for n > 0 {
+		if len(buf) == cap(buf) {
+			// Grow by what is there already (doubling), at least readChunk,
+			// at most what the frame still announces.
+			grow := min(n, max(len(buf), readChunk))
+			nb := make([]byte, len(buf), len(buf)+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		k := min(n, cap(buf)-len(buf))
+		if _, err := io.ReadFull(c.r, buf[len(buf):len(buf)+k]); err != nil {
+			return buf, err
+		}
+		buf = buf[:len(buf)+k]
+		n -= k
+	}
+	return buf, nil
 }
 
 func validCloseCode(code int) bool {
