@@ -97,6 +97,50 @@ func TestCheckOrigin(t *testing.T) {
 	}
 }
 
+// TestUpgradeClearsServerDeadlines upgrades a request whose read and write
+// deadlines (set the way a per-request deadline middleware sets them) have
+// already passed: the WebSocket outlives its request, so both must be gone
+// after Upgrade, and messages flow both ways.
+func TestUpgradeClearsServerDeadlines(t *testing.T) {
+	errs := make(chan error, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		past := time.Now().Add(-time.Second)
+		if err := rc.SetReadDeadline(past); err != nil {
+			errs <- err
+			return
+		}
+		if err := rc.SetWriteDeadline(past); err != nil {
+			errs <- err
+			return
+		}
+		c, err := Upgrade(w, r, UpgradeOptions{})
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer c.Close()
+		op, p, err := c.ReadMessage(testMaxSize)
+		if err == nil {
+			err = c.WriteMessage(op, p)
+		}
+		errs <- err
+	}))
+	t.Cleanup(hs.Close)
+
+	c := dial(t, hs)
+	if err := c.WriteMessage(OpText, []byte("after the deadline")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, p, err := c.ReadMessage(testMaxSize); err != nil || string(p) != "after the deadline" {
+		t.Fatalf("echo = %q %v", p, err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("server side: %v", err)
+	}
+}
+
 func TestBadHandshake(t *testing.T) {
 	hs, _ := echoServer(t)
 	res, err := http.Get(hs.URL)
