@@ -115,6 +115,9 @@ func TestServeDevStartsReadyAndStopsGracefully(t *testing.T) {
 	if !strings.Contains(stderr.String(), "dev mode: CORS allows any origin") {
 		t.Errorf("dev mode does not say so in the log:\n%s", stderr)
 	}
+	if !regexp.MustCompile(`msg="websocket batch sends" path=(io_uring|send reason=)`).MatchString(stderr.String()) {
+		t.Errorf("the log does not say how small broadcasts are sent:\n%s", stderr)
+	}
 	// The printed token is accepted by the server it came from.
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/providers/42/slots", nil)

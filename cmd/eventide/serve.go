@@ -24,6 +24,7 @@ import (
 	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/store/sqlite"
 	"github.com/eventide/realtime/internal/webui"
+	"github.com/eventide/realtime/internal/ws"
 )
 
 // shutdownGrace bounds a graceful shutdown: in-flight requests get this long
@@ -42,6 +43,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 	log := newLogger(cfg, stderr)
 	setGCPercent(lookupEnv, log)
+	logBatchPath(log)
 
 	if !cfg.production() {
 		log.Warn("dev mode: CORS allows any origin, POST /api/v1/dev/token mints tokens, the plain WebSocket needs no token")
@@ -222,6 +224,17 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logBatchPath says once how small broadcasts reach their sockets: one
+// io_uring submission, or one send(2) per connection where the kernel lacks
+// what that needs (ws.SendBatch probes it here, at start).
+func logBatchPath(log *slog.Logger) {
+	if path, why := ws.BatchPath(); why != "" {
+		log.Info("websocket batch sends", "path", path, "reason", why)
+	} else {
+		log.Info("websocket batch sends", "path", path)
+	}
 }
 
 // defaultGCPercent is the server's garbage collection target when GOGC is not

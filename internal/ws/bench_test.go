@@ -95,7 +95,9 @@ func BenchmarkWriteFramesNow(b *testing.B) {
 
 // BenchmarkSendBatch writes one frame to each of 100 connections with one
 // SendBatch: a small room's broadcast.
-func BenchmarkSendBatch(b *testing.B) {
+func BenchmarkSendBatch(b *testing.B) { benchSendBatch(b, SendBatch) }
+
+func benchSendBatch(b *testing.B, send func([]SendItem)) {
 	f := newFanOut(b, 100)
 	items := make([]SendItem, len(f.conns))
 	frames := make([][]byte, len(f.conns))
@@ -105,7 +107,7 @@ func BenchmarkSendBatch(b *testing.B) {
 			frames[i] = f.frame
 			items[i] = SendItem{Conn: c, Frames: frames[i : i+1 : i+1]}
 		}
-		SendBatch(items)
+		send(items)
 		for i := range items {
 			if items[i].Err != nil {
 				finish(b, items[i].Conn, items[i].Rest, items[i].Err)
