@@ -34,6 +34,14 @@ type Conn struct {
 	// MaxFragments caps the frames per message (0: DefaultMaxFragments).
 	MaxFragments int
 
+	// OnFrame, when set, is called by ReadMessage for every frame, once its
+	// header is read and checked and before its payload, with the opcode
+	// and the FIN bit. It tells a caller what ReadMessage keeps to itself:
+	// that the peer is alive (pings and pongs never leave ReadMessage) and
+	// that a message has begun and is not complete yet. It runs on the
+	// reading goroutine and must not block. Set it before the first read.
+	OnFrame func(op Opcode, fin bool)
+
 	wmu       sync.Mutex
 	wdeadline bool // a write deadline may be set (WriteFramesNow without a raw socket); under wmu
 	closed    atomic.Bool
@@ -152,6 +160,9 @@ func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 		if !c.server && h.masked {
 			return 0, nil, c.fail(CloseProtocolError, "masked frame from server")
 		}
+		if c.OnFrame != nil {
+			c.OnFrame(h.op, h.fin)
+		}
 		if h.op.isControl() {
 			if !h.fin || h.length > 125 {
 				return 0, nil, c.fail(CloseProtocolError, "fragmented or oversized control frame")
@@ -249,7 +260,7 @@ func (c *Conn) readPayload(buf []byte, n int) ([]byte, error) {
 
 func validCloseCode(code int) bool {
 	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011, code >= 3000 && code <= 4999:
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
 		return true
 	}
 	return false

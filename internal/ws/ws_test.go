@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -274,6 +275,8 @@ func TestFrameHardening(t *testing.T) {
 		{"close 1005", frame(0x88, true, []byte{0x03, 0xed}), CloseProtocolError},
 		{"close bad reason", frame(0x88, true, []byte{0x03, 0xe8, 0xff}), CloseInvalidPayload},
 		{"close ok", frame(0x88, true, []byte{0x03, 0xe8, 'b', 'y', 'e'}), CloseNormal},
+		{"close 1013", frame(0x88, true, []byte{0x03, 0xf5}), CloseTryAgainLater},
+		{"close 1015", frame(0x88, true, []byte{0x03, 0xf7}), CloseProtocolError},
 		{"close empty", frame(0x88, true, nil), CloseNoStatus},
 	}
 	for _, tt := range tests {
@@ -488,4 +491,30 @@ func numbered(i, size int) []byte {
 	p := bytes.Repeat([]byte{byte(i)}, size)
 	binary.BigEndian.PutUint32(p, uint32(i))
 	return p
+}
+
+// TestOnFrame reports every frame ReadMessage reads, control frames between
+// fragments included, before the message they belong to is returned.
+func TestOnFrame(t *testing.T) {
+	var in []byte
+	in = append(in, frame(0x89, true, []byte("ping"))...)
+	in = append(in, frame(0x01, true, []byte("he"))...)
+	in = append(in, frame(0x8A, true, nil)...)
+	in = append(in, frame(0x80, true, []byte("llo"))...)
+	in = append(in, frame(0x82, true, []byte{1})...)
+	c := NewServerConn(&bytesConn{r: bytes.NewReader(in)})
+	var got []string
+	c.OnFrame = func(op Opcode, fin bool) { got = append(got, fmt.Sprintf("%v/%v", op, fin)) }
+	if op, p, err := c.ReadMessage(testMaxSize); err != nil || op != OpText || string(p) != "hello" {
+		t.Fatalf("first message = %v %q %v", op, p, err)
+	}
+	if want := "ping/true text/false pong/true continuation/true"; strings.Join(got, " ") != want {
+		t.Fatalf("frames before the first message %q, want %q", strings.Join(got, " "), want)
+	}
+	if _, _, err := c.ReadMessage(testMaxSize); err != nil {
+		t.Fatal(err)
+	}
+	if last := got[len(got)-1]; len(got) != 5 || last != "binary/true" {
+		t.Fatalf("frames %q, want a fifth, binary/true", got)
+	}
 }
