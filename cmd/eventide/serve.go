@@ -19,6 +19,7 @@ import (
 	"github.com/eventide/realtime/internal/availability"
 	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/socketio"
@@ -86,14 +87,30 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 
 	slots := availability.NewService(db, events, time.Now, log.With("component", "availability"))
 
-	raw := rawws.New(rawws.Config{
+	// One reporter for the limits clients hit: one rate-limited WARN line
+	// per limit.
+	lim := limits.New(limits.Config{Logger: log.With("component", "limits")})
+
+	rawCfg := rawws.Config{
 		RequireToken: cfg.production(),
 		Authenticate: func(r *http.Request) error {
 			_, err := verifier.Verify(auth.TokenFromRequest(r))
 			return err
 		},
-		Logger: log.With("component", "rawws"),
-	})
+		MaxConns:       offIfZero(cfg.RawMaxConns),
+		MaxMessage:     cfg.RawMaxMessage,
+		PingInterval:   offIfZero(cfg.RawPingInterval),
+		PingTimeout:    cfg.RawPingTimeout,
+		MessageTimeout: offIfZero(cfg.RawMessageTimeout),
+		IdleTimeout:    cfg.RawIdleTimeout,
+		Limits:         lim,
+		Logger:         log.With("component", "rawws"),
+	}
+	if cfg.production() {
+		// Dev keeps the NestJS gateway's any-origin rule.
+		rawCfg.CheckOrigin = allowOrigin
+	}
+	raw := rawws.New(rawCfg)
 
 	var devMinter *auth.Minter
 	if !cfg.production() {
@@ -179,6 +196,15 @@ func shutdownAll(log *slog.Logger, servers []*http.Server, sio *socketio.Server,
 		}
 	})
 	wg.Wait()
+}
+
+// offIfZero maps a flag's 0 ("off") to a negative value, which a Config
+// reads as off (its 0 means the default).
+func offIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // originCheck refuses a Socket.IO handshake from a browser origin that CORS
