@@ -47,6 +47,14 @@ type config struct {
 	EventRetention      time.Duration
 	EventRetentionCount int64
 	EventsPageMax       int
+	// The plain WebSocket's limits (internal/rawws); 0 turns a limit off,
+	// except RawMaxMessage, where 0 is the default.
+	RawMaxConns       int
+	RawMaxMessage     int64
+	RawPingInterval   time.Duration
+	RawPingTimeout    time.Duration
+	RawMessageTimeout time.Duration
+	RawIdleTimeout    time.Duration
 
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
@@ -97,6 +105,12 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.Int64Var(&c.EventRetentionCount, "event-retention-count", envInt(getenv, "EVENTIDE_EVENT_RETENTION_COUNT", relay.DefaultRetentionCount), "how many of a provider's latest changes are kept for catch-up (negative: no count limit) [EVENTIDE_EVENT_RETENTION_COUNT]")
 	pageMax := envInt(getenv, "EVENTIDE_EVENTS_PAGE_MAX", httpapi.DefaultEventsPageMax)
 	fs.IntVar(&c.EventsPageMax, "events-page-max", int(pageMax), "largest ?limit of GET .../events [EVENTIDE_EVENTS_PAGE_MAX]")
+	fs.IntVar(&c.RawMaxConns, "raw-max-conns", int(envInt(getenv, "EVENTIDE_RAW_MAX_CONNS", 10_000)), "plain WebSocket: most connections at once (/ws and --raw-addr together); one more is closed with 1013; 0: no cap [EVENTIDE_RAW_MAX_CONNS]")
+	fs.Int64Var(&c.RawMaxMessage, "raw-max-message", envInt(getenv, "EVENTIDE_RAW_MAX_MESSAGE", 64<<10), "plain WebSocket: largest message in bytes; a larger one is closed with 1009 [EVENTIDE_RAW_MAX_MESSAGE]")
+	fs.DurationVar(&c.RawPingInterval, "raw-ping-interval", envDuration(getenv, "EVENTIDE_RAW_PING_INTERVAL", 25*time.Second), "plain WebSocket: ping a client quiet this long; 0: no heartbeat [EVENTIDE_RAW_PING_INTERVAL]")
+	fs.DurationVar(&c.RawPingTimeout, "raw-ping-timeout", envDuration(getenv, "EVENTIDE_RAW_PING_TIMEOUT", 20*time.Second), "plain WebSocket: close (1001) a pinged client that sends nothing back in this time [EVENTIDE_RAW_PING_TIMEOUT]")
+	fs.DurationVar(&c.RawMessageTimeout, "raw-message-timeout", envDuration(getenv, "EVENTIDE_RAW_MESSAGE_TIMEOUT", 10*time.Second), "plain WebSocket: close (1008) a client whose message, once begun, is not complete in this time; 0: none [EVENTIDE_RAW_MESSAGE_TIMEOUT]")
+	fs.DurationVar(&c.RawIdleTimeout, "raw-idle-timeout", envDuration(getenv, "EVENTIDE_RAW_IDLE_TIMEOUT", 0), "plain WebSocket: close (1001) a client that sends no message for this long; 0: never [EVENTIDE_RAW_IDLE_TIMEOUT]")
 	return c, origins
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/webui"
+	"github.com/eventide/realtime/internal/ws"
 )
 
 // shutdownGrace bounds a graceful shutdown: in-flight requests get this long
@@ -43,6 +44,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 	log := newLogger(cfg, stderr)
 	setGCPercent(lookupEnv, log)
+	logBatchPath(log)
 
 	if !cfg.production() {
 		log.Warn("dev mode: CORS allows any origin, POST /api/v1/dev/token mints tokens, the plain WebSocket needs no token")
@@ -68,6 +70,8 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins, EventsPageMax: cfg.EventsPageMax}
 	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
 
+	// One reporter for the limits clients hit: one rate-limited WARN line
+	// per limit, and a count per limit.
 	reporter := limits.New(limits.Config{Logger: log.With("component", "limits")})
 
 	sio := socketio.NewServer(socketio.Config{
@@ -104,14 +108,26 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	rel.Start()
 	defer shutdownRelay(log, rel)
 
-	raw := rawws.New(rawws.Config{
+	rawCfg := rawws.Config{
 		RequireToken: cfg.production(),
 		Authenticate: func(r *http.Request) error {
 			_, err := verifier.Verify(auth.TokenFromRequest(r))
 			return err
 		},
-		Logger: log.With("component", "rawws"),
-	})
+		MaxConns:       offIfZero(cfg.RawMaxConns),
+		MaxMessage:     cfg.RawMaxMessage,
+		PingInterval:   offIfZero(cfg.RawPingInterval),
+		PingTimeout:    cfg.RawPingTimeout,
+		MessageTimeout: offIfZero(cfg.RawMessageTimeout),
+		IdleTimeout:    cfg.RawIdleTimeout,
+		Limits:         reporter,
+		Logger:         log.With("component", "rawws"),
+	}
+	if cfg.production() {
+		// Dev keeps the NestJS gateway's any-origin rule.
+		rawCfg.CheckOrigin = allowOrigin
+	}
+	raw := rawws.New(rawCfg)
 
 	var devMinter *auth.Minter
 	if !cfg.production() {
@@ -203,6 +219,15 @@ func shutdownAll(log *slog.Logger, servers []*http.Server, sio *socketio.Server,
 	wg.Wait()
 }
 
+// offIfZero maps a flag's 0 ("off") to a negative value, which a Config
+// reads as off (its 0 means the default).
+func offIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
 // shutdownRelay stops the relay, letting a round in progress finish within
 // shutdownGrace. Safe to call twice.
 func shutdownRelay(log *slog.Logger, rel *relay.Relay) {
@@ -257,6 +282,17 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logBatchPath says once how small broadcasts reach their sockets: one
+// io_uring submission, or one send(2) per connection where the kernel lacks
+// what that needs (ws.SendBatch probes it here, at start).
+func logBatchPath(log *slog.Logger) {
+	if path, why := ws.BatchPath(); why != "" {
+		log.Info("websocket batch sends", "path", path, "reason", why)
+	} else {
+		log.Info("websocket batch sends", "path", path)
+	}
 }
 
 // defaultGCPercent is the server's garbage collection target when GOGC is not
