@@ -39,6 +39,10 @@ type term struct {
 	tailer Tailer
 	tail   <-chan availability.Change
 	synced bool
+
+	// markFailed says the last flush failed: retry after the poll
+	// interval, not the mark delay.
+	markFailed bool
 }
 
 // lead runs while this process leads: rounds that read the log, hand-overs
@@ -82,7 +86,7 @@ func (r *Relay) lead(lctx context.Context) {
 		// else the poll. While the relay works none is pending, so a test
 		// that sees one knows the relay is idle.
 		d, marking := r.cfg.PollInterval, len(t.pending) > 0
-		if marking {
+		if marking && !t.markFailed {
 			d = min(markDelay, d)
 		}
 		timer := r.cfg.Clock.NewTimer(d)
@@ -225,8 +229,10 @@ func (t *term) flush() bool {
 	}
 	if err := t.r.cfg.Log.MarkPublished(t.ctx, marks); err != nil {
 		t.r.fail("mark events published", err)
+		t.markFailed = true
 		return false
 	}
+	t.markFailed = false
 	clear(t.pending)
 	if len(t.cursor) > maxCursors {
 		clear(t.cursor)
