@@ -160,6 +160,26 @@ func TestProductionRefusesToStartWithoutSecretOrOrigins(t *testing.T) {
 	}
 }
 
+func TestEventLogFlagsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--event-retention", "0"}, nil, "--event-retention"},
+		{nil, map[string]string{"EVENTIDE_EVENT_RETENTION_COUNT": "0"}, "--event-retention-count"},
+		{[]string{"--relay-poll-interval", "0s"}, nil, "--relay-poll-interval"},
+		{[]string{"--events-page-max", "0"}, nil, "--events-page-max"},
+	} {
+		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--jwt-secret", testSecret}, tc.args...)
+		err := run(context.Background(), args, env(tc.env), &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: err = %v, want it to mention %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
 func TestTokenCommandMintsVerifiableTokens(t *testing.T) {
 	var out bytes.Buffer
 	args := []string{"token", "--sub", "c1", "--role", "client", "--providers", "42,43", "--ttl", "2h"}

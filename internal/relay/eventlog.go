@@ -35,6 +35,20 @@ type EventLog interface {
 	Prune(ctx context.Context, before time.Time, keep int64) (int64, error)
 }
 
+// Tailer is an optional EventLog capability, for a store whose every write
+// goes through this process (SQLite): it hands the relay each change as it
+// commits, so the relay publishes it without reading it back, and marks
+// changes published in batches.
+type Tailer interface {
+	// Tail arms the hand-over and returns its channel: changes still
+	// queued on it are dropped (they are in the log), and from now on each
+	// change this process commits is sent on it, in commit order, instead
+	// of signalling Wake. When one does not fit (the relay is behind) the
+	// hand-over stops and Wake is signalled: the relay calls Tail again to
+	// re-arm it, then reads the log for what it missed.
+	Tail() <-chan availability.Change
+}
+
 // Position is a point in one provider's event stream.
 type Position struct {
 	ProviderID string

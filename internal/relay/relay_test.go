@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -50,9 +51,10 @@ func write(t *testing.T, db *sqlite.DB, provider string, hour int, at time.Time)
 }
 
 // eventLog wraps the SQLite log to take away its wakes, fail its marks, or
-// hand out the lead under the test's control.
+// hand out the lead under the test's control. It has no tail (the
+// relay.Tailer hand-over), so the relay reads every change from the log.
 type eventLog struct {
-	*sqlite.DB
+	relay.EventLog
 	noWake bool
 
 	mu       sync.Mutex
@@ -73,7 +75,7 @@ func (l *eventLog) Wake() <-chan struct{} {
 	if l.noWake {
 		return nil
 	}
-	return l.DB.Wake()
+	return l.EventLog.Wake()
 }
 
 func (l *eventLog) MarkPublished(ctx context.Context, upTo []relay.Position) error {
@@ -86,12 +88,12 @@ func (l *eventLog) MarkPublished(ctx context.Context, upTo []relay.Position) err
 	if fail {
 		return errors.New("disk I/O error")
 	}
-	return l.DB.MarkPublished(ctx, upTo)
+	return l.EventLog.MarkPublished(ctx, upTo)
 }
 
 func (l *eventLog) Lead(ctx context.Context) (context.Context, error) {
 	if l.leads == nil {
-		return l.DB.Lead(ctx)
+		return l.EventLog.Lead(ctx)
 	}
 	l.asking <- struct{}{}
 	select {
@@ -156,11 +158,76 @@ func round(t *testing.T, clock *relaytest.Clock) {
 	clock.WaitForTimers(t, 1)
 }
 
+// countingLog is the SQLite log, tail included, counting its reads.
+type countingLog struct {
+	*sqlite.DB
+	mu    sync.Mutex
+	reads int
+}
+
+func (l *countingLog) Unpublished(ctx context.Context, limit int) ([]availability.Change, error) {
+	l.mu.Lock()
+	l.reads++
+	l.mu.Unlock()
+	return l.DB.Unpublished(ctx, limit)
+}
+
+func (l *countingLog) readCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reads
+}
+
+// TestHandsOverWithoutReadingTheLog: with the store's tail the relay
+// publishes each commit as it is handed over, marks them, and does not read
+// them back from the log.
+func TestHandsOverWithoutReadingTheLog(t *testing.T) {
+	db := openDB(t)
+	log := &countingLog{DB: db}
+	clock := relaytest.NewClock(t0)
+	rec := relaytest.NewRecorder()
+	start(t, log, rec, clock, nil)
+	clock.WaitForTimers(t, 1) // idle after the first round, the one read
+	for i := range 3 {
+		write(t, db, "42", i, t0)
+		write(t, db, "7", i, t0)
+	}
+	rec.WaitLen(t, 6)
+	if err := inOrder(rec.Changes()); err != nil {
+		t.Fatalf("published %v: %v", rec.Keys(), err)
+	}
+	// Marked in a batch once no change has come for a moment.
+	round(t, clock)
+	if n := log.readCount(); n != 1 {
+		t.Fatalf("the log was read %d times, want once (at the start)", n)
+	}
+	if un, err := db.Unpublished(context.Background(), 10); err != nil || len(un) != 0 {
+		t.Fatalf("not marked: %v, %v", un, err)
+	}
+	// The poll still reads the log, and finds nothing new.
+	round(t, clock)
+	if got := len(rec.Changes()); got != 6 {
+		t.Fatalf("%d published after a poll, want 6", got)
+	}
+}
+
+// inOrder checks each provider's seqs run 1, 2, 3, ... once each.
+func inOrder(cs []availability.Change) error {
+	next := map[string]int64{}
+	for _, c := range cs {
+		if c.Seq != next[c.ProviderID]+1 {
+			return fmt.Errorf("%s:%d after %s:%d", c.ProviderID, c.Seq, c.ProviderID, next[c.ProviderID])
+		}
+		next[c.ProviderID] = c.Seq
+	}
+	return nil
+}
+
 func TestPollsWhenNoWakeComes(t *testing.T) {
 	db := openDB(t)
 	clock := relaytest.NewClock(t0)
 	rec := relaytest.NewRecorder()
-	start(t, &eventLog{DB: db, noWake: true}, rec, clock, nil)
+	start(t, &eventLog{EventLog: db, noWake: true}, rec, clock, nil)
 	clock.WaitForTimers(t, 1) // idle after its first round
 	write(t, db, "42", 0, t0)
 	// Nothing can wake it: it waits on its timer, and has published nothing.
@@ -174,11 +241,11 @@ func TestPollsWhenNoWakeComes(t *testing.T) {
 	}
 }
 
-func TestPublishesAgainWhenTheMarkFails(t *testing.T) {
+func TestMarksAreRetriedAndUnmarkedChangesPublishedAgain(t *testing.T) {
 	db := openDB(t)
 	clock := relaytest.NewClock(t0)
 	rec := relaytest.NewRecorder()
-	start(t, &eventLog{DB: db, noWake: true, markErrs: 1}, rec, clock, nil)
+	start(t, &eventLog{EventLog: db, noWake: true, markErrs: 1}, rec, clock, nil)
 	clock.WaitForTimers(t, 1) // idle after its first round
 	write(t, db, "42", 0, t0)
 	write(t, db, "42", 1, t0)
@@ -186,15 +253,37 @@ func TestPublishesAgainWhenTheMarkFails(t *testing.T) {
 	if got := strings.Join(rec.Keys(), " "); got != "42:1 42:2" {
 		t.Fatalf("first round published %s", got)
 	}
-	// At least once: the next round publishes them again (the realtime
-	// side drops the duplicates), and this time they are marked.
-	round(t, clock)
-	round(t, clock)
-	if got := strings.Join(rec.Keys(), " "); got != "42:1 42:2 42:1 42:2" {
-		t.Fatalf("published %s, want both again after the failed mark, then nothing", got)
+	if un, _ := db.Unpublished(context.Background(), 10); len(un) != 2 {
+		t.Fatalf("unpublished after the failed mark: %v", un)
 	}
+	round(t, clock) // the mark is retried; nothing is published twice
 	if un, err := db.Unpublished(context.Background(), 10); err != nil || len(un) != 0 {
 		t.Fatalf("Unpublished = %v, %v", un, err)
+	}
+	if got := strings.Join(rec.Keys(), " "); got != "42:1 42:2" {
+		t.Fatalf("published %s", got)
+	}
+
+	// A relay that ends with its marks failing leaves its changes
+	// unpublished in the log: the next relay publishes them again (at
+	// least once; the realtime side drops the duplicates).
+	db2 := openDB(t)
+	clock2 := relaytest.NewClock(t0) // the first relay's timers stay on its own clock
+	second := relaytest.NewRecorder()
+	r := relay.New(relay.Config{Log: &eventLog{EventLog: db2, noWake: true, markErrs: 1000}, Publisher: second, Clock: clock2, PollInterval: poll})
+	r.Start()
+	clock2.WaitForTimers(t, 1)
+	write(t, db2, "42", 0, t0)
+	round(t, clock2)
+	stop(t, r)
+	if got := strings.Join(second.Keys(), " "); got != "42:1" {
+		t.Fatalf("published %s", got)
+	}
+	third := relaytest.NewRecorder()
+	start(t, db2, third, clock2, nil)
+	third.WaitLen(t, 1)
+	if got := strings.Join(third.Keys(), " "); got != "42:1" {
+		t.Fatalf("the next relay published %s, want 42:1 again", got)
 	}
 }
 
@@ -203,7 +292,7 @@ func TestLagIsLoggedWhenItGrows(t *testing.T) {
 	clock := relaytest.NewClock(t0)
 	rec := relaytest.NewRecorder()
 	logs := &syncBuffer{}
-	r := start(t, &eventLog{DB: db, noWake: true}, rec, clock, logs)
+	r := start(t, &eventLog{EventLog: db, noWake: true}, rec, clock, logs)
 	clock.WaitForTimers(t, 1)
 	rec.Fail("42", errors.New("adapter down"))
 	write(t, db, "42", 0, t0)
@@ -240,7 +329,7 @@ func TestLagIsLoggedWhenItGrows(t *testing.T) {
 
 func TestRelaysOnlyWhileLeading(t *testing.T) {
 	db := openDB(t)
-	log := &eventLog{DB: db, leads: make(chan lead), asking: make(chan struct{}, 10)}
+	log := &eventLog{EventLog: db, leads: make(chan lead), asking: make(chan struct{}, 10)}
 	clock := relaytest.NewClock(t0)
 	rec := relaytest.NewRecorder()
 	logs := &syncBuffer{}

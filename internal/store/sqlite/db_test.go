@@ -32,6 +32,18 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestStoreWithoutExtras runs the suite on the store seen through the
+// interfaces alone: no SlotPatcher (Service.Update's read-then-write path)
+// and no relay.Tailer (the relay reads every change from the log), as a
+// store without those would be used.
+func TestStoreWithoutExtras(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return plain{open(t, filepath.Join(t.TempDir(), "eventide.db"))}
+	})
+}
+
+type plain struct{ storetest.Store }
+
 func TestOpenURLForms(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ url, file string }{

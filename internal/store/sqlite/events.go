@@ -11,7 +11,14 @@ import (
 	"github.com/eventide/realtime/internal/relay"
 )
 
-var _ relay.EventLog = (*DB)(nil)
+var (
+	_ relay.EventLog = (*DB)(nil)
+	_ relay.Tailer   = (*DB)(nil)
+)
+
+// tailSize is how many committed changes wait for the relay on the tail
+// before the hand-over stops (and the relay reads the log instead).
+const tailSize = 1024
 
 // The event log (ADR 0014): the events table is written by every slot write
 // (recordChange) and read by the relay (Unpublished, MarkPublished,
@@ -29,14 +36,15 @@ func change(action string, s availability.Slot, seq int64, at time.Time) availab
 	return availability.Change{Action: action, ProviderID: s.ProviderID, Slot: s, Seq: seq, At: fromMillis(millis(at))}
 }
 
-// recordChange inserts c into the event log, inside the write.
+// recordChange inserts c into the event log, inside the write; the commit
+// hands it to the relay.
 func recordChange(ctx context.Context, w *writer, c availability.Change) error {
 	s := c.Slot
 	if err := w.exec(ctx, wInsertEvent, c.ProviderID, c.Seq, c.Action, millis(c.At), s.ID, millis(s.Start), millis(s.End),
 		s.Status, s.Note, s.Version, millis(s.CreatedAt), millis(s.UpdatedAt)); err != nil {
 		return wrap("record change", err)
 	}
-	w.recorded = true
+	w.recorded = append(w.recorded, c)
 	return nil
 }
 
@@ -129,15 +137,44 @@ func (d *DB) Lead(ctx context.Context) (context.Context, error) {
 	return ctx, nil
 }
 
-// Wake receives a value after each commit that recorded a change.
+// Wake receives a value after a commit that recorded a change, unless the
+// change went on the armed tail.
 func (d *DB) Wake() <-chan struct{} { return d.wake }
 
-// woke signals Wake without blocking: one pending signal covers every
-// commit until the relay looks.
-func (d *DB) woke() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+// Tail arms the hand-over of committed changes to the relay (see
+// relay.Tailer).
+func (d *DB) Tail() <-chan availability.Change {
+	d.tailMu.Lock()
+	defer d.tailMu.Unlock()
+	for len(d.tail) > 0 { // left from before: the relay reads them from the log
+		<-d.tail
+	}
+	d.tailArmed = true
+	return d.tail
+}
+
+// committed hands the changes of a commit to the relay: on the tail while it
+// is armed and has room, otherwise as a wake. Called by the writer after
+// COMMIT, so in commit order.
+func (d *DB) committed(cs []availability.Change) {
+	d.tailMu.Lock()
+	for _, c := range cs {
+		if !d.tailArmed {
+			break
+		}
+		select {
+		case d.tail <- c:
+		default:
+			d.tailArmed = false // behind: the relay reads the log
+		}
+	}
+	armed := d.tailArmed
+	d.tailMu.Unlock()
+	if !armed {
+		select { // one pending signal covers every commit until the relay looks
+		case d.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+
+	"github.com/eventide/realtime/internal/availability"
 )
 
 // Writes go through one connection held by the DB (the "writer"), with
@@ -61,9 +63,9 @@ var wstmtSQL = [numWStmts]string{
 type writer struct {
 	conn  *sql.Conn
 	stmts [numWStmts]*sql.Stmt
-	// recorded is set by a write that recorded a change, so that its
-	// commit wakes the relay.
-	recorded bool
+	// recorded holds the changes the write recorded, handed to the relay
+	// at its commit.
+	recorded []availability.Change
 }
 
 // stmt returns statement id prepared on the writer's connection.
@@ -170,7 +172,7 @@ func (d *DB) write(ctx context.Context, fn func(ctx context.Context, w *writer) 
 	if err := w.exec(wctx, wBegin); err != nil {
 		return wrap("begin", err)
 	}
-	w.recorded = false
+	w.recorded = w.recorded[:0]
 	if err := fn(wctx, w); err != nil {
 		ok = w.exec(wctx, wRollback) == nil
 		return err
@@ -180,8 +182,8 @@ func (d *DB) write(ctx context.Context, fn func(ctx context.Context, w *writer) 
 		return wrap("commit", err)
 	}
 	ok = true
-	if w.recorded {
-		d.woke()
+	if len(w.recorded) > 0 {
+		d.committed(w.recorded)
 	}
 	return nil
 }
