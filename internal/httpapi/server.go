@@ -23,6 +23,12 @@ type Config struct {
 	Env          string   // "dev" or "production"; dev routes exist only outside production
 	CORSOrigins  []string // allowed origins; empty in dev = any, "*" = any
 	MaxBodyBytes int64    // JSON body limit; 0 = DefaultMaxBodyBytes
+
+	// PageSize is how many slots a list returns without ?limit=;
+	// 0 = DefaultPageSize. MaxPageSize is the largest ?limit= accepted;
+	// 0 = DefaultMaxPageSize.
+	PageSize    int
+	MaxPageSize int
 }
 
 func (c Config) production() bool { return c.Env == "production" }
@@ -32,6 +38,21 @@ func (c Config) maxBody() int64 {
 		return DefaultMaxBodyBytes
 	}
 	return c.MaxBodyBytes
+}
+
+func (c Config) maxPageSize() int {
+	if c.MaxPageSize <= 0 {
+		return DefaultMaxPageSize
+	}
+	return c.MaxPageSize
+}
+
+func (c Config) pageSize() int {
+	n := c.PageSize
+	if n <= 0 {
+		n = DefaultPageSize
+	}
+	return min(n, c.maxPageSize())
 }
 
 // Emitter sends events to Socket.IO rooms or to everyone (the dev emit

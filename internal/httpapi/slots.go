@@ -30,11 +30,6 @@ type slotPatchRequest struct {
 	Note   *string `json:"note"`
 }
 
-type slotList struct {
-	ProviderID string              `json:"providerId"`
-	Slots      []availability.Slot `json:"slots"`
-}
-
 func (req slotCreateRequest) validate() (availability.NewSlot, error) {
 	var in availability.NewSlot
 	var err error
@@ -104,10 +99,12 @@ func providerParam(r *http.Request, write bool) (string, error) {
 	return id, nil
 }
 
+// slotIDParam reads {slotId}: a positive decimal integer written without
+// sign or leading zeros, so /slots/00055 and /slots/+55 are not slot 55.
 func slotIDParam(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(chi.URLParam(r, "slotId"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, apperr.Invalid("slotId", "must be a positive integer")
+	id, ok := parseCanonicalInt(chi.URLParam(r, "slotId"), false)
+	if !ok {
+		return 0, apperr.Invalid("slotId", "must be a positive integer without sign or leading zeros")
 	}
 	return id, nil
 }
@@ -119,8 +116,8 @@ func ifMatch(r *http.Request) (int64, error) {
 		return 0, nil
 	}
 	v := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
+	n, ok := parseCanonicalInt(v, false)
+	if !ok {
 		return 0, apperr.Invalid("If-Match", `must be a slot version such as "3"`)
 	}
 	return n, nil
@@ -133,33 +130,24 @@ func etag(s availability.Slot) string {
 	return string(append(out, '"'))
 }
 
-func handleListSlots(d Deps) http.Handler {
+func handleListSlots(cfg Config, d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		providerID, err := providerParam(r, false)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
 			return
 		}
-		var win availability.Window
-		q := r.URL.Query()
-		if v := q.Get("from"); v != "" {
-			if win.From, err = availability.ParseTime("from", v); err != nil {
-				writeProblem(w, r, d.Logger, err)
-				return
-			}
-		}
-		if v := q.Get("to"); v != "" {
-			if win.To, err = availability.ParseTime("to", v); err != nil {
-				writeProblem(w, r, d.Logger, err)
-				return
-			}
-		}
-		slots, err := d.Slots.List(r.Context(), providerID, win)
+		q, err := readListQuery(cfg, r)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
 			return
 		}
-		encode(w, http.StatusOK, slotList{ProviderID: providerID, Slots: slots})
+		list, err := q.list(r.Context(), d.Slots, providerID)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
+		encode(w, http.StatusOK, list)
 	})
 }
 

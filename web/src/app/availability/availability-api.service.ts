@@ -5,11 +5,20 @@ import { firstValueFrom } from 'rxjs';
 import { EVENTIDE_CONFIG } from '../config';
 import { Problem, Slot, SlotCreate } from './slot';
 
-/** The slot list response (api/openapi.yaml, SlotList). */
+/** One page of the slot list (api/openapi.yaml, SlotList). */
 interface SlotList {
   providerId: string;
   slots: Slot[];
+  /** Present when more slots follow: sent back as ?cursor= for the next page. */
+  nextCursor?: string;
 }
+
+/**
+ * A bound on the pages one listSlots follows, so a server that keeps
+ * answering with a cursor cannot keep the dashboard fetching forever
+ * (10,000 pages are a million slots at the server's default page size).
+ */
+const MAX_PAGES = 10_000;
 
 /**
  * AvailabilityApiService is the REST side: reading a provider's slots (and,
@@ -20,15 +29,27 @@ export class AvailabilityApiService {
   private readonly http = inject(HttpClient);
   private readonly config = inject(EVENTIDE_CONFIG);
 
-  /** GET /api/v1/providers/{id}/slots, optionally limited to [from, to). */
+  /**
+   * GET /api/v1/providers/{id}/slots, optionally limited to [from, to): every
+   * page, following nextCursor. No ?limit= is sent, so the server's page size
+   * applies whatever its --max-page-size.
+   */
   async listSlots(token: string, providerId: string, window?: { from?: string; to?: string }): Promise<Slot[]> {
     const params: Record<string, string> = {};
     if (window?.from) params['from'] = window.from;
     if (window?.to) params['to'] = window.to;
-    const body = await this.call(
-      this.http.get<SlotList>(this.slotsUrl(providerId), { headers: auth(token), params }),
-    );
-    return body.slots ?? [];
+    const slots: Slot[] = [];
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const body = await this.call(
+        this.http.get<SlotList>(this.slotsUrl(providerId), { headers: auth(token), params }),
+      );
+      slots.push(...(body.slots ?? []));
+      if (!body.nextCursor) {
+        return slots;
+      }
+      params['cursor'] = body.nextCursor;
+    }
+    throw new ApiError({ title: 'Too many pages', status: 0, detail: `more than ${MAX_PAGES} pages of slots` });
   }
 
   /** POST /api/v1/providers/{id}/slots. */
