@@ -86,12 +86,12 @@ func readListQuery(cfg Config, r *http.Request) (listQuery, error) {
 	lq := listQuery{limit: cfg.pageSize()}
 	var err error
 	if v := q.Get("from"); v != "" {
-		if lq.window.From, err = availability.ParseTime("from", v); err != nil {
+		if lq.window.From, err = parseTime("from", v); err != nil {
 			return lq, err
 		}
 	}
 	if v := q.Get("to"); v != "" {
-		if lq.window.To, err = availability.ParseTime("to", v); err != nil {
+		if lq.window.To, err = parseTime("to", v); err != nil {
 			return lq, err
 		}
 	}
