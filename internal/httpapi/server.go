@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
 
 	"github.com/eventide/realtime/internal/auth"
 	"github.com/eventide/realtime/internal/availability"
+	"github.com/eventide/realtime/internal/limits"
 )
 
 // DefaultMaxBodyBytes is the largest JSON request body accepted by default.
@@ -29,6 +31,26 @@ type Config struct {
 	// 0 = DefaultMaxPageSize.
 	PageSize    int
 	MaxPageSize int
+
+	// ReadTimeout bounds the time an ordinary request (not Engine.IO, not
+	// a WebSocket upgrade) may take to send its body; WriteTimeout the
+	// time it may take to read its answer. 0 = the defaults.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+}
+
+func (c Config) readTimeout() time.Duration {
+	if c.ReadTimeout <= 0 {
+		return DefaultReadTimeout
+	}
+	return c.ReadTimeout
+}
+
+func (c Config) writeTimeout() time.Duration {
+	if c.WriteTimeout <= 0 {
+		return DefaultWriteTimeout
+	}
+	return c.WriteTimeout
 }
 
 func (c Config) production() bool { return c.Env == "production" }
@@ -65,6 +87,7 @@ type Emitter interface {
 // Deps are the server's collaborators. Nil handlers are not mounted.
 type Deps struct {
 	Logger   *slog.Logger
+	Limits   *limits.Reporter // limit hits (413, 408, write timeouts); nil = not reported
 	Slots    *availability.Service
 	Verifier *auth.Verifier
 	Minter   *auth.Minter // dev token endpoint; nil disables it
@@ -87,7 +110,7 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	r := chi.NewRouter()
-	r.Use(logRequests(deps.Logger), recoverer(deps.Logger), corsMiddleware(cfg))
+	r.Use(logRequests(deps.Logger, deps.Limits), recoverer(deps.Logger), Deadlines(cfg, ownDeadlines), corsMiddleware(cfg))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, deps.Logger, errNotFoundRoute(r))
 	})
