@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -121,11 +120,16 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	return r
 }
 
-// AllowOrigin returns the origin rule the CORS middleware applies, for the
-// Socket.IO and WebSocket upgrade checks: any origin when "*" is configured
-// or when none are configured outside production; otherwise exact matches
-// (scheme://host[:port], case-insensitive, trailing slash ignored). An empty
-// origin (a non-browser client) is allowed.
+// AllowOrigin returns the origin rule of every browser request: CORS for
+// REST, and the Socket.IO and WebSocket checks, which CORS does not cover.
+// With origins configured, only those pass (exact scheme://host[:port],
+// case-insensitive, trailing slash ignored; "*" passes any). With none,
+// dev lets any origin pass and production none. A request without Origin
+// (not from a browser, so no other site's page can make it) passes.
+//
+// The Host header plays no part: a request's sender chooses it, and a
+// rebound DNS name makes a hostile page's Origin and Host agree. So in
+// production the dashboard's own origin is listed like any other.
 func AllowOrigin(cfg Config) func(origin string) bool {
 	allowed := make(map[string]bool, len(cfg.CORSOrigins))
 	anyOrigin := len(cfg.CORSOrigins) == 0 && !cfg.production()
@@ -146,19 +150,10 @@ func AllowOrigin(cfg Config) func(origin string) bool {
 	}
 }
 
-// AllowRequestOrigin is AllowOrigin for a request: it also allows a
-// same-origin request (Origin's host equals the Host header), so the
-// dashboard served by this server always reaches it.
+// AllowRequestOrigin is AllowOrigin applied to a request's Origin header.
 func AllowRequestOrigin(cfg Config) func(r *http.Request) bool {
 	allow := AllowOrigin(cfg)
-	return func(r *http.Request) bool {
-		origin := r.Header.Get("Origin")
-		if allow(origin) {
-			return true
-		}
-		u, err := url.Parse(origin)
-		return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
-	}
+	return func(r *http.Request) bool { return allow(r.Header.Get("Origin")) }
 }
 
 func normOrigin(o string) string {
