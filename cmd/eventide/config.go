@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/store/sqlite"
 )
 
 // config is everything `serve`, `token` and `migrate` read from flags and
@@ -31,6 +34,18 @@ type config struct {
 	PingTimeout    time.Duration
 	MaxPayload     int64
 	ConnectTimeout time.Duration
+
+	// The HTTP edge and REST limits (docs/operations.md, "Limits").
+	HTTPHeaderTimeout  time.Duration
+	HTTPIdleTimeout    time.Duration
+	HTTPMaxHeaderBytes int
+	HTTPReadTimeout    time.Duration
+	HTTPWriteTimeout   time.Duration
+	HTTPMaxBodyBytes   int64
+	MaxConns           int
+	DBMaxConns         int
+	PageSize           int
+	MaxPageSize        int
 
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
@@ -71,7 +86,45 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration(getenv, "EVENTIDE_PING_TIMEOUT", 20*time.Second), "Engine.IO ping timeout [EVENTIDE_PING_TIMEOUT]")
 	fs.Int64Var(&c.MaxPayload, "max-payload", envInt(getenv, "EVENTIDE_MAX_PAYLOAD", 1_000_000), "largest Engine.IO message or polling body in bytes [EVENTIDE_MAX_PAYLOAD]")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", envDuration(getenv, "EVENTIDE_CONNECT_TIMEOUT", 45*time.Second), "close connections that join no namespace in time [EVENTIDE_CONNECT_TIMEOUT]")
+	fs.DurationVar(&c.HTTPHeaderTimeout, "http-header-timeout", envDuration(getenv, "EVENTIDE_HTTP_HEADER_TIMEOUT", 10*time.Second), "time a client has to send a request's headers [EVENTIDE_HTTP_HEADER_TIMEOUT]")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", envDuration(getenv, "EVENTIDE_HTTP_IDLE_TIMEOUT", 5*time.Second), "close a keep-alive connection idle this long between requests [EVENTIDE_HTTP_IDLE_TIMEOUT]")
+	fs.IntVar(&c.HTTPMaxHeaderBytes, "http-max-header-bytes", int(envInt(getenv, "EVENTIDE_HTTP_MAX_HEADER_BYTES", 16<<10)), "largest request line and headers in bytes (431 beyond) [EVENTIDE_HTTP_MAX_HEADER_BYTES]")
+	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", envDuration(getenv, "EVENTIDE_HTTP_READ_TIMEOUT", httpapi.DefaultReadTimeout), "time a REST/health/dashboard request has to send its body (408 beyond) [EVENTIDE_HTTP_READ_TIMEOUT]")
+	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", envDuration(getenv, "EVENTIDE_HTTP_WRITE_TIMEOUT", httpapi.DefaultWriteTimeout), "time a REST/health/dashboard request has to take its answer [EVENTIDE_HTTP_WRITE_TIMEOUT]")
+	fs.Int64Var(&c.HTTPMaxBodyBytes, "http-max-body-bytes", envInt(getenv, "EVENTIDE_HTTP_MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes), "largest JSON request body in bytes (413 beyond) [EVENTIDE_HTTP_MAX_BODY_BYTES]")
+	fs.IntVar(&c.MaxConns, "max-conns", int(envInt(getenv, "EVENTIDE_MAX_CONNS", 0)), "connections open at once on both listeners; 0 derives it from the open-file limit [EVENTIDE_MAX_CONNS]")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", int(envInt(getenv, "EVENTIDE_DB_MAX_CONNS", sqlite.DefaultMaxConns)), "database connections (open files) at most [EVENTIDE_DB_MAX_CONNS]")
+	fs.IntVar(&c.PageSize, "page-size", int(envInt(getenv, "EVENTIDE_PAGE_SIZE", httpapi.DefaultPageSize)), "slots a list returns without ?limit= [EVENTIDE_PAGE_SIZE]")
+	fs.IntVar(&c.MaxPageSize, "max-page-size", int(envInt(getenv, "EVENTIDE_MAX_PAGE_SIZE", httpapi.DefaultMaxPageSize)), "largest ?limit= of a slot list [EVENTIDE_MAX_PAGE_SIZE]")
 	return c, origins
+}
+
+// checkLimits refuses limits that cannot work.
+func (c *config) checkLimits() error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
+		{"http-read-timeout", c.HTTPReadTimeout}, {"http-write-timeout", c.HTTPWriteTimeout},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("--%s must be positive, not %s", d.flag, d.v)
+		}
+	}
+	switch {
+	case c.HTTPMaxHeaderBytes < 1024:
+		return fmt.Errorf("--http-max-header-bytes must be at least 1024, not %d", c.HTTPMaxHeaderBytes)
+	case c.HTTPMaxBodyBytes < 1024:
+		return fmt.Errorf("--http-max-body-bytes must be at least 1024, not %d", c.HTTPMaxBodyBytes)
+	case c.MaxConns < 0:
+		return fmt.Errorf("--max-conns must be 0 (derived) or positive, not %d", c.MaxConns)
+	case c.DBMaxConns < 1:
+		return fmt.Errorf("--db-max-conns must be positive, not %d", c.DBMaxConns)
+	case c.MaxPageSize < 1 || c.PageSize < 1 || c.PageSize > c.MaxPageSize:
+		return fmt.Errorf("--page-size (%d) must be between 1 and --max-page-size (%d)", c.PageSize, c.MaxPageSize)
+	}
+	return nil
 }
 
 func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
@@ -114,6 +167,9 @@ func (c *config) finish(origins string, serving bool) error {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		}
+	}
+	if err := c.checkLimits(); err != nil {
+		return err
 	}
 	c.DatabaseURL = c.databasePath()
 	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")
