@@ -182,12 +182,16 @@ func jsonNames(v any) map[string]bool {
 var namesByType sync.Map // reflect.Type -> map[string]bool
 
 // checkNames walks the members of the top-level object in body and refuses
-// a name that is not exactly one of names, or that comes twice. A body
-// that is not an object, or not JSON, is left to the decoder to report.
+// a name that is not exactly one of names, or that comes twice, and a body
+// that is another JSON value (encoding/json reads null into a struct as
+// nothing at all). A body that is not JSON is left to the decoder to
+// report.
 func checkNames(body []byte, names map[string]bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if tok, err := dec.Token(); err != nil {
 		return nil
+	} else if tok != json.Delim('{') {
+		return apperr.Invalid("body", "must be a JSON object")
 	}
 	seen := make(map[string]bool, len(names))
 	for dec.More() {

@@ -61,6 +61,9 @@ func TestFieldNamesAreExact(t *testing.T) {
 	}
 	s := e.create("2030-01-01T09:00:00Z", "2030-01-01T10:00:00Z")
 	wantProblem(t, e.do(req{method: "PATCH", path: slotPath(s["id"]), token: ptok, body: `{"Note":"x"}`}), 400, "Note")
+	for _, body := range []string{`null`, `"x"`, `[]`, `1`} {
+		wantProblem(t, e.do(req{method: "PATCH", path: slotPath(s["id"]), token: ptok, body: body}), 400, "body")
+	}
 	wantProblem(t, e.do(req{method: "POST", path: "/api/v1/dev/token", body: `{"Role":"client"}`}), 400, "Role")
 	wantProblem(t, e.do(req{method: "POST", path: "/api/v1/dev/emit", token: e.token(admin), body: `{"EVENT":"x"}`}), 400, "EVENT")
 	if n := len(e.pub.all()); n != 1 {
