@@ -14,6 +14,7 @@ import (
 	"github.com/eventide/realtime/internal/httpapi"
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/store/postgres"
+	"github.com/eventide/realtime/internal/store/sqlite"
 )
 
 // config is everything `serve`, `token` and `migrate` read from flags and
@@ -30,7 +31,6 @@ type config struct {
 	Env          string
 	WebDir       string
 	LogLevel     string
-	DBMaxConns   int
 
 	PingInterval   time.Duration
 	PingTimeout    time.Duration
@@ -55,6 +55,17 @@ type config struct {
 	RawPingTimeout    time.Duration
 	RawMessageTimeout time.Duration
 	RawIdleTimeout    time.Duration
+	// The HTTP edge and REST limits (docs/operations.md, "Limits").
+	HTTPHeaderTimeout  time.Duration
+	HTTPIdleTimeout    time.Duration
+	HTTPMaxHeaderBytes int
+	HTTPReadTimeout    time.Duration
+	HTTPWriteTimeout   time.Duration
+	HTTPMaxBodyBytes   int64
+	MaxConns           int
+	DBMaxConns         int
+	PageSize           int
+	MaxPageSize        int
 
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
@@ -85,7 +96,6 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.StringVar(&c.RawAddr, "raw-addr", rawDef, "plain WebSocket listen address; empty disables it [EVENTIDE_RAW_ADDR]")
 	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory for the SQLite file and the dev JWT secret [EVENTIDE_DATA_DIR]")
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
-	fs.IntVar(&c.DBMaxConns, "db-max-conns", int(envInt(getenv, "EVENTIDE_DB_MAX_CONNS", postgres.DefaultMaxConns)), "most connections the PostgreSQL pool opens [EVENTIDE_DB_MAX_CONNS]")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", getenv("EVENTIDE_JWT_PUBLIC_KEY"), "PEM file with an RSA, ECDSA or Ed25519 public key to verify tokens instead of a secret [EVENTIDE_JWT_PUBLIC_KEY]")
 	origins := fs.String("cors-origins", getenv("EVENTIDE_CORS_ORIGINS"), "comma-separated allowed origins; dev allows any when empty [EVENTIDE_CORS_ORIGINS]")
@@ -111,7 +121,45 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.DurationVar(&c.RawPingTimeout, "raw-ping-timeout", envDuration(getenv, "EVENTIDE_RAW_PING_TIMEOUT", 20*time.Second), "plain WebSocket: close (1001) a pinged client that sends nothing back in this time [EVENTIDE_RAW_PING_TIMEOUT]")
 	fs.DurationVar(&c.RawMessageTimeout, "raw-message-timeout", envDuration(getenv, "EVENTIDE_RAW_MESSAGE_TIMEOUT", 10*time.Second), "plain WebSocket: close (1008) a client whose message, once begun, is not complete in this time; 0: none [EVENTIDE_RAW_MESSAGE_TIMEOUT]")
 	fs.DurationVar(&c.RawIdleTimeout, "raw-idle-timeout", envDuration(getenv, "EVENTIDE_RAW_IDLE_TIMEOUT", 0), "plain WebSocket: close (1001) a client that sends no message for this long; 0: never [EVENTIDE_RAW_IDLE_TIMEOUT]")
+	fs.DurationVar(&c.HTTPHeaderTimeout, "http-header-timeout", envDuration(getenv, "EVENTIDE_HTTP_HEADER_TIMEOUT", 10*time.Second), "time a client has to send a request's headers [EVENTIDE_HTTP_HEADER_TIMEOUT]")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", envDuration(getenv, "EVENTIDE_HTTP_IDLE_TIMEOUT", 5*time.Second), "close a keep-alive connection idle this long between requests [EVENTIDE_HTTP_IDLE_TIMEOUT]")
+	fs.IntVar(&c.HTTPMaxHeaderBytes, "http-max-header-bytes", int(envInt(getenv, "EVENTIDE_HTTP_MAX_HEADER_BYTES", 16<<10)), "largest request line and headers in bytes (431 beyond) [EVENTIDE_HTTP_MAX_HEADER_BYTES]")
+	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", envDuration(getenv, "EVENTIDE_HTTP_READ_TIMEOUT", httpapi.DefaultReadTimeout), "time a REST/health/dashboard request has to send its body (408 beyond) [EVENTIDE_HTTP_READ_TIMEOUT]")
+	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", envDuration(getenv, "EVENTIDE_HTTP_WRITE_TIMEOUT", httpapi.DefaultWriteTimeout), "time a REST/health/dashboard request has to take its answer [EVENTIDE_HTTP_WRITE_TIMEOUT]")
+	fs.Int64Var(&c.HTTPMaxBodyBytes, "http-max-body-bytes", envInt(getenv, "EVENTIDE_HTTP_MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes), "largest JSON request body in bytes (413 beyond) [EVENTIDE_HTTP_MAX_BODY_BYTES]")
+	fs.IntVar(&c.MaxConns, "max-conns", int(envInt(getenv, "EVENTIDE_MAX_CONNS", 0)), "connections open at once on both listeners; 0 derives it from the open-file limit [EVENTIDE_MAX_CONNS]")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", int(envInt(getenv, "EVENTIDE_DB_MAX_CONNS", 0)), fmt.Sprintf("database connections at most; 0: the store's default (SQLite %d open files, PostgreSQL %d connections) [EVENTIDE_DB_MAX_CONNS]", sqlite.DefaultMaxConns, postgres.DefaultMaxConns))
+	fs.IntVar(&c.PageSize, "page-size", int(envInt(getenv, "EVENTIDE_PAGE_SIZE", httpapi.DefaultPageSize)), "slots a list returns without ?limit= [EVENTIDE_PAGE_SIZE]")
+	fs.IntVar(&c.MaxPageSize, "max-page-size", int(envInt(getenv, "EVENTIDE_MAX_PAGE_SIZE", httpapi.DefaultMaxPageSize)), "largest ?limit= of a slot list [EVENTIDE_MAX_PAGE_SIZE]")
 	return c, origins
+}
+
+// checkLimits refuses limits that cannot work.
+func (c *config) checkLimits() error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
+		{"http-read-timeout", c.HTTPReadTimeout}, {"http-write-timeout", c.HTTPWriteTimeout},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("--%s must be positive, not %s", d.flag, d.v)
+		}
+	}
+	switch {
+	case c.HTTPMaxHeaderBytes < 1024:
+		return fmt.Errorf("--http-max-header-bytes must be at least 1024, not %d", c.HTTPMaxHeaderBytes)
+	case c.HTTPMaxBodyBytes < 1024:
+		return fmt.Errorf("--http-max-body-bytes must be at least 1024, not %d", c.HTTPMaxBodyBytes)
+	case c.MaxConns < 0:
+		return fmt.Errorf("--max-conns must be 0 (derived) or positive, not %d", c.MaxConns)
+	case c.DBMaxConns < 0:
+		return fmt.Errorf("--db-max-conns must be 0 (the store's default) or positive, not %d", c.DBMaxConns)
+	case c.MaxPageSize < 1 || c.PageSize < 1 || c.PageSize > c.MaxPageSize:
+		return fmt.Errorf("--page-size (%d) must be between 1 and --max-page-size (%d)", c.PageSize, c.MaxPageSize)
+	}
+	return nil
 }
 
 func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
@@ -164,8 +212,8 @@ func (c *config) finish(origins string, serving bool) error {
 	if c.EventsPageMax < 1 {
 		return errors.New("--events-page-max must be 1 or more")
 	}
-	if c.DBMaxConns < 1 {
-		return errors.New("--db-max-conns must be 1 or more")
+	if err := c.checkLimits(); err != nil {
+		return err
 	}
 	c.DatabaseURL = c.databasePath()
 	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")

@@ -27,7 +27,11 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (database,
 	if postgres.IsURL(cfg.DatabaseURL) {
 		return postgres.Open(ctx, cfg.DatabaseURL, postgres.Config{MaxConns: cfg.DBMaxConns, Logger: log})
 	}
-	return sqlite.Open(ctx, cfg.DatabaseURL, log)
+	var opts []sqlite.Option
+	if cfg.DBMaxConns > 0 {
+		opts = append(opts, sqlite.WithMaxConns(cfg.DBMaxConns))
+	}
+	return sqlite.Open(ctx, cfg.DatabaseURL, log, opts...)
 }
 
 // displayDatabase is the database URL without its password, for output.

@@ -94,10 +94,10 @@ func TestServePostgres(t *testing.T) {
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
-func TestServeRefusesAnEmptyPool(t *testing.T) {
+func TestServeRefusesANegativePool(t *testing.T) {
 	var errOut bytes.Buffer
-	err := run(context.Background(), []string{"serve", "--data-dir", t.TempDir(), "--db-max-conns", "0"}, env(nil), &bytes.Buffer{}, &errOut)
+	err := run(context.Background(), []string{"serve", "--data-dir", t.TempDir(), "--db-max-conns", "-1"}, env(nil), &bytes.Buffer{}, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "--db-max-conns") {
-		t.Fatalf("serve --db-max-conns 0: %v", err)
+		t.Fatalf("serve --db-max-conns -1: %v", err)
 	}
 }

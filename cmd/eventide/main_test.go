@@ -49,12 +49,18 @@ var listenRE = regexp.MustCompile(`listener=http addr=(\S+)|"listener":"http","a
 // /healthz answers.
 func startServe(t *testing.T, args ...string) (string, *lockedBuffer, *lockedBuffer, func() error) {
 	t.Helper()
+	return startServeEnv(t, map[string]string{}, args...)
+}
+
+// startServeEnv is startServe with environment variables.
+func startServeEnv(t *testing.T, vars map[string]string, args ...string) (string, *lockedBuffer, *lockedBuffer, func() error) {
+	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	errc := make(chan error, 1)
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--raw-addr", "", "--data-dir", dir}, args...)
-	go func() { errc <- run(ctx, all, env(map[string]string{}), stdout, stderr) }()
+	go func() { errc <- run(ctx, all, env(vars), stdout, stderr) }()
 	var base string
 	deadline := time.Now().Add(10 * time.Second)
 	for base == "" {

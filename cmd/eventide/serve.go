@@ -20,6 +20,7 @@ import (
 	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/httpapi"
 	"github.com/eventide/realtime/internal/limits"
+	"github.com/eventide/realtime/internal/netlimit"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/relay"
@@ -67,7 +68,17 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		return err
 	}
 
-	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins, EventsPageMax: cfg.EventsPageMax}
+	apiCfg := httpapi.Config{
+		Env:          cfg.Env,
+		CORSOrigins:  cfg.CORSOrigins,
+		MaxBodyBytes: cfg.HTTPMaxBodyBytes,
+		PageSize:     cfg.PageSize,
+		MaxPageSize:  cfg.MaxPageSize,
+		ReadTimeout:  cfg.HTTPReadTimeout,
+		WriteTimeout: cfg.HTTPWriteTimeout,
+
+		EventsPageMax: cfg.EventsPageMax,
+	}
 	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
 
 	// One reporter for the limits clients hit: one rate-limited WARN line
@@ -135,10 +146,10 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 	handler := httpapi.NewServer(apiCfg, httpapi.Deps{
 		Logger:     log.With("component", "http"),
+		Limits:     reporter,
 		Slots:      slots,
 		Verifier:   verifier,
 		Minter:     devMinter,
-		Limits:     reporter,
 		Ready:      db.Ping,
 		Emitter:    events,
 		Attendance: raw,
@@ -148,17 +159,30 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		OpenAPI:    api.OpenAPI,
 	})
 
+	// One cap for both listeners: they share the process's descriptors.
+	conns := netlimit.New(netlimit.Config{MaxConns: cfg.MaxConns, Limits: reporter})
+	log.Info("connection cap", "max_conns", conns.Max(), "db_max_conns", cfg.DBMaxConns)
 	servers := []*http.Server{}
 	listen := func(name, addr string, h http.Handler) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("listen %s on %s: %w", name, addr, err)
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		srv := &http.Server{
+			Handler: h,
+			// No ReadTimeout or WriteTimeout: long-polls and WebSockets
+			// outlive any such bound. Ordinary requests get theirs from
+			// httpapi.Deadlines.
+			ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
+			IdleTimeout:       cfg.HTTPIdleTimeout,
+			MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
+			ConnState:         conns.ConnState,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
 		servers = append(servers, srv)
 		log.Info("listening", "listener", name, "addr", ln.Addr().String())
 		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(conns.Listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("server stopped", "listener", name, "err", err)
 			}
 		}()
@@ -168,7 +192,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		return err
 	}
 	if cfg.RawAddr != "" {
-		if err := listen("rawws", cfg.RawAddr, raw); err != nil {
+		// Its WebSocket upgrades keep their own deadlines; anything else
+		// sent to it is an ordinary request.
+		if err := listen("rawws", cfg.RawAddr, httpapi.Deadlines(apiCfg, httpapi.IsWebSocketUpgrade)(raw)); err != nil {
 			shutdownAll(log, servers, sio, raw)
 			return err
 		}
@@ -241,8 +267,8 @@ func shutdownRelay(log *slog.Logger, rel *relay.Relay) {
 // originCheck refuses a Socket.IO request (the handshake and every later
 // poll, post and upgrade of the session) from a browser origin that CORS
 // would refuse, so WebSocket upgrades (which CORS does not cover) obey the
-// same list. Same-origin requests and those without an Origin header
-// (non-browser clients) pass.
+// same list (httpapi.AllowOrigin: the configured origins, never the Host
+// header). Requests without an Origin header (non-browser clients) pass.
 func originCheck(allow func(*http.Request) bool) func(*http.Request) error {
 	return func(r *http.Request) error {
 		if !allow(r) {

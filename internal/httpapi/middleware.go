@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/eventide/realtime/internal/apperr"
 	"github.com/eventide/realtime/internal/auth"
+	"github.com/eventide/realtime/internal/limits"
 )
 
 // statusWriter records the status for the request log. It passes Flush and
@@ -22,6 +24,8 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// writeTimedOut: a write failed on the write deadline.
+	writeTimedOut bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -37,6 +41,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		w.writeTimedOut = true
+	}
 	return n, err
 }
 
@@ -59,15 +66,31 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Limit names reported by this package.
+const (
+	LimitBodyBytes    = "http.body_bytes"        // a JSON body over MaxBodyBytes (413)
+	LimitBodyTimeout  = "http.body_read_timeout" // a body not sent within ReadTimeout (408)
+	LimitWriteTimeout = "http.write_timeout"     // an answer not read within WriteTimeout
+)
+
 // logRequests logs method, path (never the query: it may hold a token),
-// status and duration. Socket.IO and WebSocket traffic (every long-poll is
-// a request) is logged at debug level.
-func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
+// status and duration, and reports the limits a request hit. Socket.IO and
+// WebSocket traffic (every long-poll is a request) is logged at debug
+// level.
+func logRequests(logger *slog.Logger, rep *limits.Reporter) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(sw, r)
+			switch {
+			case sw.status == http.StatusRequestEntityTooLarge:
+				rep.Hit(LimitBodyBytes, r.RemoteAddr, "path", r.URL.Path)
+			case sw.status == http.StatusRequestTimeout:
+				rep.Hit(LimitBodyTimeout, r.RemoteAddr, "path", r.URL.Path)
+			case sw.writeTimedOut:
+				rep.Hit(LimitWriteTimeout, r.RemoteAddr, "path", r.URL.Path)
+			}
 			level := slog.LevelInfo
 			if strings.HasPrefix(r.URL.Path, "/socket.io") || r.URL.Path == "/ws" {
 				level = slog.LevelDebug

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -46,11 +47,45 @@ func statusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
+// statusError is an error of the HTTP exchange itself, with no apperr
+// code: the domain has no word for a slow client.
+type statusError struct {
+	status int
+	detail string
+}
+
+func (e *statusError) Error() string { return e.detail }
+
+// errBodyTimeout: the request body did not arrive within the read timeout.
+var errBodyTimeout = &statusError{http.StatusRequestTimeout, "the request body did not arrive in time"}
+
+// statusClientClosed is recorded (in the request log) for a request
+// whose client went away before it was answered; nothing reaches the
+// client. The number is nginx's.
+const statusClientClosed = 499
+
 // writeProblem writes err as problem+json. Internal errors are logged and
-// answered with a generic detail; application errors are not logged.
+// answered with a generic detail; application errors are not logged. An
+// internal error of a request whose client has gone (its context is
+// cancelled: the client closed the connection, or its body broke off) is
+// no fault of the server: it is logged at debug level only and answered
+// with 499, which nobody reads.
 func writeProblem(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	var se *statusError
+	if errors.As(err, &se) {
+		if se.status == http.StatusRequestTimeout {
+			w.Header().Set("Connection", "close")
+		}
+		sendProblem(w, problem{Type: "about:blank", Title: http.StatusText(se.status), Status: se.status, Detail: se.detail})
+		return
+	}
 	code := apperr.CodeOf(err)
 	status := statusOf(code)
+	if status == http.StatusInternalServerError && r.Context().Err() != nil {
+		logger.Debug("request abandoned by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: apperr.MessageOf(err)}
 	if status == http.StatusInternalServerError {
 		logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -15,7 +15,7 @@ func routes(r chi.Router, cfg Config, d Deps) {
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Group(func(r chi.Router) {
 			r.Use(requireAuth(d))
-			r.Method(http.MethodGet, "/providers/{providerId}/slots", handleListSlots(d))
+			r.Method(http.MethodGet, "/providers/{providerId}/slots", handleListSlots(cfg, d))
 			r.Method(http.MethodPost, "/providers/{providerId}/slots", handleCreateSlot(cfg, d))
 			r.Method(http.MethodGet, "/providers/{providerId}/slots/{slotId}", handleGetSlot(d))
 			r.Method(http.MethodPatch, "/providers/{providerId}/slots/{slotId}", handleUpdateSlot(cfg, d))

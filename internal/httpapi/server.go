@@ -5,8 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
@@ -27,6 +27,32 @@ type Config struct {
 	// EventsPageMax is the largest ?limit of the events endpoint; 0 =
 	// DefaultEventsPageMax.
 	EventsPageMax int
+
+	// PageSize is how many slots a list returns without ?limit=;
+	// 0 = DefaultPageSize. MaxPageSize is the largest ?limit= accepted;
+	// 0 = DefaultMaxPageSize.
+	PageSize    int
+	MaxPageSize int
+
+	// ReadTimeout bounds the time an ordinary request (not Engine.IO, not
+	// a WebSocket upgrade) may take to send its body; WriteTimeout the
+	// time it may take to read its answer. 0 = the defaults.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+}
+
+func (c Config) readTimeout() time.Duration {
+	if c.ReadTimeout <= 0 {
+		return DefaultReadTimeout
+	}
+	return c.ReadTimeout
+}
+
+func (c Config) writeTimeout() time.Duration {
+	if c.WriteTimeout <= 0 {
+		return DefaultWriteTimeout
+	}
+	return c.WriteTimeout
 }
 
 func (c Config) production() bool { return c.Env == "production" }
@@ -36,6 +62,21 @@ func (c Config) maxBody() int64 {
 		return DefaultMaxBodyBytes
 	}
 	return c.MaxBodyBytes
+}
+
+func (c Config) maxPageSize() int {
+	if c.MaxPageSize <= 0 {
+		return DefaultMaxPageSize
+	}
+	return c.MaxPageSize
+}
+
+func (c Config) pageSize() int {
+	n := c.PageSize
+	if n <= 0 {
+		n = DefaultPageSize
+	}
+	return min(n, c.maxPageSize())
 }
 
 // Emitter sends events to Socket.IO rooms or to everyone (the dev emit
@@ -48,11 +89,10 @@ type Emitter interface {
 // Deps are the server's collaborators. Nil handlers are not mounted.
 type Deps struct {
 	Logger   *slog.Logger
+	Limits   *limits.Reporter // limit hits (413, 408, write timeouts); nil = not reported
 	Slots    *availability.Service
 	Verifier *auth.Verifier
 	Minter   *auth.Minter // dev token endpoint; nil disables it
-	// Limits counts and logs the limits clients hit; nil does nothing.
-	Limits *limits.Reporter
 
 	Ready   func(ctx context.Context) error // /readyz; nil = always ready
 	Emitter Emitter                         // dev emit endpoint; nil disables it
@@ -72,7 +112,7 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	r := chi.NewRouter()
-	r.Use(logRequests(deps.Logger), recoverer(deps.Logger), corsMiddleware(cfg))
+	r.Use(logRequests(deps.Logger, deps.Limits), recoverer(deps.Logger), Deadlines(cfg, ownDeadlines), corsMiddleware(cfg))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, deps.Logger, errNotFoundRoute(r))
 	})
@@ -83,11 +123,16 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 	return r
 }
 
-// AllowOrigin returns the origin rule the CORS middleware applies, for the
-// Socket.IO and WebSocket upgrade checks: any origin when "*" is configured
-// or when none are configured outside production; otherwise exact matches
-// (scheme://host[:port], case-insensitive, trailing slash ignored). An empty
-// origin (a non-browser client) is allowed.
+// AllowOrigin returns the origin rule of every browser request: CORS for
+// REST, and the Socket.IO and WebSocket checks, which CORS does not cover.
+// With origins configured, only those pass (exact scheme://host[:port],
+// case-insensitive, trailing slash ignored; "*" passes any). With none,
+// dev lets any origin pass and production none. A request without Origin
+// (not from a browser, so no other site's page can make it) passes.
+//
+// The Host header plays no part: a request's sender chooses it, and a
+// rebound DNS name makes a hostile page's Origin and Host agree. So in
+// production the dashboard's own origin is listed like any other.
 func AllowOrigin(cfg Config) func(origin string) bool {
 	allowed := make(map[string]bool, len(cfg.CORSOrigins))
 	anyOrigin := len(cfg.CORSOrigins) == 0 && !cfg.production()
@@ -108,19 +153,10 @@ func AllowOrigin(cfg Config) func(origin string) bool {
 	}
 }
 
-// AllowRequestOrigin is AllowOrigin for a request: it also allows a
-// same-origin request (Origin's host equals the Host header), so the
-// dashboard served by this server always reaches it.
+// AllowRequestOrigin is AllowOrigin applied to a request's Origin header.
 func AllowRequestOrigin(cfg Config) func(r *http.Request) bool {
 	allow := AllowOrigin(cfg)
-	return func(r *http.Request) bool {
-		origin := r.Header.Get("Origin")
-		if allow(origin) {
-			return true
-		}
-		u, err := url.Parse(origin)
-		return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
-	}
+	return func(r *http.Request) bool { return allow(r.Header.Get("Origin")) }
 }
 
 func normOrigin(o string) string {

@@ -612,10 +612,40 @@ func TestCORS(t *testing.T) {
 			t.Errorf("AllowOrigin(%+v)(%q) = %v", tc.cfg, tc.origin, got)
 		}
 	}
-	same := httptest.NewRequest("GET", "http://eventide.example/socket.io/", nil)
-	same.Header.Set("Origin", "https://eventide.example")
-	if !httpapi.AllowRequestOrigin(httpapi.Config{Env: "production"})(same) {
-		t.Fatal("same-origin request refused")
+}
+
+// TestOriginIgnoresHost: whether an origin may call is decided by the list
+// alone; a Host header that agrees with Origin (which the sender, or a
+// rebound DNS name, controls) lets nothing more through.
+func TestOriginIgnoresHost(t *testing.T) {
+	prod := httpapi.Config{Env: "production", CORSOrigins: []string{"https://app.example"}}
+	for _, tc := range []struct {
+		cfg          httpapi.Config
+		host, origin string
+		want         bool
+	}{
+		{prod, "evil.example", "https://evil.example", false},
+		{prod, "eventide.example", "https://eventide.example", false},
+		{prod, "eventide.example", "https://app.example", true},
+		{prod, "app.example", "null", false},
+		{prod, "eventide.example", "", true},
+		{httpapi.Config{Env: "dev"}, "localhost:8080", "http://anything.example", true},
+		{httpapi.Config{Env: "dev", CORSOrigins: []string{"https://app.example"}}, "localhost:8080", "http://localhost:8080", false},
+	} {
+		r := httptest.NewRequest("GET", "http://"+tc.host+"/socket.io/", nil)
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		if got := httpapi.AllowRequestOrigin(tc.cfg)(r); got != tc.want {
+			t.Errorf("%s with Host %s and Origin %q: allowed=%v, want %v", tc.cfg.Env, tc.host, tc.origin, got, tc.want)
+		}
+	}
+	// Through CORS: a production server does not reflect an unlisted
+	// origin that matches its Host.
+	e := newEnv(t, func(c *httpapi.Config, _ *httpapi.Deps) { *c = prod })
+	r := e.do(req{method: "GET", path: slotsPath, token: e.token(admin), header: map[string]string{"Origin": e.srv.URL}})
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("an unlisted same-host origin got Access-Control-Allow-Origin %q", got)
 	}
 }
 

@@ -30,14 +30,6 @@ type slotPatchRequest struct {
 	Note   *string `json:"note"`
 }
 
-// slotList is the list response. Seq is the provider's seq read before
-// the slots: a client applies the changes after it (ADR 0014).
-type slotList struct {
-	ProviderID string              `json:"providerId"`
-	Seq        int64               `json:"seq"`
-	Slots      []availability.Slot `json:"slots"`
-}
-
 func (req slotCreateRequest) validate() (availability.NewSlot, error) {
 	var in availability.NewSlot
 	var err error
@@ -47,10 +39,10 @@ func (req slotCreateRequest) validate() (availability.NewSlot, error) {
 	if req.End == nil {
 		return in, apperr.Invalid("end", "is required")
 	}
-	if in.Start, err = availability.ParseTime("start", *req.Start); err != nil {
+	if in.Start, err = parseTime("start", *req.Start); err != nil {
 		return in, err
 	}
-	if in.End, err = availability.ParseTime("end", *req.End); err != nil {
+	if in.End, err = parseTime("end", *req.End); err != nil {
 		return in, err
 	}
 	if req.Status != nil {
@@ -60,6 +52,9 @@ func (req slotCreateRequest) validate() (availability.NewSlot, error) {
 		in.Status = *req.Status
 	}
 	if req.Note != nil {
+		if err := checkNote(*req.Note); err != nil {
+			return in, err
+		}
 		in.Note = *req.Note
 	}
 	return in, nil
@@ -68,18 +63,23 @@ func (req slotCreateRequest) validate() (availability.NewSlot, error) {
 func (req slotPatchRequest) validate() (availability.Patch, error) {
 	var p availability.Patch
 	if req.Start != nil {
-		t, err := availability.ParseTime("start", *req.Start)
+		t, err := parseTime("start", *req.Start)
 		if err != nil {
 			return p, err
 		}
 		p.Start = &t
 	}
 	if req.End != nil {
-		t, err := availability.ParseTime("end", *req.End)
+		t, err := parseTime("end", *req.End)
 		if err != nil {
 			return p, err
 		}
 		p.End = &t
+	}
+	if req.Note != nil {
+		if err := checkNote(*req.Note); err != nil {
+			return p, err
+		}
 	}
 	p.Status, p.Note = req.Status, req.Note
 	return p, nil
@@ -107,10 +107,12 @@ func providerParam(r *http.Request, write bool) (string, error) {
 	return id, nil
 }
 
+// slotIDParam reads {slotId}: a positive decimal integer written without
+// sign or leading zeros, so /slots/00055 and /slots/+55 are not slot 55.
 func slotIDParam(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(chi.URLParam(r, "slotId"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, apperr.Invalid("slotId", "must be a positive integer")
+	id, ok := parseCanonicalInt(chi.URLParam(r, "slotId"), false)
+	if !ok {
+		return 0, apperr.Invalid("slotId", "must be a positive integer without sign or leading zeros")
 	}
 	return id, nil
 }
@@ -122,8 +124,8 @@ func ifMatch(r *http.Request) (int64, error) {
 		return 0, nil
 	}
 	v := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
+	n, ok := parseCanonicalInt(v, false)
+	if !ok {
 		return 0, apperr.Invalid("If-Match", `must be a slot version such as "3"`)
 	}
 	return n, nil
@@ -136,39 +138,24 @@ func etag(s availability.Slot) string {
 	return string(append(out, '"'))
 }
 
-func handleListSlots(d Deps) http.Handler {
+func handleListSlots(cfg Config, d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		providerID, err := providerParam(r, false)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
 			return
 		}
-		var win availability.Window
-		q := r.URL.Query()
-		if v := q.Get("from"); v != "" {
-			if win.From, err = availability.ParseTime("from", v); err != nil {
-				writeProblem(w, r, d.Logger, err)
-				return
-			}
-		}
-		if v := q.Get("to"); v != "" {
-			if win.To, err = availability.ParseTime("to", v); err != nil {
-				writeProblem(w, r, d.Logger, err)
-				return
-			}
-		}
-		// The seq before the slots, so the slots are at least as new.
-		seq, err := d.Slots.Seq(r.Context(), providerID)
+		q, err := readListQuery(cfg, r)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
 			return
 		}
-		slots, err := d.Slots.List(r.Context(), providerID, win)
+		list, err := q.list(r.Context(), d.Slots, providerID)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
 			return
 		}
-		encode(w, http.StatusOK, slotList{ProviderID: providerID, Seq: seq, Slots: slots})
+		encode(w, http.StatusOK, list)
 	})
 }
 
@@ -239,6 +226,15 @@ func handleUpdateSlot(cfg Config, d Deps) http.Handler {
 			writeProblem(w, r, d.Logger, err)
 			return
 		}
+		if cur, same, err := unchangedBy(r, d.Slots, providerID, id, p, version); err != nil || same {
+			if err != nil {
+				writeProblem(w, r, d.Logger, err)
+				return
+			}
+			w.Header().Set("ETag", etag(cur))
+			encode(w, http.StatusOK, cur)
+			return
+		}
 		s, err := d.Slots.Update(r.Context(), providerID, id, p, version)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
@@ -247,6 +243,27 @@ func handleUpdateSlot(cfg Config, d Deps) http.Handler {
 		w.Header().Set("ETag", etag(s))
 		encode(w, http.StatusOK, s)
 	})
+}
+
+// unchangedBy reads the slot and reports whether p would leave it as it is
+// (PATCH {}, or only the values it already has). Such a PATCH is answered
+// with the slot as read, and writes nothing: no new version, no seq, no
+// event. That is exact, not a shortcut: a change that changes nothing
+// takes effect at the moment of the read, whatever comes after it.
+// If-Match is checked against the slot read, as Update would.
+func unchangedBy(r *http.Request, slots *availability.Service, providerID string, id int64, p availability.Patch, version int64) (availability.Slot, bool, error) {
+	cur, err := slots.Get(r.Context(), providerID, id)
+	if err != nil {
+		return cur, false, err
+	}
+	if version != 0 && cur.Version != version {
+		return cur, false, apperr.Errorf(apperr.CodePreconditionFailed, "slot is at version %d, not %d", cur.Version, version)
+	}
+	same := (p.Start == nil || p.Start.Equal(cur.Start)) &&
+		(p.End == nil || p.End.Equal(cur.End)) &&
+		(p.Status == nil || *p.Status == cur.Status) &&
+		(p.Note == nil || *p.Note == cur.Note)
+	return cur, same, nil
 }
 
 func handleDeleteSlot(d Deps) http.Handler {

@@ -48,13 +48,42 @@ type DB struct {
 	closeErr  error
 }
 
+// DefaultMaxConns bounds the connections (and so the open files) of a
+// database when Open is not given WithMaxConns: one for the writer, the
+// rest for concurrent reads. Reads beyond them wait for a connection.
+const DefaultMaxConns = 8
+
+// minFileConns is the least a file database works with: the writer keeps
+// one connection, and reads need another.
+const minFileConns = 2
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	maxConns int
+}
+
+// WithMaxConns bounds the database's connection pool to n connections (at
+// least 2 for a file database: one is the writer's); n <= 0 means
+// DefaultMaxConns. Each connection holds the database file open (and, in
+// WAL mode, its -wal and -shm files).
+func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
+
 // Open opens (creating if needed) the SQLite database named by databaseURL:
 // a plain path, "sqlite:///abs/path", "sqlite://rel/path", "sqlite:path" or a
 // "file:path?..." URI. The parent directory is created. Open does not
 // migrate; call Migrate.
-func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, error) {
+func Open(ctx context.Context, databaseURL string, logger *slog.Logger, opts ...Option) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	o := options{maxConns: DefaultMaxConns}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.maxConns <= 0 {
+		o.maxConns = DefaultMaxConns
 	}
 	path, query, err := parseURL(databaseURL)
 	if err != nil {
@@ -85,10 +114,14 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 		// Each connection to :memory: is its own database.
 		db.SetMaxOpenConns(1)
 	} else {
+		// A bounded pool: without it, every concurrent read opens
+		// another connection (300 concurrent lists held 299 files).
 		// A connection carries its pragmas and prepared statements:
-		// keep a few idle (the default is 2) so bursts do not close
+		// keep them all idle (the default is 2) so bursts do not close
 		// and reopen them.
-		db.SetMaxIdleConns(8)
+		n := max(o.maxConns, minFileConns)
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
 	}
 	d := &DB{db: db, path: path, logger: logger, memory: memory, wsem: make(chan struct{}, 1),
 		wake: make(chan struct{}, 1), tail: make(chan availability.Change, tailSize)}

@@ -11,7 +11,16 @@ export interface SlotList {
   /** The provider's seq, read before the slots: apply only changes after it. */
   seq: number;
   slots: Slot[];
+  /** Present when more slots follow: sent back as ?cursor= for the next page. */
+  nextCursor?: string;
 }
+
+/**
+ * A bound on the pages one listSlots follows, so a server that keeps
+ * answering with a cursor cannot keep the dashboard fetching forever
+ * (10,000 pages are a million slots at the server's default page size).
+ */
+const MAX_PAGES = 10_000;
 
 /**
  * AvailabilityApiService is the REST side: reading a provider's slots (and,
@@ -22,7 +31,12 @@ export class AvailabilityApiService {
   private readonly http = inject(HttpClient);
   private readonly config = inject(EVENTIDE_CONFIG);
 
-  /** GET /api/v1/providers/{id}/slots, optionally limited to [from, to): the slots and the seq they are at. */
+  /**
+   * GET /api/v1/providers/{id}/slots, optionally limited to [from, to): every
+   * page, following nextCursor, and the seq the slots are at (the first
+   * page's: it was read before any slot). No ?limit= is sent, so the server's
+   * page size applies whatever its --max-page-size.
+   */
   async listSlots(
     token: string,
     providerId: string,
@@ -31,10 +45,20 @@ export class AvailabilityApiService {
     const params: Record<string, string> = {};
     if (window?.from) params['from'] = window.from;
     if (window?.to) params['to'] = window.to;
-    const body = await this.call(
-      this.http.get<SlotList>(this.slotsUrl(providerId), { headers: auth(token), params }),
-    );
-    return { slots: body.slots ?? [], seq: body.seq ?? 0 };
+    const slots: Slot[] = [];
+    let seq: number | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const body = await this.call(
+        this.http.get<SlotList>(this.slotsUrl(providerId), { headers: auth(token), params }),
+      );
+      seq ??= body.seq ?? 0;
+      slots.push(...(body.slots ?? []));
+      if (!body.nextCursor) {
+        return { slots, seq };
+      }
+      params['cursor'] = body.nextCursor;
+    }
+    throw new ApiError({ title: 'Too many pages', status: 0, detail: `more than ${MAX_PAGES} pages of slots` });
   }
 
   /**

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package netlimit
+
+func openFileLimit() uint64 { return fallbackOpenFiles }
