@@ -235,3 +235,60 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("no usage printed: %q", stderr.String())
 	}
 }
+
+// TestJWTLeewayFlag: --jwt-leeway is the leeway REST applies (and, through
+// the same Verifier, the Socket.IO handshake and live sockets).
+func TestJWTLeewayFlag(t *testing.T) {
+	minter, err := auth.NewMinter([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, http.StatusOK}, // the default, 30 s
+		{[]string{"--jwt-leeway", "0s"}, http.StatusUnauthorized},
+	} {
+		base, _, _, stop := startServe(t, append([]string{"--jwt-secret", testSecret}, tc.args...)...)
+		tok, _, err := minter.Mint(auth.Claims{Subject: "late", Role: auth.RoleAdmin, ExpiresAt: time.Now().Add(-10 * time.Second)}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/providers/42/slots", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%v: a token expired 10 s ago gets %d, want %d", tc.args, resp.StatusCode, tc.want)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLimitFlagsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--jwt-leeway", "-1s"}, nil, "jwt-leeway"},
+		{nil, map[string]string{"EVENTIDE_JWT_LEEWAY": "-5s"}, "jwt-leeway"},
+		{[]string{"--max-connect-bytes", "0"}, nil, "max-connect-bytes"},
+		{nil, map[string]string{"EVENTIDE_MAX_BUFFERED_BYTES": "-1"}, "max-buffered-bytes"},
+		{[]string{"--max-rooms-per-socket", "0"}, nil, "max-rooms-per-socket"},
+		{[]string{"--attachment-timeout", "0s"}, nil, "attachment-timeout"},
+	} {
+		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--raw-addr", "", "--data-dir", dir}, tc.args...)
+		err := run(context.Background(), args, env(tc.env), &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: err = %v, want it to mention %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/eventide/realtime/internal/availability"
 	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/socketio"
@@ -66,6 +67,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 
 	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins}
 	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
+	lims := limits.New(limits.Config{Logger: log.With("component", "limits")})
 
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
@@ -76,10 +78,19 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			AllowRequest: originCheck(allowOrigin),
 			Logger:       log.With("component", "engineio"),
 		},
-		ConnectTimeout: cfg.ConnectTimeout,
-		Logger:         log.With("component", "socketio"),
+		ConnectTimeout:    cfg.ConnectTimeout,
+		MaxConnectBytes:   int(cfg.MaxConnectBytes),
+		MaxBufferedBytes:  int(cfg.MaxBufferedBytes),
+		AttachmentTimeout: cfg.AttachmentTimeout,
+		Limits:            lims,
+		Logger:            log.With("component", "socketio"),
 	})
-	gateway := realtime.NewGateway(sio, realtime.Config{Verifier: verifier, Logger: log.With("component", "realtime")})
+	gateway := realtime.NewGateway(sio, realtime.Config{
+		Verifier: verifier,
+		MaxRooms: int(cfg.MaxRoomsPerSocket),
+		Limits:   lims,
+		Logger:   log.With("component", "realtime"),
+	})
 	events := gateway.Service()
 
 	slots := availability.NewService(db, events, time.Now, log.With("component", "availability"))
@@ -203,10 +214,13 @@ func newAuth(cfg *config) (*auth.Verifier, *auth.Minter, error) {
 			return nil, nil, err
 		}
 	}
+	// One leeway for every check of a token's time: REST, the Socket.IO
+	// handshake and the expiry of live sockets all ask this Verifier.
+	leeway := auth.WithLeeway(cfg.JWTLeeway)
 	if cfg.JWTPublicKey != "" {
-		verifier, err = auth.LoadPublicKeyVerifier(cfg.JWTPublicKey)
+		verifier, err = auth.LoadPublicKeyVerifier(cfg.JWTPublicKey, leeway)
 	} else {
-		verifier, err = auth.NewVerifier([]byte(cfg.JWTSecret))
+		verifier, err = auth.NewVerifier([]byte(cfg.JWTSecret), leeway)
 	}
 	return verifier, minter, err
 }
