@@ -67,7 +67,7 @@ type client struct {
 	joined  bool // a namespace was joined: the budget is MaxBufferedBytes
 	running bool
 	queue   []task
-	qbytes  int // received bytes held by queued and running tasks
+	qbytes  int // received bytes held by the tasks waiting in queue
 
 	// partial is the binary packet being reassembled, nil when none: one
 	// word in every client, the rest only while attachments are awaited.
@@ -532,12 +532,13 @@ func (c *client) pushLocked(t task) {
 	go c.drain()
 }
 
+// drain runs the mailbox's tasks in order. A task's bytes leave the budget
+// when it starts: the budget bounds what waits, and the one running is
+// bounded by the engine's MaxPayload.
 func (c *client) drain() {
 	defer c.srv.drains.Add(-1)
-	held := 0 // the bytes of the task that just ran
 	for {
 		c.qmu.Lock()
-		c.qbytes -= held
 		if len(c.queue) == 0 {
 			c.queue = nil // an idle connection keeps no array
 			c.running = false
@@ -547,8 +548,8 @@ func (c *client) drain() {
 		t := c.queue[0]
 		c.queue[0] = task{}
 		c.queue = c.queue[1:]
+		c.qbytes -= t.n
 		c.qmu.Unlock()
-		held = t.n
 		c.run(t.f)
 	}
 }

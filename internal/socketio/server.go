@@ -50,12 +50,13 @@ type Config struct {
 	// after a middleware refusal). Default DefaultMaxConnectBytes.
 	MaxConnectBytes int
 	// MaxBufferedBytes bounds the bytes of received packets a connection
-	// holds before its handlers have run: the mailbox, and the attachments
-	// of a binary packet still arriving. One packet is always accepted
-	// when nothing is held (the engine bounds it by its MaxPayload). Until
-	// the connection has joined a namespace the bound is MaxConnectBytes,
-	// with no such exception. Over it, the connection is closed with
-	// reason "receive queue overflow". Default DefaultMaxBufferedBytes.
+	// holds while they wait for its handlers: the mailbox (not counting
+	// the packet being handled), and the attachments of a binary packet
+	// still arriving. One packet is always accepted when nothing waits
+	// (the engine bounds it by its MaxPayload). Until the connection has
+	// joined a namespace the bound is MaxConnectBytes, with no such
+	// exception. Over it, the connection is closed with reason "receive
+	// queue overflow". Default DefaultMaxBufferedBytes.
 	MaxBufferedBytes int
 	// AttachmentTimeout bounds the time between a binary packet's header
 	// and its last attachment; the connection is closed when it runs out.
