@@ -5,7 +5,9 @@
 // of the connection — without Node.js.
 //
 // Every wait is bounded (Timeout) only as a guard against a hang; tests
-// wait for packets, never for time to pass.
+// wait for packets, never for time to pass. The client answers a v4
+// server's pings; as a v3 client it sends none, so a v3 session lasts
+// the server's pingInterval + pingTimeout at most.
 package siotest
 
 import (
