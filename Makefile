@@ -35,8 +35,11 @@ web: web/node_modules/.package-lock.json
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && $(NPM) ci --no-audit --no-fund
 
-## test: everything CI runs
-test: deps lint go-test e2e
+## test: everything CI runs. The end-to-end npm packages come before the Go
+## tests: TestNodeClients (internal/socketio) drives the server with them, and
+## must run here rather than skip.
+test: NODE_CLIENT_TEST := 1
+test: deps lint test/e2e/node_modules/.package-lock.json go-test e2e
 
 deps:
 	bash scripts/ensure-deps.sh
@@ -47,7 +50,7 @@ lint:
 	$(GO) vet ./...
 
 go-test:
-	$(GO) test -race -count=1 ./...
+	EVENTIDE_NODE_CLIENT_TEST=$(NODE_CLIENT_TEST) $(GO) test -race -count=1 ./...
 
 test/e2e/node_modules/.package-lock.json: test/e2e/package-lock.json
 	cd test/e2e && $(NPM) ci --no-audit --no-fund

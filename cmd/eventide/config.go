@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,14 @@ type config struct {
 	DBMaxConns         int
 	PageSize           int
 	MaxPageSize        int
+	// JWTLeeway is the one clock skew tolerated on a token's exp and nbf:
+	// at REST, at the Socket.IO handshake and for live sockets.
+	JWTLeeway time.Duration
+	// Limits of the Socket.IO layer and gateway (docs/operations.md, Limits).
+	MaxConnectBytes   int64
+	MaxBufferedBytes  int64
+	AttachmentTimeout time.Duration
+	MaxRoomsPerSocket int64
 
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
@@ -131,6 +140,11 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", int(envInt(getenv, "EVENTIDE_DB_MAX_CONNS", 0)), fmt.Sprintf("database connections at most; 0: the store's default (SQLite %d open files, PostgreSQL %d connections) [EVENTIDE_DB_MAX_CONNS]", sqlite.DefaultMaxConns, postgres.DefaultMaxConns))
 	fs.IntVar(&c.PageSize, "page-size", int(envInt(getenv, "EVENTIDE_PAGE_SIZE", httpapi.DefaultPageSize)), "slots a list returns without ?limit= [EVENTIDE_PAGE_SIZE]")
 	fs.IntVar(&c.MaxPageSize, "max-page-size", int(envInt(getenv, "EVENTIDE_MAX_PAGE_SIZE", httpapi.DefaultMaxPageSize)), "largest ?limit= of a slot list [EVENTIDE_MAX_PAGE_SIZE]")
+	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", envDuration(getenv, "EVENTIDE_JWT_LEEWAY", 30*time.Second), "clock skew tolerated on token exp/nbf, at REST, the Socket.IO handshake and for live sockets [EVENTIDE_JWT_LEEWAY]")
+	fs.Int64Var(&c.MaxConnectBytes, "max-connect-bytes", envInt(getenv, "EVENTIDE_MAX_CONNECT_BYTES", 8<<10), "largest Socket.IO CONNECT packet (the auth payload) in bytes [EVENTIDE_MAX_CONNECT_BYTES]")
+	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", envInt(getenv, "EVENTIDE_MAX_BUFFERED_BYTES", 1<<20), "received Socket.IO bytes a connection may hold before its handlers run [EVENTIDE_MAX_BUFFERED_BYTES]")
+	fs.DurationVar(&c.AttachmentTimeout, "attachment-timeout", envDuration(getenv, "EVENTIDE_ATTACHMENT_TIMEOUT", 30*time.Second), "time for the attachments of a binary Socket.IO packet to arrive [EVENTIDE_ATTACHMENT_TIMEOUT]")
+	fs.Int64Var(&c.MaxRoomsPerSocket, "max-rooms-per-socket", envInt(getenv, "EVENTIDE_MAX_ROOMS_PER_SOCKET", 100), "provider rooms one socket may be in [EVENTIDE_MAX_ROOMS_PER_SOCKET]")
 	return c, origins
 }
 
@@ -214,6 +228,24 @@ func (c *config) finish(origins string, serving bool) error {
 	}
 	if err := c.checkLimits(); err != nil {
 		return err
+	}
+	if c.JWTLeeway < 0 {
+		return fmt.Errorf("--jwt-leeway must not be negative, not %s", c.JWTLeeway)
+	}
+	if c.AttachmentTimeout <= 0 {
+		return fmt.Errorf("--attachment-timeout must be positive, not %s", c.AttachmentTimeout)
+	}
+	for _, l := range []struct {
+		flag string
+		n    int64
+	}{
+		{"max-connect-bytes", c.MaxConnectBytes},
+		{"max-buffered-bytes", c.MaxBufferedBytes},
+		{"max-rooms-per-socket", c.MaxRoomsPerSocket},
+	} {
+		if l.n <= 0 || l.n > math.MaxInt32 {
+			return fmt.Errorf("--%s must be between 1 and %d, not %d", l.flag, math.MaxInt32, l.n)
+		}
 	}
 	c.DatabaseURL = c.databasePath()
 	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")

@@ -312,3 +312,39 @@ func TestProductionPlainWebSocket(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+
+// TestJWTLeewayFlag: --jwt-leeway is the leeway REST applies (and, through
+// the same Verifier, the Socket.IO handshake and live sockets).
+func TestJWTLeewayFlag(t *testing.T) {
+	minter, err := auth.NewMinter([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, http.StatusOK}, // the default, 30 s
+		{[]string{"--jwt-leeway", "0s"}, http.StatusUnauthorized},
+	} {
+		base, _, _, stop := startServe(t, append([]string{"--jwt-secret", testSecret}, tc.args...)...)
+		tok, _, err := minter.Mint(auth.Claims{Subject: "late", Role: auth.RoleAdmin, ExpiresAt: time.Now().Add(-10 * time.Second)}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/providers/42/slots", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%v: a token expired 10 s ago gets %d, want %d", tc.args, resp.StatusCode, tc.want)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

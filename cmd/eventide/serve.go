@@ -99,10 +99,19 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			Limits:             reporter,
 			Logger:             log.With("component", "engineio"),
 		},
-		ConnectTimeout: cfg.ConnectTimeout,
-		Logger:         log.With("component", "socketio"),
+		ConnectTimeout:    cfg.ConnectTimeout,
+		MaxConnectBytes:   int(cfg.MaxConnectBytes),
+		MaxBufferedBytes:  int(cfg.MaxBufferedBytes),
+		AttachmentTimeout: cfg.AttachmentTimeout,
+		Limits:            reporter,
+		Logger:            log.With("component", "socketio"),
 	})
-	gateway := realtime.NewGateway(sio, realtime.Config{Verifier: verifier, Logger: log.With("component", "realtime")})
+	gateway := realtime.NewGateway(sio, realtime.Config{
+		Verifier: verifier,
+		MaxRooms: int(cfg.MaxRoomsPerSocket),
+		Limits:   reporter,
+		Logger:   log.With("component", "realtime"),
+	})
 	events := gateway.Service()
 
 	slots := availability.NewService(db, time.Now)
@@ -289,10 +298,13 @@ func newAuth(cfg *config) (*auth.Verifier, *auth.Minter, error) {
 			return nil, nil, err
 		}
 	}
+	// One leeway for every check of a token's time: REST, the Socket.IO
+	// handshake and the expiry of live sockets all ask this Verifier.
+	leeway := auth.WithLeeway(cfg.JWTLeeway)
 	if cfg.JWTPublicKey != "" {
-		verifier, err = auth.LoadPublicKeyVerifier(cfg.JWTPublicKey)
+		verifier, err = auth.LoadPublicKeyVerifier(cfg.JWTPublicKey, leeway)
 	} else {
-		verifier, err = auth.NewVerifier([]byte(cfg.JWTSecret))
+		verifier, err = auth.NewVerifier([]byte(cfg.JWTSecret), leeway)
 	}
 	return verifier, minter, err
 }

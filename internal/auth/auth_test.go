@@ -123,15 +123,46 @@ func TestVerifyHS256(t *testing.T) {
 	}
 }
 
+// TestLeeway checks the one leeway: a token is accepted until exp + leeway
+// and refused from then on, whether its claims are remembered or not, and
+// ValidUntil names that instant for the sockets that outlive the handshake.
 func TestLeeway(t *testing.T) {
 	tok := sign(t, jwt.SigningMethodHS256, secret, with("exp", now.Add(-10*time.Second).Unix()))
 	v, _ := auth.NewVerifier(secret, auth.WithClock(clock))
-	if _, err := v.Verify(tok); err != nil {
+	if v.Leeway() != auth.DefaultLeeway || auth.DefaultLeeway != 30*time.Second {
+		t.Fatalf("Leeway = %v, DefaultLeeway = %v", v.Leeway(), auth.DefaultLeeway)
+	}
+	c, err := v.Verify(tok)
+	if err != nil {
 		t.Fatalf("10s past exp within default leeway: %v", err)
+	}
+	if want := now.Add(20 * time.Second); !v.ValidUntil(c).Equal(want) {
+		t.Fatalf("ValidUntil = %v, want %v", v.ValidUntil(c), want)
 	}
 	strict, _ := auth.NewVerifier(secret, auth.WithClock(clock), auth.WithLeeway(0))
 	if _, err := strict.Verify(tok); apperr.CodeOf(err) != apperr.CodeUnauthorized {
 		t.Fatalf("no leeway: %v", err)
+	}
+
+	// At exp + leeway the token is refused, remembered or not.
+	exp := now.Add(time.Minute)
+	tok = sign(t, jwt.SigningMethodHS256, secret, with("exp", exp.Unix()))
+	for _, remembered := range []bool{true, false} {
+		at := now
+		v, _ := auth.NewVerifier(secret, auth.WithClock(func() time.Time { return at }), auth.WithLeeway(5*time.Second))
+		if remembered {
+			if _, err := v.Verify(tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at = exp.Add(5*time.Second - time.Nanosecond)
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatalf("remembered=%v: refused just before exp + leeway: %v", remembered, err)
+		}
+		at = exp.Add(5 * time.Second)
+		if _, err := v.Verify(tok); apperr.CodeOf(err) != apperr.CodeUnauthorized || !strings.Contains(err.Error(), "expired") {
+			t.Fatalf("remembered=%v: at exp + leeway: %v", remembered, err)
+		}
 	}
 }
 

@@ -24,7 +24,11 @@ import (
 // MinSecretLen is the shortest HS256 secret accepted, in bytes.
 const MinSecretLen = 16
 
-// DefaultLeeway is the clock skew tolerated on exp and nbf.
+// DefaultLeeway is the clock skew tolerated on exp and nbf: a token is
+// accepted until exp + leeway. Everything that checks a token's time (REST,
+// the Socket.IO handshake, the expiry of live sockets) uses the Verifier's
+// one leeway, so a token is never accepted in one place and refused in
+// another (see Verifier.Leeway).
 const DefaultLeeway = 30 * time.Second
 
 // Option configures a Verifier or a Minter.
@@ -58,6 +62,7 @@ type Verifier struct {
 	key    any
 	parser *jwt.Parser
 	now    func() time.Time
+	leeway time.Duration
 
 	// verified remembers the claims of tokens that passed, until they
 	// expire: a client sends the same token with every request, and
@@ -151,9 +156,10 @@ func parsePublicKey(data []byte) (any, error) {
 
 func newVerifier(alg string, key any, o options) *Verifier {
 	return &Verifier{
-		alg: alg,
-		key: key,
-		now: o.now,
+		alg:    alg,
+		key:    key,
+		now:    o.now,
+		leeway: o.leeway,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{alg}),
 			jwt.WithExpirationRequired(),
@@ -167,6 +173,15 @@ func newVerifier(alg string, key any, o options) *Verifier {
 // Algorithm returns the one JWT "alg" the Verifier accepts.
 func (v *Verifier) Algorithm() string { return v.alg }
 
+// Leeway returns the clock skew the Verifier tolerates on exp and nbf.
+func (v *Verifier) Leeway() time.Duration { return v.leeway }
+
+// ValidUntil returns the instant from which the Verifier refuses a token
+// with claims c: its exp plus the leeway. A socket authenticated with the
+// token ends then, so a client is never let in at the handshake and kicked
+// at once, nor kept connected with a token REST would refuse.
+func (v *Verifier) ValidUntil(c Claims) time.Time { return c.ExpiresAt.Add(v.leeway) }
+
 // Verify checks token and returns its claims. Every failure is an apperr
 // "unauthorized" error whose message says what is wrong (never the token).
 func (v *Verifier) Verify(token string) (Claims, error) {
@@ -176,7 +191,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	v.mu.Lock()
 	c, ok := v.verified[token]
 	v.mu.Unlock()
-	if ok && v.now().Before(c.ExpiresAt) {
+	if ok && v.now().Before(v.ValidUntil(c)) { // the parser's rule, with the same leeway
 		return c, nil
 	}
 	mc := jwt.MapClaims{}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
-
 )
 
 // TestSlotIDsAreCanonical: a slot is addressed by one spelling of its id

@@ -9,4 +9,9 @@
 // It plays the part of the NestJS WebsocketsGateway and WebsocketsService the
 // frontends were written against: the event names, the payloads and the
 // `exception` error shape ({status, message, cause}) are the same.
+//
+// A socket lives as long as its token is valid for the Verifier: it is
+// disconnected at exp plus the Verifier's leeway (TokenVerifier.ValidUntil),
+// the instant from which a handshake or REST call with the token is refused.
+// A socket may be in at most Config.MaxRooms provider rooms.
 package realtime

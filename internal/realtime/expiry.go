@@ -4,22 +4,29 @@ import (
 	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/eventide/realtime/internal/auth"
 )
 
 // expiries ends sockets whose tokens expire while they are connected. It
 // keeps the sessions in one min-heap by expiry with one timer for the
 // earliest, rather than a timer per socket: a connection costs a heap slot.
 type expiries struct {
-	now    func() time.Time
+	now       func() time.Time
+	afterFunc func(time.Duration, func()) func() bool
+	// until is when a token stops being valid: exp plus the verifier's
+	// leeway. The same leeway for every token, so ordering by exp is
+	// ordering by until.
+	until  func(auth.Claims) time.Time
 	expire func(*session) // called, outside the lock, once a token expired
 
-	mu    sync.Mutex
-	h     expiryHeap
-	timer *time.Timer
-	due   time.Time // when timer fires; zero if it is not armed
+	mu   sync.Mutex
+	h    expiryHeap
+	stop func() bool // cancels the last timer armed
+	due  time.Time   // when that timer fires; zero if none is pending
 }
 
-// add schedules x.expire(st) for st.claims.ExpiresAt.
+// add schedules x.expire(st) for x.until(st.claims).
 func (x *expiries) add(st *session) {
 	x.mu.Lock()
 	heap.Push(&x.h, st)
@@ -41,17 +48,15 @@ func (x *expiries) armLocked() {
 	if len(x.h) == 0 {
 		return
 	}
-	next := x.h[0].claims.ExpiresAt
+	next := x.until(x.h[0].claims)
 	if !x.due.IsZero() && !next.Before(x.due) {
 		return // the timer fires first; it re-arms
 	}
-	x.due = next
-	d := max(next.Sub(x.now()), 0)
-	if x.timer == nil {
-		x.timer = time.AfterFunc(d, x.fire)
-		return
+	if x.stop != nil {
+		x.stop() // a no-op if it fired: fire re-arms, once more at worst
 	}
-	x.timer.Reset(d)
+	x.due = next
+	x.stop = x.afterFunc(max(next.Sub(x.now()), 0), x.fire)
 }
 
 // fire ends every session whose token has expired, then re-arms.
@@ -59,7 +64,7 @@ func (x *expiries) fire() {
 	now := x.now()
 	var expired []*session
 	x.mu.Lock()
-	for len(x.h) > 0 && !x.h[0].claims.ExpiresAt.After(now) {
+	for len(x.h) > 0 && !x.until(x.h[0].claims).After(now) {
 		expired = append(expired, heap.Pop(&x.h).(*session))
 	}
 	x.due = time.Time{}

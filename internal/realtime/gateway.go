@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventide/realtime/internal/auth"
+	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/socketio"
 )
 
@@ -24,17 +25,40 @@ const (
 	EventAvailabilityUpdated = "availabilityUpdated"
 )
 
-// TokenVerifier checks a bearer token and returns its claims.
+// TokenVerifier checks a bearer token and returns its claims;
+// *auth.Verifier implements it.
 type TokenVerifier interface {
 	Verify(token string) (auth.Claims, error)
+	// ValidUntil returns when the verifier starts refusing a token with
+	// claims c (its exp plus the verifier's leeway). A socket
+	// authenticated with the token is disconnected then: the same instant
+	// from which a new handshake or a REST call with it is refused.
+	ValidUntil(c auth.Claims) time.Time
 }
+
+// DefaultMaxRooms is how many provider rooms a socket may be in unless
+// configured otherwise: more than a dashboard watches, far less than what
+// would let one token holder grow the room index.
+const DefaultMaxRooms = 100
+
+// LimitRooms names the rooms-per-socket limit in limit reports.
+const LimitRooms = "realtime.rooms_per_socket"
 
 // Config configures a Gateway.
 type Config struct {
 	Verifier TokenVerifier
 	Logger   *slog.Logger
+	// MaxRooms bounds the rooms a socket may be in (its own room aside);
+	// a joinRoom over it is refused. Default DefaultMaxRooms.
+	MaxRooms int
+	// Limits counts and logs the limits clients hit (nil: not reported).
+	Limits *limits.Reporter
 	// Now is the clock used for token expiry; nil means time.Now.
 	Now func() time.Time
+	// AfterFunc schedules the expiry of live sockets: it runs f after d
+	// and returns a function that cancels it, as time.AfterFunc(d,
+	// f).Stop, the default. Tests pass a fake clock's.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // Gateway wires authentication and room handling into the "/" namespace of
@@ -44,6 +68,8 @@ type Gateway struct {
 	nsp      *socketio.Namespace
 	verifier TokenVerifier
 	log      *slog.Logger
+	limits   *limits.Reporter
+	maxRooms int
 	now      func() time.Time
 	expiries expiries
 	svc      *Service
@@ -74,6 +100,8 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 		nsp:      io.Of("/"),
 		verifier: cfg.Verifier,
 		log:      cfg.Logger,
+		limits:   cfg.Limits,
+		maxRooms: cfg.MaxRooms,
 		now:      cfg.Now,
 	}
 	g.svc = newService(g.nsp)
@@ -85,7 +113,15 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	if g.maxRooms <= 0 {
+		g.maxRooms = DefaultMaxRooms
+	}
 	g.expiries.now = g.now
+	g.expiries.afterFunc = cfg.AfterFunc
+	if g.expiries.afterFunc == nil {
+		g.expiries.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	g.expiries.until = g.verifier.ValidUntil
 	g.expiries.expire = (*session).expire
 	g.nsp.Use(g.authenticate)
 	g.nsp.OnConnection(g.onConnection)
@@ -146,8 +182,10 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		g.log.Info("socket connected", "sid", s.ID(), "sub", st.claims.Subject, "role", st.claims.Role,
 			"addr", hs.Address, "eio", hs.Protocol)
 	}
-	// A token that expires while the socket is open ends the socket, as a
-	// new handshake with it would be refused.
+	// A token that expires while the socket is open ends the socket when
+	// a new handshake with it would be refused: at exp plus the
+	// verifier's leeway, not before (a client let in would be kicked at
+	// once, and reconnect in a loop) nor after.
 	if !st.claims.ExpiresAt.IsZero() {
 		g.expiries.add(st)
 	}
@@ -171,14 +209,16 @@ func (st *session) disconnected(reason string) {
 // handleRoom serves joinRoom (join=true) and leaveRoom.
 func (g *Gateway) handleRoom(s *socketio.Socket, e *socketio.Event, join bool) {
 	room, err := roomFromArgs(e.Args)
-	if err == nil {
+	if err == nil && join {
 		providerID, _ := auth.ParseRoom(room)
-		if join && !auth.CanWatch(claimsOf(s), providerID) {
+		if !auth.CanWatch(claimsOf(s), providerID) {
 			err = fmt.Errorf("forbidden: not allowed to join %s", room)
+		} else if g.tooManyRooms(s, room) {
+			err = fmt.Errorf("too many rooms: a connection may be in at most %d; leave one first", g.maxRooms)
 		}
 	}
 	if err != nil {
-		g.log.Info("room request refused", "sid", s.ID(), "event", e.Name, "room", room, "err", err.Error())
+		g.log.Debug("room request refused", "sid", s.ID(), "event", e.Name, "room", room, "err", err.Error())
 		_ = s.Emit(EventException, exception(err.Error(), e.Name, room))
 		if e.Ack != nil {
 			_ = e.Ack(map[string]any{"status": "error", "message": err.Error()})
@@ -192,11 +232,32 @@ func (g *Gateway) handleRoom(s *socketio.Socket, e *socketio.Event, join bool) {
 		s.Leave(room)
 		reply = EventLeftRoom
 	}
-	g.log.Info(reply, "sid", s.ID(), "room", room)
+	g.log.Debug(reply, "sid", s.ID(), "room", room)
 	_ = s.Emit(reply, map[string]any{"room": room})
 	if e.Ack != nil {
 		_ = e.Ack(map[string]any{"status": "ok", "room": room})
 	}
+}
+
+// tooManyRooms reports whether joining room would put s over the rooms
+// limit (reporting the hit); rejoining a room it is in never does. The
+// room index is the count: a socket's rooms are read, not kept twice.
+func (g *Gateway) tooManyRooms(s *socketio.Socket, room string) bool {
+	joined := 0
+	for _, r := range s.Rooms() {
+		switch r {
+		case room:
+			return false
+		case s.ID():
+		default:
+			joined++
+		}
+	}
+	if joined < g.maxRooms {
+		return false
+	}
+	g.limits.Hit(LimitRooms, s.Handshake().Address, "sid", s.ID(), "sub", claimsOf(s).Subject, "max", g.maxRooms)
+	return true
 }
 
 // exception is the payload NestJS's WsException filter sends, which the

@@ -16,14 +16,15 @@ import (
 // nullConn is an in-process engine connection that counts what it is sent:
 // it measures the Socket.IO layer alone, without network or engine queues.
 type nullConn struct {
-	id    string
-	proto int
-	req   *http.Request
-	sent  atomic.Int64
-	mu    sync.Mutex
-	last  []*engineio.Message
-	recv  engineio.Receiver
-	close sync.Once
+	id     string
+	proto  int
+	req    *http.Request
+	sent   atomic.Int64
+	mu     sync.Mutex
+	last   []*engineio.Message
+	recv   engineio.Receiver
+	close  sync.Once
+	closed atomic.Bool
 }
 
 func (c *nullConn) ID() string             { return c.id }
@@ -34,7 +35,12 @@ func (c *nullConn) Send(msgs ...*engineio.Message) error {
 	c.sent.Add(int64(len(msgs)))
 	return nil
 }
-func (c *nullConn) Close() { c.close.Do(func() { go c.recv.OnClose(engineio.ReasonForcedClose) }) }
+func (c *nullConn) Close() {
+	c.close.Do(func() {
+		c.closed.Store(true)
+		go c.recv.OnClose(engineio.ReasonForcedClose)
+	})
+}
 func (c *nullConn) Admit() {}
 
 // connectN connects n in-process sockets to "/" and puts them in room.
@@ -154,4 +160,34 @@ func BenchmarkIdleSocketMemory(b *testing.B) {
 		s.Shutdown(b.Context())
 	}
 	b.ReportMetric(total/float64(b.N), "B/socket")
+}
+
+// BenchmarkReceiveEvent measures an event from a client to its handler:
+// the reader's checks, the mailbox and the decoding in it.
+func BenchmarkReceiveEvent(b *testing.B) {
+	s := NewServer(Config{})
+	defer s.Shutdown(b.Context())
+	var handled atomic.Int64
+	done := make(chan *Socket, 1)
+	s.Of("/").OnConnection(func(so *Socket) {
+		so.On("joinRoom", func(*Event) { handled.Add(1) })
+		done <- so
+	})
+	conn := attachN(b, s, makeConns(1), done)[0]
+	msg := []byte(`2["joinRoom",{"providerId":"1"}]`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := int64(0)
+	for b.Loop() {
+		conn.recv.OnMessage(msg, false)
+		n++
+		if n%1000 == 0 {
+			for handled.Load() < n-100 {
+				runtime.Gosched() // stay within the mailbox bound
+			}
+		}
+	}
+	for handled.Load() < n {
+		runtime.Gosched()
+	}
 }

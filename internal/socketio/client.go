@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventide/realtime/internal/engineio"
@@ -35,6 +36,10 @@ const (
 	ReasonParseError                = "parse error"
 	ReasonForcedClose               = "forced close"
 	ReasonServerShuttingDown        = "server shutting down"
+	// ReasonReceiveQueueOverflow: the client sent more than its handlers
+	// took, or a binary packet's attachments did not come in time (see
+	// Config.MaxBufferedBytes and Config.AttachmentTimeout).
+	ReasonReceiveQueueOverflow = "receive queue overflow"
 )
 
 // client is one Engine.IO connection and the sockets multiplexed on it.
@@ -44,6 +49,12 @@ const (
 // else to a per-client mailbox drained by a goroutine that exists only while
 // there is work: handlers run in order, off the reader, and an idle
 // connection holds no goroutine.
+//
+// What a client makes the server hold before its handlers run is bounded
+// by bytes received: the mailbox and a binary packet still waiting for its
+// attachments share one budget (Config.MaxBufferedBytes, and the much
+// smaller MaxConnectBytes until a namespace is joined), the mailbox also by
+// packets (maxQueue), and the wait for attachments by time.
 type client struct {
 	srv   *Server
 	conn  engineConn
@@ -51,13 +62,31 @@ type client struct {
 	dec   Decoder
 
 	mu      sync.Mutex
-	sockets []*Socket // one per connected namespace; a slice: clients join few
-	closed  bool
+	sockets []*Socket   // one per connected namespace; a slice: clients join few
 	timer   *time.Timer // connect timeout; nil once a namespace is joined
+	closed  bool        // (next to qmu: a word less per connection)
 
 	qmu     sync.Mutex
-	queue   []func()
+	joined  bool // a namespace was joined: the budget is MaxBufferedBytes
 	running bool
+	queue   []task
+	qbytes  int // received bytes held by the tasks waiting in queue
+
+	// partial is the binary packet being reassembled, nil when none: one
+	// word in every client, the rest only while attachments are awaited.
+	partial atomic.Pointer[partialPacket]
+}
+
+// partialPacket is a binary packet waiting for its attachments.
+type partialPacket struct {
+	bytes int         // received so far (the reader's)
+	stop  func() bool // the attachment timer
+}
+
+// task is a mailbox entry and the received bytes it keeps alive.
+type task struct {
+	f func()
+	n int
 }
 
 func (s *Server) newClient(conn engineConn) *client {
@@ -72,7 +101,7 @@ func (s *Server) newClient(conn engineConn) *client {
 		// socket.io-client 2.x never sends CONNECT for "/": Node connects
 		// it at once with an empty auth; the query stays in
 		// Handshake.Query, where applications read 2.x credentials.
-		c.enqueue(func() { c.connect("/", map[string]any{}) })
+		c.push(task{f: func() { c.connect("/", map[string]any{}) }})
 	}
 	return c
 }
@@ -95,33 +124,63 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	if closed {
 		return // the connection is going away: decode nothing more
 	}
-	if !binary && len(data) > 0 && data[0] >= '0' && data[0] <= '2' && !c.dec.waiting() {
-		// CONNECT, DISCONNECT and EVENT are decoded in the mailbox, where they
-		// are handled anyway: JSON decoding deepens the stack, and the
-		// reader's stack is kept for the connection's whole life (an idle
-		// read is too deep for the GC to shrink it back).
-		c.enqueue(func() {
-			p, n, err := decodeText(data, c.dec.maxAttachments(), false)
-			if err == nil && n > 0 {
-				err = perr("illegal attachments")
-			}
-			if err != nil {
-				c.srv.log.Debug("socketio: invalid packet", "sid", c.conn.ID(), "err", err)
-				c.fail()
+	waiting := c.dec.waiting()
+	if !binary && !waiting && len(data) > 0 {
+		switch {
+		case data[0] == '0' && len(data) > c.srv.cfg.MaxConnectBytes:
+			c.refuseConnect(data)
+			return
+		case data[0] >= '0' && data[0] <= '2':
+			// CONNECT, DISCONNECT and EVENT are decoded in the mailbox,
+			// where they are handled anyway: JSON decoding deepens the
+			// stack, and the reader's stack is kept for the connection's
+			// whole life (an idle read is too deep for the GC to shrink
+			// it back).
+			c.enqueue(len(data), 0, func() {
+				p, n, err := decodeText(data, c.dec.maxAttachments(), false)
+				if err == nil && n > 0 {
+					err = perr("illegal attachments")
+				}
+				if err != nil {
+					c.srv.log.Debug("socketio: invalid packet", "sid", c.conn.ID(), "err", err)
+					c.fail()
+					return
+				}
+				c.handle(p)
+			})
+			return
+		case data[0] == '5' || data[0] == '6':
+			// The text part of a binary packet waits for its
+			// attachments: it counts against the budget from now on.
+			if !c.admit(len(data), 0) {
+				c.overflow(len(data))
 				return
 			}
-			c.handle(p)
-		})
-		return
+		}
+	}
+	if pp := c.partial.Load(); binary && waiting && pp != nil {
+		if !c.admit(len(data), pp.bytes) {
+			c.overflow(len(data))
+			return
+		}
+		pp.bytes += len(data)
 	}
 	p, err := c.dec.Add(data, binary)
 	if err != nil {
+		c.endPartial()
 		c.srv.log.Debug("socketio: invalid packet", "sid", c.conn.ID(), "err", err)
 		c.fail()
 		return
 	}
 	if p == nil {
+		if !binary && c.dec.waiting() {
+			c.startPartial(len(data))
+		}
 		return
+	}
+	held := len(data) // a binary packet without attachments, admitted above
+	if waiting {
+		held = c.endPartial()
 	}
 	switch p.Type {
 	case PacketAck, PacketBinaryAck:
@@ -133,10 +192,73 @@ func (c *client) OnMessage(data []byte, binary bool) {
 		}
 		s.onAck(p)
 	case PacketConnect, PacketEvent, PacketBinaryEvent, PacketDisconnect:
-		c.enqueue(func() { c.handle(p) })
+		c.enqueue(0, held, func() { c.handle(p) })
 	default: // CONNECT_ERROR from a client
 		c.fail()
 	}
+}
+
+// refuseConnect answers a CONNECT over MaxConnectBytes without decoding
+// it: CONNECT_ERROR for its namespace, as a middleware refusal would, so
+// the client may retry with less. One whose namespace cannot be read in
+// its first bytes is closed.
+func (c *client) refuseConnect(data []byte) {
+	c.srv.cfg.Limits.Hit(LimitConnectBytes, c.remoteAddr(), "sid", c.conn.ID(),
+		"bytes", len(data), "max", c.srv.cfg.MaxConnectBytes)
+	nsp, ok := connectNamespace(data)
+	if !ok {
+		c.fail()
+		return
+	}
+	err := fmt.Errorf("connect payload too large (%d bytes, the limit is %d)", len(data), c.srv.cfg.MaxConnectBytes)
+	// Through the mailbox, after the packets before it.
+	c.enqueue(len(nsp), 0, func() {
+		c.sendPacket(PacketConnectError, nsp, connectErrorData(c.proto, err))
+	})
+}
+
+// maxNamespaceLen bounds the namespace read from a CONNECT too large to
+// decode.
+const maxNamespaceLen = 256
+
+// connectNamespace returns the namespace of the CONNECT packet data ("0"
+// then "/nsp," or "/nsp?query," or neither for "/").
+func connectNamespace(data []byte) (string, bool) {
+	if len(data) < 2 || data[1] != '/' {
+		return "/", true
+	}
+	end := min(len(data), 1+maxNamespaceLen)
+	for i := 1; i < end; i++ {
+		if data[i] == ',' || data[i] == '?' {
+			return string(data[1:i]), true
+		}
+	}
+	return "", false
+}
+
+// startPartial starts the wait for the attachments of a binary packet
+// whose text part, n bytes, was just read.
+func (c *client) startPartial(n int) {
+	pp := &partialPacket{bytes: n}
+	pp.stop = c.srv.cfg.AfterFunc(c.srv.cfg.AttachmentTimeout, func() {
+		if c.partial.CompareAndSwap(pp, nil) { // still that packet
+			c.srv.cfg.Limits.Hit(LimitAttachmentTimeout, c.remoteAddr(), "sid", c.conn.ID(),
+				"timeout", c.srv.cfg.AttachmentTimeout.String())
+			c.closeWith(ReasonReceiveQueueOverflow, true)
+		}
+	})
+	c.partial.Store(pp)
+}
+
+// endPartial ends the wait started by startPartial, if any, and returns
+// the bytes the packet held.
+func (c *client) endPartial() int {
+	pp := c.partial.Swap(nil)
+	if pp == nil {
+		return 0
+	}
+	pp.stop()
+	return pp.bytes
 }
 
 // handle runs in the mailbox: CONNECT, DISCONNECT and events.
@@ -179,6 +301,9 @@ func (c *client) closeWith(reason string, closeConn bool) {
 	}
 	c.closed = true
 	c.stopTimerLocked()
+	if pp := c.partial.Swap(nil); pp != nil {
+		pp.stop() // so the timer does not keep the client alive
+	}
 	socks := c.sockets
 	c.sockets = nil
 	c.mu.Unlock()
@@ -189,11 +314,11 @@ func (c *client) closeWith(reason string, closeConn bool) {
 		c.conn.Close()
 	}
 	if len(socks) > 0 {
-		c.push(func() {
+		c.push(task{f: func() {
 			for _, s := range socks {
 				s.onClose(reason)
 			}
-		}, false)
+		}})
 	}
 }
 
@@ -281,6 +406,9 @@ func (c *client) connect(name string, auth map[string]any) {
 	// Past the namespace's middleware (authentication): the engine stops
 	// counting the connection as pending and lifts its pending payload cap.
 	c.conn.Admit()
+	c.qmu.Lock()
+	c.joined = true
+	c.qmu.Unlock()
 
 	nsp.add(s)
 	if c.proto == 3 {
@@ -289,6 +417,7 @@ func (c *client) connect(name string, auth map[string]any) {
 		c.sendPacket(PacketConnect, name, map[string]any{"sid": s.id})
 	}
 	nsp.connected(s)
+	s.releaseAuth()
 }
 
 // connectErrorData is what Node sends on a middleware error: v5
@@ -335,24 +464,70 @@ func (c *client) sendMessages(msgs []*engineio.Message) {
 }
 
 // maxQueue bounds the packets waiting for a connection's handlers. A client
-// that outruns its handlers by that much is closed rather than allowed to
-// grow the server's memory; blocking the reader instead could deadlock a
-// handler waiting in EmitWithAck for an ack behind it.
+// that outruns its handlers by that much (or by Config.MaxBufferedBytes) is
+// closed rather than allowed to grow the server's memory; blocking the
+// reader instead could deadlock a handler waiting in EmitWithAck for an ack
+// behind it.
 const maxQueue = 4096
 
-// enqueue adds f to the mailbox, starting the drainer if idle. Only packet
-// handling counts against maxQueue (bounded is false for the close task).
-func (c *client) enqueue(f func()) { c.push(f, true) }
-
-func (c *client) push(f func(), bounded bool) {
+// admit reports whether n more received bytes may be held, with extra held
+// outside the mailbox (a binary packet being reassembled).
+func (c *client) admit(n, extra int) bool {
 	c.qmu.Lock()
-	if bounded && len(c.queue) >= maxQueue {
+	defer c.qmu.Unlock()
+	return c.admitLocked(n, extra)
+}
+
+func (c *client) admitLocked(n, extra int) bool {
+	if len(c.queue) >= maxQueue {
+		return false
+	}
+	held := c.qbytes + extra
+	if !c.joined {
+		return held+n <= c.srv.cfg.MaxConnectBytes
+	}
+	return held == 0 || held+n <= c.srv.cfg.MaxBufferedBytes
+}
+
+// overflow closes a client that sent more than it may have held.
+func (c *client) overflow(n int) {
+	c.qmu.Lock()
+	queued, held, joined := len(c.queue), c.qbytes, c.joined
+	c.qmu.Unlock()
+	if pp := c.partial.Load(); pp != nil {
+		held += pp.bytes
+	}
+	c.srv.cfg.Limits.Hit(LimitReceiveQueue, c.remoteAddr(), "sid", c.conn.ID(),
+		"queued", queued, "bytes", held+n, "connected", joined)
+	c.srv.log.Debug("socketio: client outruns its handlers, closing", "sid", c.conn.ID(), "queued", queued, "bytes", held+n)
+	c.closeWith(ReasonReceiveQueueOverflow, true)
+}
+
+// enqueue adds f, holding n newly received bytes and pre bytes admitted
+// before (a binary packet's parts), to the mailbox; a client over its
+// bounds is closed instead.
+func (c *client) enqueue(n, pre int, f func()) {
+	c.qmu.Lock()
+	if (n > 0 && !c.admitLocked(n, 0)) || len(c.queue) >= maxQueue {
 		c.qmu.Unlock()
-		c.srv.log.Warn("socketio: client outruns its handlers, closing", "sid", c.conn.ID(), "queued", maxQueue)
-		c.fail()
+		c.overflow(n)
 		return
 	}
-	c.queue = append(c.queue, f)
+	c.pushLocked(task{f: f, n: n + pre})
+}
+
+// push adds t to the mailbox without a bound: t is the server's own (a
+// close, the automatic connection of a 2.x client).
+func (c *client) push(t task) {
+	c.qmu.Lock()
+	c.pushLocked(t)
+}
+
+// pushLocked appends t and starts the drainer if idle. It is called with
+// qmu held, and unlocks it.
+func (c *client) pushLocked(t task) {
+	c.queue = append(c.queue, t)
+	c.qbytes += t.n
 	if c.running {
 		c.qmu.Unlock()
 		return
@@ -363,21 +538,25 @@ func (c *client) push(f func(), bounded bool) {
 	go c.drain()
 }
 
+// drain runs the mailbox's tasks in order. A task's bytes leave the budget
+// when it starts: the budget bounds what waits, and the one running is
+// bounded by the engine's MaxPayload.
 func (c *client) drain() {
 	defer c.srv.drains.Add(-1)
 	for {
 		c.qmu.Lock()
 		if len(c.queue) == 0 {
-			c.queue = c.queue[:0:0]
+			c.queue = nil // an idle connection keeps no array
 			c.running = false
 			c.qmu.Unlock()
 			return
 		}
-		f := c.queue[0]
-		c.queue[0] = nil
+		t := c.queue[0]
+		c.queue[0] = task{}
 		c.queue = c.queue[1:]
+		c.qbytes -= t.n
 		c.qmu.Unlock()
-		c.run(f)
+		c.run(t.f)
 	}
 }
 
@@ -390,6 +569,14 @@ func (c *client) run(f func()) {
 		}
 	}()
 	f()
+}
+
+// remoteAddr returns the client's address, for limit reports.
+func (c *client) remoteAddr() string {
+	if r := c.conn.Request(); r != nil {
+		return r.RemoteAddr
+	}
+	return ""
 }
 
 // queryAuth turns a query into an auth map of strings (first value of each key).

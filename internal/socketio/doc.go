@@ -59,8 +59,21 @@
 // connections are unaffected. A connection that joins no namespace within
 // Config.ConnectTimeout is closed.
 //
+// # Limits
+//
+// What a client makes this layer hold is bounded per connection, by bytes
+// it actually sent: a CONNECT packet by Config.MaxConnectBytes (a larger one
+// is refused with CONNECT_ERROR, the connection stays); the packets waiting
+// for its handlers and a binary packet's attachments together by
+// Config.MaxBufferedBytes (MaxConnectBytes until a namespace is joined) and
+// 4,096 packets; the wait for attachments by Config.AttachmentTimeout. Over
+// a bound the connection is closed with reason "receive queue overflow".
+// The CONNECT payload is not kept once the connection handlers have read it
+// (Handshake.Auth). Each hit is reported to Config.Limits.
+//
 // Disconnect reasons seen by OnDisconnect: "server namespace disconnect",
 // "client namespace disconnect", "parse error", "forced close",
-// "server shutting down", and the Engine.IO ones ("transport close",
-// "transport error", "ping timeout", "send queue overflow").
+// "server shutting down", "receive queue overflow", and the Engine.IO ones
+// ("transport close", "transport error", "ping timeout", "send queue
+// overflow").
 package socketio

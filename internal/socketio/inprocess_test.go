@@ -35,7 +35,7 @@ func TestMailboxOverflowClosesConnection(t *testing.T) {
 	close(release)
 	select {
 	case r := <-reasons:
-		if r != ReasonParseError {
+		if r != ReasonReceiveQueueOverflow {
 			t.Fatalf("reason %q", r)
 		}
 	case <-time.After(5 * time.Second):

@@ -10,6 +10,27 @@ import (
 	"time"
 
 	"github.com/eventide/realtime/internal/engineio"
+	"github.com/eventide/realtime/internal/limits"
+)
+
+// Defaults of the limits in Config.
+const (
+	// DefaultMaxConnectBytes bounds a CONNECT packet: room for a JWT and
+	// a few other auth fields, far from what an honest client sends.
+	DefaultMaxConnectBytes = 8 << 10
+	// DefaultMaxBufferedBytes bounds what a connection's received packets
+	// hold while they wait for its handlers.
+	DefaultMaxBufferedBytes = 1 << 20
+	// DefaultAttachmentTimeout bounds the wait for a binary packet's
+	// attachments.
+	DefaultAttachmentTimeout = 30 * time.Second
+)
+
+// Names of the limits this package reports to Config.Limits.
+const (
+	LimitConnectBytes      = "socketio.connect_bytes"
+	LimitReceiveQueue      = "socketio.receive_queue"
+	LimitAttachmentTimeout = "socketio.attachment_timeout"
 )
 
 // Config configures a Server. Zero values take the documented defaults.
@@ -23,6 +44,26 @@ type Config struct {
 	// MaxAttachments bounds the binary attachments of one incoming packet.
 	// Default DefaultMaxAttachments (10).
 	MaxAttachments int
+	// MaxConnectBytes bounds a CONNECT packet (its auth payload, or the
+	// namespace query of a v4 client). A larger one is answered with
+	// CONNECT_ERROR "connect payload too large" (the connection stays, as
+	// after a middleware refusal). Default DefaultMaxConnectBytes.
+	MaxConnectBytes int
+	// MaxBufferedBytes bounds the bytes of received packets a connection
+	// holds while they wait for its handlers: the mailbox (not counting
+	// the packet being handled), and the attachments of a binary packet
+	// still arriving. One packet is always accepted when nothing waits
+	// (the engine bounds it by its MaxPayload). Until the connection has
+	// joined a namespace the bound is MaxConnectBytes, with no such
+	// exception. Over it, the connection is closed with reason "receive
+	// queue overflow". Default DefaultMaxBufferedBytes.
+	MaxBufferedBytes int
+	// AttachmentTimeout bounds the time between a binary packet's header
+	// and its last attachment; the connection is closed when it runs out.
+	// Default DefaultAttachmentTimeout.
+	AttachmentTimeout time.Duration
+	// Limits counts and logs the limits clients hit (nil: not reported).
+	Limits *limits.Reporter
 	// NewAdapter returns the room adapter of a namespace. Default
 	// NewMemoryAdapter.
 	NewAdapter func(nsp *Namespace) Adapter
@@ -30,6 +71,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (Handshake.Time); default time.Now.
 	Now func() time.Time
+	// AfterFunc runs f after d on a goroutine of its own and returns a
+	// function that cancels it (false if f already ran or was cancelled),
+	// like time.AfterFunc(d, f).Stop, the default. Tests pass a fake clock.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // Server is a Socket.IO server (protocol v5 on Engine.IO v4, and v4 on
@@ -56,6 +101,15 @@ func NewServer(cfg Config) *Server {
 	if cfg.MaxAttachments <= 0 {
 		cfg.MaxAttachments = DefaultMaxAttachments
 	}
+	if cfg.MaxConnectBytes <= 0 {
+		cfg.MaxConnectBytes = DefaultMaxConnectBytes
+	}
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if cfg.AttachmentTimeout <= 0 {
+		cfg.AttachmentTimeout = DefaultAttachmentTimeout
+	}
 	if cfg.NewAdapter == nil {
 		cfg.NewAdapter = func(nsp *Namespace) Adapter { return NewMemoryAdapter(nsp) }
 	}
@@ -64,6 +118,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 	}
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger

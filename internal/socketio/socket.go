@@ -24,6 +24,13 @@ type Handshake struct {
 	// v4 clients the query of the namespace in CONNECT, and for the
 	// automatic "/" connection an empty map, as Node does (the credentials
 	// of a 2.x client are in Query). Never nil.
+	//
+	// It is there for middleware and OnConnection handlers, which read
+	// what they need of it (and Set what they keep); the socket does not
+	// keep it after them, and later calls see an empty map, so a client
+	// cannot make the server hold its CONNECT payload for the socket's
+	// life. Middleware and handlers share one map: a change is seen by the
+	// next one.
 	Auth     map[string]any
 	Query    url.Values  // the Engine.IO handshake request's query
 	Header   http.Header // the handshake request's headers
@@ -87,7 +94,6 @@ type Socket struct {
 	id      string
 	nsp     *Namespace
 	client  *client
-	auth    string // the auth map as JSON: a string holds less than the map
 	created time.Time
 	state   atomic.Int32
 
@@ -99,16 +105,18 @@ type Socket struct {
 	data            []keyValue // a slice: sockets hold a few values, a map costs more
 	acks            map[int64]chan ackResult
 	nextAck         int64
+	auth            map[string]any // Handshake.Auth until the connection handlers have run
 }
 
 func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
-	// auth was decoded from JSON (or is a map of query strings), so it
-	// survives the round trip unchanged.
-	raw, err := json.Marshal(auth)
-	if err != nil || len(auth) == 0 {
-		raw = nil
-	}
-	return &Socket{id: newID(), nsp: nsp, client: c, auth: string(raw), created: nsp.server.cfg.Now()}
+	return &Socket{id: newID(), nsp: nsp, client: c, auth: auth, created: nsp.server.cfg.Now()}
+}
+
+// releaseAuth drops the CONNECT payload once the connection handlers ran.
+func (s *Socket) releaseAuth() {
+	s.mu.Lock()
+	s.auth = nil
+	s.mu.Unlock()
 }
 
 // newID returns 20 URL-safe characters from 15 random bytes, like base64id.
@@ -125,12 +133,15 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
 // Handshake returns what the socket connected with. It is built on each
-// call (the auth, query and headers are parsed then), so an idle socket
-// holds no copy of it, and changes to it are not kept.
+// call (the query and headers are parsed then), so an idle socket holds no
+// copy of it, and changes to them are not kept. Auth is empty once the
+// connection handlers have run (see Handshake.Auth).
 func (s *Socket) Handshake() Handshake {
-	auth := map[string]any{}
-	if s.auth != "" {
-		_ = json.Unmarshal([]byte(s.auth), &auth)
+	s.mu.Lock()
+	auth := s.auth
+	s.mu.Unlock()
+	if auth == nil { // released
+		auth = map[string]any{}
 	}
 	hs := Handshake{Auth: auth, Protocol: s.client.proto, Time: s.created}
 	if r := s.client.conn.Request(); r != nil {

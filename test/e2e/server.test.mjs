@@ -12,7 +12,9 @@ import { waitFor, collect, emitWithAck, until, sleep } from './lib/wait.mjs';
 
 let srv;
 const sockets = [];
-before(async () => { srv = await startServer(); });
+// A one-second JWT leeway: short enough to watch a token expire on a live
+// socket, long enough to check that the leeway holds there too.
+before(async () => { srv = await startServer({ args: ['--jwt-leeway', '1s'] }); });
 after(async () => {
   for (const s of sockets) s.close();
   await srv?.stop();
@@ -81,10 +83,14 @@ describe('handshake', () => {
     const [err] = await waitFor(s, 'connect_error');
     assert.match(err.message, /expired/i);
 
-    const short = await srv.token({ sub: 'brief', role: 'admin', ttl: '2s' });
+    const short = await srv.token({ sub: 'brief', role: 'admin', ttl: '5s' });
     const live = await connected(connect4(short));
-    const [reason] = await waitFor(live, 'disconnect', 8000);
+    const [reason] = await waitFor(live, 'disconnect', 20_000);
     assert.equal(reason, 'io server disconnect');
+    // Disconnected when the handshake stops taking the token (exp + leeway):
+    // reconnecting with it is refused, not let in and kicked again.
+    const [again] = await waitFor(connect4(short), 'connect_error');
+    assert.match(again.message, /expired/);
   });
 
   test('the server is still alive for good tokens', async () => {
