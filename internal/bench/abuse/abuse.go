@@ -322,7 +322,9 @@ func (e *env) run(ctx context.Context, sc Scenario, rep *Report) error {
 		r := probeREST(ctx, e.srv.url, e.admin, e.o.ProbeTimeout)
 		probes <- [2]Probe{r, <-sio}
 	}()
-	peak := rep.Before
+	// The peak is over the samples taken while held: a figure none of them
+	// could read stays n/a.
+	peak := Sample{RSS: -1, Heap: -1, FDs: -1, Goroutines: -1, LogBytes: -1}
 	tick := time.NewTicker(time.Second)
 	probing := true
 	for ctx.Err() == nil && (probing || time.Now().Before(holdEnd)) {

@@ -3,14 +3,11 @@ package abuse
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -226,15 +223,6 @@ func (h *holder) watchHTTP(c *held, br *bufio.Reader) {
 	}()
 }
 
-// statusOf shortens an HTTP status line to "HTTP 431".
-func statusOf(line string) string {
-	f := strings.Fields(line)
-	if len(f) >= 2 && strings.HasPrefix(f[0], "HTTP/") {
-		return "HTTP " + f[1]
-	}
-	return fmt.Sprintf("%.40q", line)
-}
-
 // watchWS reads server frames (unmasked) on a raw WebSocket without
 // answering pings: a close frame is the answer ("close 1009"); the
 // connection is open until the server ends it.
@@ -258,81 +246,4 @@ func (h *holder) watchWS(c *held, br *bufio.Reader) {
 			}
 		}
 	}()
-}
-
-// readFrame reads one server frame; payloads over keep bytes are
-// discarded, not returned.
-func readFrame(br *bufio.Reader, keep int64) (op byte, payload []byte, err error) {
-	var hdr [2]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	op = hdr[0] & 0x0f
-	n := int64(hdr[1] & 0x7f)
-	switch n {
-	case 126:
-		var ext [2]byte
-		if _, err := io.ReadFull(br, ext[:]); err != nil {
-			return 0, nil, err
-		}
-		n = int64(binary.BigEndian.Uint16(ext[:]))
-	case 127:
-		var ext [8]byte
-		if _, err := io.ReadFull(br, ext[:]); err != nil {
-			return 0, nil, err
-		}
-		n = int64(binary.BigEndian.Uint64(ext[:]) & (1<<63 - 1))
-	}
-	if hdr[1]&0x80 != 0 { // a masked server frame: skip the key
-		if _, err := br.Discard(4); err != nil {
-			return 0, nil, err
-		}
-	}
-	if n > keep {
-		_, err = io.CopyN(io.Discard, br, n)
-		return op, nil, err
-	}
-	payload = make([]byte, n)
-	_, err = io.ReadFull(br, payload)
-	return op, payload, err
-}
-
-// frameHeader is the header of one final, masked client frame announcing n
-// payload bytes (the payload itself is up to the caller).
-func frameHeader(op byte, n int64) []byte {
-	b := []byte{0x80 | op}
-	switch {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	var key [4]byte
-	_, _ = rand.Read(key[:])
-	return append(b, key[:]...)
-}
-
-// upgrade sends a WebSocket upgrade request for path on nc and reads the
-// answer; the reader it returns holds what followed the 101.
-func upgrade(nc net.Conn, host, path string) (*bufio.Reader, *http.Response, error) {
-	var key [16]byte
-	_, _ = rand.Read(key[:])
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := io.WriteString(nc, req); err != nil {
-		return nil, nil, err
-	}
-	br := bufio.NewReaderSize(nc, 4096)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-	}
-	return br, resp, nil
 }
