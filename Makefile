@@ -5,6 +5,9 @@
 GO      ?= go
 NPM     ?= npm
 BIN     := bin/eventide
+# The same server with the test-only fault points of the crash tests
+# (-tags faults, internal/faults); never shipped.
+FAULTS_BIN := bin/eventide-faults
 BENCH   := bin/eventide-bench
 WEBDIST := web/dist/eventide-web/browser/index.html
 HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
@@ -20,6 +23,7 @@ endif
 
 build:
 	$(GO) build -o $(BIN) ./cmd/eventide
+	$(GO) build -tags faults -o $(FAULTS_BIN) ./cmd/eventide
 
 $(BENCH): FORCE
 	$(GO) build -o $(BENCH) ./cmd/eventide-bench

@@ -8,7 +8,10 @@
 #   bash bench/run.sh CASE...    only these cases (see CASES below)
 #
 # Environment: RUNS (default 3), SERVERS (default "eventide node"; "harness"
-# is the Socket.IO stack alone, bin/bench-harness, for profiling the engine),
+# is the Socket.IO stack alone, bin/bench-harness, for profiling the engine;
+# "eventide-pg" is ours on PostgreSQL: a fresh database per run on
+# BENCH_POSTGRES_URL, default the local server, its backends' CPU reported
+# apart),
 # EVENTIDE_BIN (bin/eventide), BENCH_BIN (bin/eventide-bench), OUT (results
 # file, default bin/bench/results-<time>.jsonl), PORT_BASE (29100, below the ephemeral port range, so no outgoing connection holds it),
 # PERF=1 records `perf record -g` of our server for each run into bin/bench/.
@@ -34,6 +37,9 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/eventide-bench.XXXXXX")
 server_pid=""
+BENCH_POSTGRES_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+pg_db="" # the database of the eventide-pg server running now
+server_flags=() # extra eventide-bench flags for the server running now
 stop_server() {
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
@@ -41,6 +47,10 @@ stop_server() {
     kill -9 "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
+  fi
+  if [ -n "$pg_db" ]; then
+    psql -q "$BENCH_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true
+    pg_db=""
   fi
 }
 cleanup() { stop_server; rm -rf "$work"; }
@@ -69,7 +79,17 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_server() {
   local name=$1 port=$2
   port_free "$port" || { echo "run.sh: 127.0.0.1:$port is in use; set PORT_BASE" >&2; return 1; }
+  server_flags=()
   case $name in
+    eventide-pg)
+      pg_db="eventide_bench_$(date +%s)_$RANDOM"
+      psql -q "$BENCH_POSTGRES_URL" -c "CREATE DATABASE $pg_db TEMPLATE template0" >/dev/null
+      local db_url
+      db_url=$(printf '%s' "$BENCH_POSTGRES_URL" | sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$pg_db#")
+      "$EVENTIDE_BIN" serve --addr "127.0.0.1:$port" --raw-addr "" --env dev --jwt-secret "$secret" \
+        --database-url "$db_url" --data-dir "$work/pg-$pg_db" --log-level warn >"$work/$name.log" 2>&1 &
+      server_flags=(--db-pids-cmd "psql -Atc \"SELECT pid FROM pg_stat_activity WHERE datname = '$pg_db'\" '$BENCH_POSTGRES_URL'")
+      ;;
     eventide)
       local db="$work/db-$RANDOM$RANDOM"
       "$EVENTIDE_BIN" serve --addr "127.0.0.1:$port" --raw-addr "" --env dev --jwt-secret "$secret" \
@@ -117,7 +137,7 @@ bench_one() {
   local rc=0
   # shellcheck disable=SC2086
   "$BENCH_BIN" run --url "http://127.0.0.1:$port" --token "$token" --pid "$server_pid" \
-    --server "$name" --case "$case" --source-base "$src" --json-out "$OUT" "$@" || rc=$?
+    --server "$name" --case "$case" --source-base "$src" --json-out "$OUT" "${server_flags[@]}" "$@" || rc=$?
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
   stop_server
   return $rc
@@ -167,5 +187,10 @@ ours=eventide
 for s in $SERVERS; do [ "$s" = node ] || { ours=$s; break; }; done
 "$BENCH_BIN" compare --ours "$ours" --ref node "$OUT"
 echo
+if [[ " $SERVERS " == *" eventide "* && " $SERVERS " == *" eventide-pg "* ]]; then
+  echo "PostgreSQL against SQLite (ratio = eventide-pg / eventide):"
+  "$BENCH_BIN" compare --targets=false --ours eventide-pg --ref eventide "$OUT"
+  echo
+fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GB RAM, $(uname -sr), $(go version 2>/dev/null | cut -d' ' -f3), node $(node --version 2>/dev/null)"
 [ "$failed" -eq 0 ] || { echo "run.sh: $failed run(s) incomplete or failed (see above)" >&2; exit 1; }

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -85,6 +87,7 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer, s
 	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "server base URL, in 127.0.0.0/8")
 	fs.StringVar(&o.Token, "token", os.Getenv("EVENTIDE_BENCH_TOKEN"), "admin JWT for the Socket.IO auth and REST [EVENTIDE_BENCH_TOKEN]")
 	fs.IntVar(&o.PID, "pid", 0, "server process id: CPU and RSS are read from /proc/PID (0: not measured)")
+	dbPIDs := fs.String("db-pids-cmd", "", "shell command printing the pids of the server's database processes (e.g. its PostgreSQL backends), whose CPU is reported apart")
 	fs.IntVar(&o.Clients, "clients", 1000, "connections")
 	fs.IntVar(&o.Rooms, "rooms", 1, "rooms the clients are spread over (rooms, e2e)")
 	fs.IntVar(&o.Events, "events", 200, "events emitted (fanout, rooms) or PATCHes (e2e)")
@@ -122,6 +125,9 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer, s
 		return err
 	}
 	o.Sources = src
+	if *dbPIDs != "" {
+		o.DBPIDs = commandPIDs(*dbPIDs)
+	}
 	if exe, err := os.Executable(); err == nil {
 		o.Exe = exe
 	}
@@ -161,6 +167,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	ours := fs.String("ours", "eventide", "server name of ours")
 	ref := fs.String("ref", "node", "server name of the reference")
 	strict := fs.Bool("strict", false, "exit non-zero when a target is missed")
+	targets := fs.Bool("targets", true, "check the targets (ours against the Node.js reference)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -180,9 +187,33 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		}
 		all = append(all, rs...)
 	}
-	missed := bench.Compare(stdout, all, *ours, *ref)
+	var check []bench.Target
+	if *targets {
+		check = bench.Targets
+	}
+	missed := bench.Compare(stdout, all, *ours, *ref, check)
 	if *strict && missed > 0 {
 		return exitError(2)
 	}
 	return nil
+}
+
+// commandPIDs returns a function that runs cmd with sh and reads the pids
+// it prints, one per line (or separated by spaces).
+func commandPIDs(cmd string) func(ctx context.Context) ([]int, error) {
+	return func(ctx context.Context) ([]int, error) {
+		out, err := exec.CommandContext(ctx, "sh", "-c", cmd).Output()
+		if err != nil {
+			return nil, fmt.Errorf("--db-pids-cmd: %w", err)
+		}
+		var pids []int
+		for _, f := range strings.Fields(string(out)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("--db-pids-cmd printed %q, not a pid", f)
+			}
+			pids = append(pids, pid)
+		}
+		return pids, nil
+	}
 }

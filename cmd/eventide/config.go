@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/eventide/realtime/internal/admin"
+	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/relay"
+	"github.com/eventide/realtime/internal/store/postgres"
 )
 
 // config is everything `serve`, `token` and `migrate` read from flags and
@@ -29,11 +32,31 @@ type config struct {
 	Env          string
 	WebDir       string
 	LogLevel     string
+	DBMaxConns   int
 
 	PingInterval   time.Duration
 	PingTimeout    time.Duration
 	MaxPayload     int64
 	ConnectTimeout time.Duration
+
+	// Engine.IO limits for clients that have not authenticated (issue 9).
+	PollBodyTimeout    time.Duration
+	MaxPendingSessions int64
+	MaxPendingPayload  int64
+	MaxHandshakeBytes  int64
+	// The event log and its relay (ADR 0014).
+	RelayPollInterval   time.Duration
+	EventRetention      time.Duration
+	EventRetentionCount int64
+	EventsPageMax       int
+	// The plain WebSocket's limits (internal/rawws); 0 turns a limit off,
+	// except RawMaxMessage, where 0 is the default.
+	RawMaxConns       int
+	RawMaxMessage     int64
+	RawPingInterval   time.Duration
+	RawPingTimeout    time.Duration
+	RawMessageTimeout time.Duration
+	RawIdleTimeout    time.Duration
 
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
@@ -68,7 +91,8 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	}
 	fs.StringVar(&c.AdminAddr, "admin-addr", adminDef, "admin listener (pprof), loopback only; empty disables it [EVENTIDE_ADMIN_ADDR]")
 	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory for the SQLite file and the dev JWT secret [EVENTIDE_DATA_DIR]")
-	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) [EVENTIDE_DATABASE_URL]")
+	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", int(envInt(getenv, "EVENTIDE_DB_MAX_CONNS", postgres.DefaultMaxConns)), "most connections the PostgreSQL pool opens [EVENTIDE_DB_MAX_CONNS]")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", getenv("EVENTIDE_JWT_PUBLIC_KEY"), "PEM file with an RSA, ECDSA or Ed25519 public key to verify tokens instead of a secret [EVENTIDE_JWT_PUBLIC_KEY]")
 	origins := fs.String("cors-origins", getenv("EVENTIDE_CORS_ORIGINS"), "comma-separated allowed origins; dev allows any when empty [EVENTIDE_CORS_ORIGINS]")
@@ -79,6 +103,21 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration(getenv, "EVENTIDE_PING_TIMEOUT", 20*time.Second), "Engine.IO ping timeout [EVENTIDE_PING_TIMEOUT]")
 	fs.Int64Var(&c.MaxPayload, "max-payload", envInt(getenv, "EVENTIDE_MAX_PAYLOAD", 1_000_000), "largest Engine.IO message or polling body in bytes [EVENTIDE_MAX_PAYLOAD]")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", envDuration(getenv, "EVENTIDE_CONNECT_TIMEOUT", 45*time.Second), "close connections that join no namespace in time [EVENTIDE_CONNECT_TIMEOUT]")
+	fs.DurationVar(&c.PollBodyTimeout, "poll-body-timeout", envDuration(getenv, "EVENTIDE_POLL_BODY_TIMEOUT", 10*time.Second), "time for a polling POST body to arrive (then 408) [EVENTIDE_POLL_BODY_TIMEOUT]")
+	fs.Int64Var(&c.MaxPendingSessions, "max-pending-sessions", envInt(getenv, "EVENTIDE_MAX_PENDING_SESSIONS", 10_000), "Engine.IO sessions that have joined no namespace yet; more handshakes get 503 [EVENTIDE_MAX_PENDING_SESSIONS]")
+	fs.Int64Var(&c.MaxPendingPayload, "max-pending-payload", envInt(getenv, "EVENTIDE_MAX_PENDING_PAYLOAD", 32<<10), "largest Engine.IO message or polling body in bytes before a namespace is joined [EVENTIDE_MAX_PENDING_PAYLOAD]")
+	fs.Int64Var(&c.MaxHandshakeBytes, "max-handshake-bytes", envInt(getenv, "EVENTIDE_MAX_HANDSHAKE_BYTES", 8<<10), "largest query plus kept headers of an Engine.IO handshake in bytes (then 431) [EVENTIDE_MAX_HANDSHAKE_BYTES]")
+	fs.DurationVar(&c.RelayPollInterval, "relay-poll-interval", envDuration(getenv, "EVENTIDE_RELAY_POLL_INTERVAL", relay.DefaultPollInterval), "how often the event relay looks for committed changes when no commit woke it [EVENTIDE_RELAY_POLL_INTERVAL]")
+	fs.DurationVar(&c.EventRetention, "event-retention", envDuration(getenv, "EVENTIDE_EVENT_RETENTION", relay.DefaultRetention), "how long published changes are kept for catch-up; older ones answer 410 (negative: no age limit) [EVENTIDE_EVENT_RETENTION]")
+	fs.Int64Var(&c.EventRetentionCount, "event-retention-count", envInt(getenv, "EVENTIDE_EVENT_RETENTION_COUNT", relay.DefaultRetentionCount), "how many of a provider's latest changes are kept for catch-up (negative: no count limit) [EVENTIDE_EVENT_RETENTION_COUNT]")
+	pageMax := envInt(getenv, "EVENTIDE_EVENTS_PAGE_MAX", httpapi.DefaultEventsPageMax)
+	fs.IntVar(&c.EventsPageMax, "events-page-max", int(pageMax), "largest ?limit of GET .../events [EVENTIDE_EVENTS_PAGE_MAX]")
+	fs.IntVar(&c.RawMaxConns, "raw-max-conns", int(envInt(getenv, "EVENTIDE_RAW_MAX_CONNS", 10_000)), "plain WebSocket: most connections at once (/ws and --raw-addr together); one more is closed with 1013; 0: no cap [EVENTIDE_RAW_MAX_CONNS]")
+	fs.Int64Var(&c.RawMaxMessage, "raw-max-message", envInt(getenv, "EVENTIDE_RAW_MAX_MESSAGE", 64<<10), "plain WebSocket: largest message in bytes; a larger one is closed with 1009 [EVENTIDE_RAW_MAX_MESSAGE]")
+	fs.DurationVar(&c.RawPingInterval, "raw-ping-interval", envDuration(getenv, "EVENTIDE_RAW_PING_INTERVAL", 25*time.Second), "plain WebSocket: ping a client quiet this long; 0: no heartbeat [EVENTIDE_RAW_PING_INTERVAL]")
+	fs.DurationVar(&c.RawPingTimeout, "raw-ping-timeout", envDuration(getenv, "EVENTIDE_RAW_PING_TIMEOUT", 20*time.Second), "plain WebSocket: close (1001) a pinged client that sends nothing back in this time [EVENTIDE_RAW_PING_TIMEOUT]")
+	fs.DurationVar(&c.RawMessageTimeout, "raw-message-timeout", envDuration(getenv, "EVENTIDE_RAW_MESSAGE_TIMEOUT", 10*time.Second), "plain WebSocket: close (1008) a client whose message, once begun, is not complete in this time; 0: none [EVENTIDE_RAW_MESSAGE_TIMEOUT]")
+	fs.DurationVar(&c.RawIdleTimeout, "raw-idle-timeout", envDuration(getenv, "EVENTIDE_RAW_IDLE_TIMEOUT", 0), "plain WebSocket: close (1001) a client that sends no message for this long; 0: never [EVENTIDE_RAW_IDLE_TIMEOUT]")
 	return c, origins
 }
 
@@ -122,6 +161,18 @@ func (c *config) finish(origins string, serving bool) error {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		}
+	}
+	if c.RelayPollInterval <= 0 {
+		return errors.New("--relay-poll-interval must be positive")
+	}
+	if c.EventRetention == 0 || c.EventRetentionCount == 0 {
+		return errors.New("--event-retention and --event-retention-count must be positive, or negative for no limit")
+	}
+	if c.EventsPageMax < 1 {
+		return errors.New("--events-page-max must be 1 or more")
+	}
+	if c.DBMaxConns < 1 {
+		return errors.New("--db-max-conns must be 1 or more")
 	}
 	c.DatabaseURL = c.databasePath()
 	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eventide/realtime/internal/auth"
+	"github.com/eventide/realtime/internal/ws"
 )
 
 // lockedBuffer collects the output of a run in another goroutine.
@@ -39,7 +41,9 @@ func env(vars map[string]string) func(string) (string, bool) {
 
 const testSecret = "0123456789abcdef0123456789abcdef"
 
-var listenRE = regexp.MustCompile(`listener=http addr=(\S+)`)
+// listenRE finds the main listener's address in the text (dev) or JSON
+// (production) log.
+var listenRE = regexp.MustCompile(`listener=http addr=(\S+)|"listener":"http","addr":"([^"]+)"`)
 
 // startServe runs `serve` on a free port and returns its base URL once
 // /healthz answers.
@@ -55,7 +59,7 @@ func startServe(t *testing.T, args ...string) (string, *lockedBuffer, *lockedBuf
 	deadline := time.Now().Add(10 * time.Second)
 	for base == "" {
 		if m := listenRE.FindStringSubmatch(stderr.String()); m != nil {
-			base = "http://" + m[1]
+			base = "http://" + m[1] + m[2]
 		}
 		select {
 		case err := <-errc:
@@ -115,6 +119,9 @@ func TestServeDevStartsReadyAndStopsGracefully(t *testing.T) {
 	if !strings.Contains(stderr.String(), "dev mode: CORS allows any origin") {
 		t.Errorf("dev mode does not say so in the log:\n%s", stderr)
 	}
+	if !regexp.MustCompile(`msg="websocket batch sends" path=(io_uring|send reason=)`).MatchString(stderr.String()) {
+		t.Errorf("the log does not say how small broadcasts are sent:\n%s", stderr)
+	}
 	// The printed token is accepted by the server it came from.
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/providers/42/slots", nil)
@@ -149,6 +156,26 @@ func TestProductionRefusesToStartWithoutSecretOrOrigins(t *testing.T) {
 		err := run(context.Background(), args, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestEventLogFlagsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--event-retention", "0"}, nil, "--event-retention"},
+		{nil, map[string]string{"EVENTIDE_EVENT_RETENTION_COUNT": "0"}, "--event-retention-count"},
+		{[]string{"--relay-poll-interval", "0s"}, nil, "--relay-poll-interval"},
+		{[]string{"--events-page-max", "0"}, nil, "--events-page-max"},
+	} {
+		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--jwt-secret", testSecret}, tc.args...)
+		err := run(context.Background(), args, env(tc.env), &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: err = %v, want it to mention %q", tc.args, tc.env, err, tc.want)
 		}
 	}
 }
@@ -233,5 +260,49 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "serve") {
 		t.Errorf("no usage printed: %q", stderr.String())
+	}
+}
+
+// TestProductionPlainWebSocket checks the wiring of the plain WebSocket's
+// limits in production: a foreign Origin is refused even with a valid token,
+// the configured origin is served, and a message over --raw-max-message is
+// closed with 1009 and reported as a limit.
+func TestProductionPlainWebSocket(t *testing.T) {
+	base, _, stderr, _ := startServe(t, "--env", "production", "--jwt-secret", testSecret,
+		"--cors-origins", "https://app.example", "--raw-max-message", "100")
+	minter, err := auth.NewMinter([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := minter.Mint(auth.Claims{Subject: "kiosk", Role: auth.RoleAdmin}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + tok
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if _, err := ws.Dial(ctx, url, ws.DialOptions{Header: http.Header{"Origin": {"https://evil.example"}}}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("foreign origin: %v, want 403", err)
+	}
+	c, err := ws.Dial(ctx, url, ws.DialOptions{Header: http.Header{"Origin": {"https://app.example"}}})
+	if err != nil {
+		t.Fatalf("configured origin: %v", err)
+	}
+	defer c.Abort()
+	if err := c.WriteMessage(ws.OpText, []byte(`{"event":"big","payload":"`+strings.Repeat("x", 100)+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var ce *ws.CloseError
+	if _, _, err := c.ReadMessage(0); !errors.As(err, &ce) || ce.Code != ws.CloseMessageTooBig {
+		t.Fatalf("message over --raw-max-message: %v, want close 1009", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), `"limit":"rawws.message_bytes"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no limit line in the log:\n%s", stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

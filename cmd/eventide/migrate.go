@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-
-	"github.com/eventide/realtime/internal/store/sqlite"
 )
 
 // runMigrate applies the embedded schema to the configured database.
@@ -17,8 +15,9 @@ func runMigrate(ctx context.Context, args []string, lookupEnv func(string) (stri
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	cfg.DatabaseURL = cfg.databasePath()
 	log := newLogger(cfg, stderr)
-	db, err := sqlite.Open(ctx, cfg.databasePath(), log)
+	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -26,6 +25,6 @@ func runMigrate(ctx context.Context, args []string, lookupEnv func(string) (stri
 	if err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "schema up to date: %s\n", cfg.databasePath())
+	fmt.Fprintf(stdout, "schema up to date: %s\n", displayDatabase(cfg.DatabaseURL))
 	return nil
 }

@@ -19,11 +19,13 @@ import (
 	"github.com/eventide/realtime/internal/availability"
 	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
+	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/socketio"
-	"github.com/eventide/realtime/internal/store/sqlite"
 	"github.com/eventide/realtime/internal/webui"
+	"github.com/eventide/realtime/internal/ws"
 )
 
 // shutdownGrace bounds a graceful shutdown: in-flight requests get this long
@@ -42,6 +44,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 	log := newLogger(cfg, stderr)
 	setGCPercent(lookupEnv, log)
+	logBatchPath(log)
 
 	adm, err := startAdmin(cfg, log)
 	if err != nil {
@@ -56,7 +59,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		}
 	}
 
-	db, err := sqlite.Open(ctx, cfg.DatabaseURL, log.With("component", "store"))
+	db, err := openDatabase(ctx, cfg, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
@@ -70,17 +73,26 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		return err
 	}
 
-	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins}
+	apiCfg := httpapi.Config{Env: cfg.Env, CORSOrigins: cfg.CORSOrigins, EventsPageMax: cfg.EventsPageMax}
 	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
+
+	// One reporter for the limits clients hit: one rate-limited WARN line
+	// per limit, and a count per limit.
+	reporter := limits.New(limits.Config{Logger: log.With("component", "limits")})
 
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
-			PingInterval: cfg.PingInterval,
-			PingTimeout:  cfg.PingTimeout,
-			MaxPayload:   cfg.MaxPayload,
-			AllowEIO3:    true,
-			AllowRequest: originCheck(allowOrigin),
-			Logger:       log.With("component", "engineio"),
+			PingInterval:       cfg.PingInterval,
+			PingTimeout:        cfg.PingTimeout,
+			MaxPayload:         cfg.MaxPayload,
+			MaxPendingPayload:  cfg.MaxPendingPayload,
+			PollBodyTimeout:    cfg.PollBodyTimeout,
+			MaxPendingSessions: int(cfg.MaxPendingSessions),
+			MaxHandshakeBytes:  int(cfg.MaxHandshakeBytes),
+			AllowEIO3:          true,
+			AllowRequest:       originCheck(allowOrigin),
+			Limits:             reporter,
+			Logger:             log.With("component", "engineio"),
 		},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Logger:         log.With("component", "socketio"),
@@ -88,16 +100,40 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	gateway := realtime.NewGateway(sio, realtime.Config{Verifier: verifier, Logger: log.With("component", "realtime")})
 	events := gateway.Service()
 
-	slots := availability.NewService(db, events, time.Now, log.With("component", "availability"))
+	slots := availability.NewService(db, time.Now)
+	// The relay is the only path from a committed change to the sockets
+	// (ADR 0014).
+	rel := relay.New(relay.Config{
+		Log:            db,
+		Publisher:      events,
+		Logger:         log.With("component", "relay"),
+		PollInterval:   cfg.RelayPollInterval,
+		Retention:      cfg.EventRetention,
+		RetentionCount: cfg.EventRetentionCount,
+	})
+	rel.Start()
+	defer shutdownRelay(log, rel)
 
-	raw := rawws.New(rawws.Config{
+	rawCfg := rawws.Config{
 		RequireToken: cfg.production(),
 		Authenticate: func(r *http.Request) error {
 			_, err := verifier.Verify(auth.TokenFromRequest(r))
 			return err
 		},
-		Logger: log.With("component", "rawws"),
-	})
+		MaxConns:       offIfZero(cfg.RawMaxConns),
+		MaxMessage:     cfg.RawMaxMessage,
+		PingInterval:   offIfZero(cfg.RawPingInterval),
+		PingTimeout:    cfg.RawPingTimeout,
+		MessageTimeout: offIfZero(cfg.RawMessageTimeout),
+		IdleTimeout:    cfg.RawIdleTimeout,
+		Limits:         reporter,
+		Logger:         log.With("component", "rawws"),
+	}
+	if cfg.production() {
+		// Dev keeps the NestJS gateway's any-origin rule.
+		rawCfg.CheckOrigin = allowOrigin
+	}
+	raw := rawws.New(rawCfg)
 
 	var devMinter *auth.Minter
 	if !cfg.production() {
@@ -108,6 +144,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		Slots:      slots,
 		Verifier:   verifier,
 		Minter:     devMinter,
+		Limits:     reporter,
 		Ready:      db.Ping,
 		Emitter:    events,
 		Attendance: raw,
@@ -152,6 +189,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 
 	<-ctx.Done()
 	log.Info("shutting down")
+	// The relay first: what commits from now on is published by the next
+	// start, not marked published to sockets that are closing.
+	shutdownRelay(log, rel)
 	shutdownAll(log, servers, sio, raw)
 	log.Info("stopped")
 	return nil
@@ -185,7 +225,27 @@ func shutdownAll(log *slog.Logger, servers []*http.Server, sio *socketio.Server,
 	wg.Wait()
 }
 
-// originCheck refuses a Socket.IO handshake from a browser origin that CORS
+// offIfZero maps a flag's 0 ("off") to a negative value, which a Config
+// reads as off (its 0 means the default).
+func offIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
+// shutdownRelay stops the relay, letting a round in progress finish within
+// shutdownGrace. Safe to call twice.
+func shutdownRelay(log *slog.Logger, rel *relay.Relay) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := rel.Shutdown(ctx); err != nil {
+		log.Warn("relay shutdown", "err", err)
+	}
+}
+
+// originCheck refuses a Socket.IO request (the handshake and every later
+// poll, post and upgrade of the session) from a browser origin that CORS
 // would refuse, so WebSocket upgrades (which CORS does not cover) obey the
 // same list. Same-origin requests and those without an Origin header
 // (non-browser clients) pass.
@@ -228,6 +288,17 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logBatchPath says once how small broadcasts reach their sockets: one
+// io_uring submission, or one send(2) per connection where the kernel lacks
+// what that needs (ws.SendBatch probes it here, at start).
+func logBatchPath(log *slog.Logger) {
+	if path, why := ws.BatchPath(); why != "" {
+		log.Info("websocket batch sends", "path", path, "reason", why)
+	} else {
+		log.Info("websocket batch sends", "path", path)
+	}
 }
 
 // defaultGCPercent is the server's garbage collection target when GOGC is not

@@ -13,6 +13,7 @@ const (
 	CodeNotFound           = "not_found"           // 404
 	CodeConflict           = "conflict"            // 409: clashes with current state
 	CodePreconditionFailed = "precondition_failed" // 412: stale version
+	CodeGone               = "gone"                // 410: no longer kept (e.g. events past retention)
 	CodeTooLarge           = "too_large"           // 413
 	CodeInternal           = "internal"            // 500: everything else
 )

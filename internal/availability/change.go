@@ -2,9 +2,6 @@ package availability
 
 import "time"
 
-// EventAvailabilityUpdated is the Socket.IO event a Change is emitted as.
-const EventAvailabilityUpdated = "availabilityUpdated"
-
 // Change actions.
 const (
 	ActionCreated = "created"
@@ -12,9 +9,15 @@ const (
 	ActionDeleted = "deleted"
 )
 
-// Change is the payload of "availabilityUpdated": what happened to which
-// slot, and the provider's sequence number after it. Seq rises by one per
-// change of that provider, from 1, so a client can spot a gap and refetch.
+// Change is one committed change of a provider's slots: what happened to
+// which slot, and the provider's sequence number after it. Seq rises by one
+// per change of that provider, from 1, with no gaps, and is committed with
+// the change, so a client can spot a gap and catch up.
+//
+// Stores record a Change in the same transaction as the write (the event
+// log); internal/relay hands committed Changes on, and internal/realtime
+// sends each as the "availabilityUpdated" event of the room of its
+// provider. Its JSON is that event's payload.
 type Change struct {
 	Action     string    `json:"action"`
 	ProviderID string    `json:"providerId"`

@@ -1,10 +1,11 @@
 // Package availability is Eventide's domain: providers' availability slots,
-// the rules they obey, and the change feed that realtime clients receive.
+// the rules they obey, and the Change each committed write makes.
 //
-// It imports nothing of Eventide's but internal/apperr. It defines the two
-// interfaces it needs from the outside world — Store (persistence, one
-// transaction per change, with a per-provider sequence number) and Publisher
-// (the Socket.IO room emitter) — and Service, which applies the rules and
-// publishes an "availabilityUpdated" Change to the room "provider-<id>"
-// after each committed change, in sequence order.
+// It imports nothing of Eventide's but internal/apperr. It defines the
+// Store interface it needs from the outside world — persistence, one
+// transaction per change that also raises the provider's sequence number
+// and records the Change in the store's event log — and Service, which
+// applies the rules. Service publishes nothing: internal/relay reads the
+// committed Changes from the event log and hands them to the realtime side
+// in seq order (ADR 0014), and Service.Events serves a client's catch-up.
 package availability

@@ -2,60 +2,31 @@ package availability
 
 import (
 	"context"
-	"hash/maphash"
-	"io"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/eventide/realtime/internal/apperr"
 )
-
-// lockStripes bounds the per-provider locks: providers hash onto a fixed
-// set of mutexes, so memory does not grow with the number of providers and
-// two changes of one provider always take the same mutex.
-const lockStripes = 256
 
 // updateRetries is how often Update re-reads and re-applies a patch when
 // the slot changed underneath it and the caller did not ask for a version
 // (another instance sharing the database may write between read and write).
 const updateRetries = 3
 
-// Service applies the availability rules and publishes each committed
-// change. It is safe for concurrent use.
+// Service applies the availability rules. Each change it makes is recorded
+// by the Store in the event log, in the same transaction; it publishes
+// nothing itself (internal/relay does, from the log). It is safe for
+// concurrent use.
 type Service struct {
-	store  Store
-	pub    Publisher
-	now    func() time.Time
-	logger *slog.Logger
-
-	seed  maphash.Seed
-	locks [lockStripes]sync.Mutex
+	store Store
+	now   func() time.Time
 }
 
-// NewService returns a Service over store that publishes changes with pub.
-// pub may be nil (nothing is published), now nil (time.Now), logger nil
-// (discarded).
-func NewService(store Store, pub Publisher, now func() time.Time, logger *slog.Logger) *Service {
+// NewService returns a Service over store. now nil means time.Now.
+func NewService(store Store, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return &Service{store: store, pub: pub, now: now, logger: logger, seed: maphash.MakeSeed()}
-}
-
-// RoomForProvider is the room changes of providerID are published to. It is
-// the same rule as auth.RoomForProvider; the domain does not import auth.
-func RoomForProvider(providerID string) string { return "provider-" + providerID }
-
-// lock serialises the changes of one provider in this process, so that
-// publish order equals seq order.
-func (s *Service) lock(providerID string) func() {
-	m := &s.locks[maphash.String(s.seed, providerID)%lockStripes]
-	m.Lock()
-	return m.Unlock
+	return &Service{store: store, now: now}
 }
 
 func checkProvider(providerID string) error {
@@ -82,6 +53,34 @@ func (s *Service) List(ctx context.Context, providerID string, w Window) ([]Slot
 	return s.store.ListSlots(ctx, providerID, w)
 }
 
+// Seq returns providerID's current sequence number (0 before its first
+// change). Read it BEFORE listing the slots: the slots are then at least as
+// new as the seq, so a client that applies the changes after it (by slot
+// id and version) misses none.
+func (s *Service) Seq(ctx context.Context, providerID string) (int64, error) {
+	if err := checkProvider(providerID); err != nil {
+		return 0, err
+	}
+	return s.store.Seq(ctx, providerID)
+}
+
+// Events returns providerID's changes after the seq after, in seq order, at
+// most limit of them, and the provider's current seq. A CodeGone error says
+// the changes right after after are no longer kept: the caller must refetch
+// the slots.
+func (s *Service) Events(ctx context.Context, providerID string, after int64, limit int) ([]Change, int64, error) {
+	if err := checkProvider(providerID); err != nil {
+		return nil, 0, err
+	}
+	if after < 0 {
+		return nil, 0, apperr.Invalid("after", "must be a seq, 0 or more")
+	}
+	if limit <= 0 {
+		return nil, 0, apperr.Invalid("limit", "must be 1 or more")
+	}
+	return s.store.Events(ctx, providerID, after, limit)
+}
+
 // Get returns one slot of providerID.
 func (s *Service) Get(ctx context.Context, providerID string, id int64) (Slot, error) {
 	if err := checkProvider(providerID); err != nil {
@@ -90,7 +89,7 @@ func (s *Service) Get(ctx context.Context, providerID string, id int64) (Slot, e
 	return s.store.GetSlot(ctx, providerID, id)
 }
 
-// Create validates and stores a new slot, then publishes ActionCreated.
+// Create validates and stores a new slot (an ActionCreated change).
 func (s *Service) Create(ctx context.Context, providerID string, in NewSlot) (Slot, error) {
 	now := normalize(s.now())
 	slot := Slot{
@@ -108,23 +107,21 @@ func (s *Service) Create(ctx context.Context, providerID string, in NewSlot) (Sl
 	if err := slot.Validate(); err != nil {
 		return Slot{}, err
 	}
-	defer s.lock(providerID)()
-	created, seq, err := s.store.CreateSlot(ctx, slot)
+	c, err := s.store.CreateSlot(ctx, slot, now)
 	if err != nil {
 		return Slot{}, err
 	}
-	s.publish(ActionCreated, created, seq)
-	return created, nil
+	return c.Slot, nil
 }
 
-// Update applies p to a slot and publishes ActionUpdated. expectedVersion
-// 0 means any version; otherwise a different stored version is a
+// Update applies p to a slot (an ActionUpdated change). expectedVersion 0
+// means any version; otherwise a different stored version is a
 // precondition_failed error and nothing changes.
 func (s *Service) Update(ctx context.Context, providerID string, id int64, p Patch, expectedVersion int64) (Slot, error) {
 	if err := checkProvider(providerID); err != nil {
 		return Slot{}, err
 	}
-	defer s.lock(providerID)()
+	now := normalize(s.now())
 	apply := func(cur Slot) (Slot, error) {
 		if expectedVersion != 0 && cur.Version != expectedVersion {
 			return Slot{}, staleVersion(cur.Version, expectedVersion)
@@ -145,18 +142,17 @@ func (s *Service) Update(ctx context.Context, providerID string, id int64, p Pat
 		if err := merged.Validate(); err != nil {
 			return Slot{}, err
 		}
-		merged.UpdatedAt = normalize(s.now())
+		merged.UpdatedAt = now
 		return merged, nil
 	}
 	if ps, ok := s.store.(SlotPatcher); ok {
 		// Read, merge and write in one transaction: one read of the slot
 		// and no window for another writer, so no retries either.
-		updated, seq, err := ps.PatchSlot(ctx, providerID, id, apply)
+		c, err := ps.PatchSlot(ctx, providerID, id, now, apply)
 		if err != nil {
 			return Slot{}, err
 		}
-		s.publish(ActionUpdated, updated, seq)
-		return updated, nil
+		return c.Slot, nil
 	}
 	for attempt := 0; ; attempt++ {
 		cur, err := s.store.GetSlot(ctx, providerID, id)
@@ -169,46 +165,27 @@ func (s *Service) Update(ctx context.Context, providerID string, id int64, p Pat
 		}
 		// Write against the version just read, so a concurrent writer
 		// elsewhere is detected instead of silently overwritten.
-		updated, seq, err := s.store.UpdateSlot(ctx, merged, cur.Version)
+		c, err := s.store.UpdateSlot(ctx, merged, cur.Version, now)
 		if apperr.Is(err, apperr.CodePreconditionFailed) && expectedVersion == 0 && attempt < updateRetries {
 			continue
 		}
 		if err != nil {
 			return Slot{}, err
 		}
-		s.publish(ActionUpdated, updated, seq)
-		return updated, nil
+		return c.Slot, nil
 	}
 }
 
-// Delete removes a slot and publishes ActionDeleted (with the slot as it
+// Delete removes a slot (an ActionDeleted change, carrying the slot as it
 // was). expectedVersion works as in Update.
 func (s *Service) Delete(ctx context.Context, providerID string, id int64, expectedVersion int64) error {
 	if err := checkProvider(providerID); err != nil {
 		return err
 	}
-	defer s.lock(providerID)()
-	deleted, seq, err := s.store.DeleteSlot(ctx, providerID, id, expectedVersion)
-	if err != nil {
-		return err
-	}
-	s.publish(ActionDeleted, deleted, seq)
-	return nil
+	_, err := s.store.DeleteSlot(ctx, providerID, id, expectedVersion, normalize(s.now()))
+	return err
 }
 
 func staleVersion(have, want int64) error {
 	return apperr.Errorf(apperr.CodePreconditionFailed, "slot is at version %d, not %d", have, want)
-}
-
-// publish emits the change; it is already committed, so a failure is logged
-// and not returned (clients that miss it see a seq gap and refetch).
-func (s *Service) publish(action string, slot Slot, seq int64) {
-	if s.pub == nil {
-		return
-	}
-	c := Change{Action: action, ProviderID: slot.ProviderID, Slot: slot, Seq: seq, At: normalize(s.now())}
-	room := RoomForProvider(slot.ProviderID)
-	if err := s.pub.EmitToRoom(room, EventAvailabilityUpdated, c); err != nil {
-		s.logger.Error("publish availability change", "room", room, "provider_id", slot.ProviderID, "seq", seq, "err", err)
-	}
 }

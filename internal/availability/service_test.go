@@ -1,11 +1,8 @@
 package availability_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,36 +14,25 @@ import (
 	"github.com/eventide/realtime/internal/store/sqlite"
 )
 
-// recorder is a Publisher that records what it was asked to emit.
-type recorder struct {
-	mu     sync.Mutex
-	events []emitted
-	fail   error
-}
-
-type emitted struct {
-	room, event string
-	change      availability.Change
-}
-
-func (r *recorder) EmitToRoom(room, event string, data any) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, emitted{room, event, data.(availability.Change)})
-	return r.fail
-}
-
-func (r *recorder) all() []emitted {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]emitted(nil), r.events...)
-}
-
 var t0 = time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)
 
-func newService(t *testing.T, pub availability.Publisher, logger *slog.Logger) *availability.Service {
+func newService(t *testing.T) *availability.Service {
 	t.Helper()
-	return availability.NewService(openDB(t), pub, func() time.Time { return t0 }, logger)
+	return availability.NewService(openDB(t), func() time.Time { return t0 })
+}
+
+// changes returns provider's recorded changes as "action:seq" strings.
+func changes(t *testing.T, svc *availability.Service, provider string) []string {
+	t.Helper()
+	cs, _, err := svc.Events(t.Context(), provider, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Action+":"+itoa(c.Seq))
+	}
+	return out
 }
 
 // plainStore hides the SQLite store's PatchSlot, so Service.Update takes
@@ -73,8 +59,7 @@ func hours(from, to int) availability.NewSlot {
 func ptr[T any](v T) *T { return &v }
 
 func TestCreateValidation(t *testing.T) {
-	rec := &recorder{}
-	svc := newService(t, rec, nil)
+	svc := newService(t)
 	ctx := t.Context()
 	for _, tc := range []struct {
 		name, provider, field string
@@ -96,8 +81,8 @@ func TestCreateValidation(t *testing.T) {
 	if got, _ := svc.List(ctx, "42", availability.Window{}); len(got) != 0 {
 		t.Fatalf("invalid input stored: %+v", got)
 	}
-	if n := len(rec.all()); n != 0 {
-		t.Fatalf("%d events published for rejected input", n)
+	if got := changes(t, svc, "42"); len(got) != 0 {
+		t.Fatalf("changes %v recorded for rejected input", got)
 	}
 	// 500 multi-byte characters are fine: the limit counts characters.
 	in := hours(0, 1)
@@ -111,9 +96,8 @@ func TestCreateValidation(t *testing.T) {
 	}
 }
 
-func TestChangesArePublishedInSeqOrder(t *testing.T) {
-	rec := &recorder{}
-	svc := newService(t, rec, nil)
+func TestChangesAreRecordedInSeqOrder(t *testing.T) {
+	svc := newService(t)
 	ctx := t.Context()
 	a, err := svc.Create(ctx, "42", hours(0, 1))
 	if err != nil {
@@ -132,33 +116,39 @@ func TestChangesArePublishedInSeqOrder(t *testing.T) {
 	if err := svc.Delete(ctx, "42", a.ID, 0); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, e := range rec.all() {
-		if e.event != availability.EventAvailabilityUpdated || e.room != "provider-"+e.change.ProviderID || e.change.Slot.ProviderID != e.change.ProviderID {
-			t.Fatalf("bad emit %+v", e)
-		}
-		got = append(got, e.room+":"+e.change.Action+":"+itoa(e.change.Seq))
+	if got := strings.Join(changes(t, svc, "42"), " "); got != "created:1 updated:2 deleted:3" {
+		t.Fatalf("provider 42: %s", got)
 	}
-	want := []string{"provider-42:created:1", "provider-7:created:1", "provider-42:updated:2", "provider-42:deleted:3"}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("published %v, want %v", got, want)
+	if got := strings.Join(changes(t, svc, "7"), " "); got != "created:1" {
+		t.Fatalf("provider 7: %s", got)
 	}
-	// The payload's wire shape.
-	b, _ := json.Marshal(rec.all()[2].change)
+	if seq, err := svc.Seq(ctx, "42"); err != nil || seq != 3 {
+		t.Fatalf("Seq = %d, %v", seq, err)
+	}
+	// The change's wire shape: the availabilityUpdated payload.
+	cs, seq, err := svc.Events(ctx, "42", 1, 1)
+	if err != nil || len(cs) != 1 || seq != 3 {
+		t.Fatalf("Events(after 1, limit 1) = %+v, %d, %v", cs, seq, err)
+	}
+	b, _ := json.Marshal(cs[0])
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
 	slot, _ := m["slot"].(map[string]any)
-	if m["action"] != "updated" || m["providerId"] != "42" || m["seq"] != 2.0 || m["at"] != "2026-05-04T08:00:00Z" ||
+	if len(m) != 5 || m["action"] != "updated" || m["providerId"] != "42" || m["seq"] != 2.0 || m["at"] != "2026-05-04T08:00:00Z" ||
 		slot["note"] != "Ann" || slot["start"] != "2026-05-04T08:00:00Z" || slot["version"] != 2.0 {
 		t.Fatalf("payload = %s", b)
+	}
+	// The deleted change carries the slot as it was.
+	cs, _, _ = svc.Events(ctx, "42", 2, 10)
+	if len(cs) != 1 || cs[0].Action != availability.ActionDeleted || cs[0].Slot.Note != "Ann" || cs[0].Slot.Version != 2 {
+		t.Fatalf("deleted change = %+v", cs)
 	}
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
-func TestConcurrentChangesPublishInSeqOrder(t *testing.T) {
-	rec := &recorder{}
-	svc := newService(t, rec, nil)
+func TestConcurrentChangesGetGapFreeSeqs(t *testing.T) {
+	svc := newService(t)
 	const n = 12
 	var wg sync.WaitGroup
 	for i := range n {
@@ -171,30 +161,51 @@ func TestConcurrentChangesPublishInSeqOrder(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ev := rec.all()
-	if len(ev) != n {
-		t.Fatalf("%d events, want %d", len(ev), n)
+	cs, seq, err := svc.Events(t.Context(), "42", 0, 100)
+	if err != nil || len(cs) != n || seq != n {
+		t.Fatalf("%d changes, seq %d, %v; want %d", len(cs), seq, err, n)
 	}
-	for i, e := range ev {
-		if e.change.Seq != int64(i+1) {
-			t.Fatalf("event %d has seq %d: publish order differs from seq order", i, e.change.Seq)
+	slots := map[int64]bool{}
+	for i, c := range cs {
+		if c.Seq != int64(i+1) || slots[c.Slot.ID] {
+			t.Fatalf("change %d: seq %d, slot %d", i, c.Seq, c.Slot.ID)
 		}
+		slots[c.Slot.ID] = true
+	}
+}
+
+func TestEventsInput(t *testing.T) {
+	svc := newService(t)
+	ctx := t.Context()
+	if _, _, err := svc.Events(ctx, "4/2", 0, 10); apperr.FieldOf(err) != "providerId" {
+		t.Fatalf("bad provider: %v", err)
+	}
+	if _, _, err := svc.Events(ctx, "42", -1, 10); apperr.FieldOf(err) != "after" {
+		t.Fatalf("negative after: %v", err)
+	}
+	if _, _, err := svc.Events(ctx, "42", 0, 0); apperr.FieldOf(err) != "limit" {
+		t.Fatalf("zero limit: %v", err)
+	}
+	if _, err := svc.Seq(ctx, "4/2"); apperr.FieldOf(err) != "providerId" {
+		t.Fatalf("Seq of a bad provider: %v", err)
+	}
+	if _, _, err := svc.Events(ctx, "42", 1, 10); !apperr.Is(err, apperr.CodeGone) {
+		t.Fatalf("after a seq never reached: %v", err)
 	}
 }
 
 func TestUpdateRules(t *testing.T) {
 	t.Run("patcher", func(t *testing.T) {
-		rec := &recorder{}
-		testUpdateRules(t, newService(t, rec, nil), rec)
+		svc := newService(t)
+		testUpdateRules(t, svc)
 	})
 	t.Run("get+update", func(t *testing.T) {
-		rec := &recorder{}
-		svc := availability.NewService(plainStore{openDB(t)}, rec, func() time.Time { return t0 }, nil)
-		testUpdateRules(t, svc, rec)
+		svc := availability.NewService(plainStore{openDB(t)}, func() time.Time { return t0 })
+		testUpdateRules(t, svc)
 	})
 }
 
-func testUpdateRules(t *testing.T, svc *availability.Service, rec *recorder) {
+func testUpdateRules(t *testing.T, svc *availability.Service) {
 	ctx := t.Context()
 	a, _ := svc.Create(ctx, "42", hours(0, 1))
 	b, _ := svc.Create(ctx, "42", hours(2, 3))
@@ -226,8 +237,8 @@ func testUpdateRules(t *testing.T, svc *availability.Service, rec *recorder) {
 	if got, _ := svc.Get(ctx, "42", a.ID); got.Version != 1 || !got.End.Equal(a.End) || got.Note != "" {
 		t.Fatalf("slot changed by failed updates: %+v", got)
 	}
-	if n := len(rec.all()); n != 2 {
-		t.Fatalf("%d events, want 2 (failed writes publish nothing)", n)
+	if got := strings.Join(changes(t, svc, "42"), " "); got != "created:1 created:2" {
+		t.Fatalf("changes %s (failed writes record nothing)", got)
 	}
 
 	u, err := svc.Update(ctx, "42", a.ID, availability.Patch{Note: ptr("ok")}, 1)
@@ -237,33 +248,17 @@ func testUpdateRules(t *testing.T, svc *availability.Service, rec *recorder) {
 	if got, _ := svc.Get(ctx, "42", a.ID); got.Version != 2 || got.Note != "ok" {
 		t.Fatalf("stored after update: %+v", got)
 	}
-	ev := rec.all()
-	if len(ev) != 3 {
-		t.Fatalf("%d events, want 3", len(ev))
+	cs, _, err := svc.Events(ctx, "42", 2, 10)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("Events = %+v, %v", cs, err)
 	}
-	if c := ev[2].change; c.Action != availability.ActionUpdated || c.Seq != 3 || c.Slot.Version != 2 || c.Slot.Note != "ok" {
-		t.Fatalf("update event = %+v", c)
-	}
-}
-
-func TestPublishFailureIsLoggedNotReturned(t *testing.T) {
-	var logs bytes.Buffer
-	rec := &recorder{fail: errors.New("adapter down")}
-	svc := newService(t, rec, slog.New(slog.NewTextHandler(&logs, nil)))
-	s, err := svc.Create(t.Context(), "42", hours(0, 1))
-	if err != nil {
-		t.Fatalf("publish failure returned: %v", err)
-	}
-	if _, err := svc.Get(t.Context(), "42", s.ID); err != nil {
-		t.Fatalf("change not committed: %v", err)
-	}
-	if !strings.Contains(logs.String(), "adapter down") || !strings.Contains(logs.String(), "room=provider-42") {
-		t.Fatalf("log = %q", logs.String())
+	if c := cs[0]; c.Action != availability.ActionUpdated || c.Seq != 3 || c.Slot.Version != 2 || c.Slot.Note != "ok" {
+		t.Fatalf("update change = %+v", c)
 	}
 }
 
 func TestListWindowAndTimes(t *testing.T) {
-	svc := newService(t, nil, nil)
+	svc := newService(t)
 	ctx := t.Context()
 	a, _ := svc.Create(ctx, "42", hours(0, 1))
 	svc.Create(ctx, "42", hours(3, 4))

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -115,4 +116,39 @@ func ReadProc(pid int) (ProcSample, error) {
 		}
 	}
 	return s, nil
+}
+
+// sampleDB reads the CPU of each database process Options.DBPIDs lists.
+func sampleDB(ctx context.Context, o Options, logf func(string, ...any)) map[int]ProcSample {
+	if o.DBPIDs == nil {
+		return nil
+	}
+	pids, err := o.DBPIDs(ctx)
+	if err != nil {
+		logf("database processes: %v", err)
+		return nil
+	}
+	out := make(map[int]ProcSample, len(pids))
+	for _, pid := range pids {
+		if s, err := ReadProc(pid); err == nil {
+			out[pid] = s
+		}
+	}
+	return out
+}
+
+// dbCPUBetween is the database processes' CPU seconds from a to b: the
+// change for those in both, everything for those that started within the
+// window. One that ended within it takes its time with it (a pool rarely
+// closes connections within a run).
+func dbCPUBetween(a, b map[int]ProcSample) float64 {
+	var sum float64
+	for pid, s1 := range b {
+		if s0, ok := a[pid]; ok {
+			sum += CPUBetween(s0, s1)
+		} else {
+			sum += s1.CPUSeconds
+		}
+	}
+	return sum
 }

@@ -26,6 +26,12 @@ func WriteTable(w io.Writer, r Result) {
 		p("deliveries/s", "%.0f (%.2fs, emitting %.2fs)", r.DeliveriesPerSec, r.Seconds, r.EmitSeconds)
 		p("latency p50 / p99 / max", "%.0f / %.0f / %.0f µs", r.P50Us, r.P99Us, r.MaxUs)
 		p("server CPU", "%.2fs = %.3fs per 1000 deliveries (%.2f µs each)", r.ServerCPUSeconds, r.CPUSecPer1000, r.CPUUsPerDelivery)
+		if r.DBCPUSeconds > 0 {
+			p("database CPU", "%.2fs (%.2f µs per delivery)", r.DBCPUSeconds, r.DBCPUUsPerDelivery)
+		}
+		if r.RESTP50Us > 0 {
+			p("REST request p50 / p99", "%.0f / %.0f µs", r.RESTP50Us, r.RESTP99Us)
+		}
 	}
 	p("server RSS base / connected / after", "%.1f / %.1f / %.1f MB", r.RSSBaseMB, r.RSSConnectedMB, r.RSSAfterMB)
 	p("server RSS per connection", "%.1f KB", r.RSSPerConnKB)
@@ -70,11 +76,14 @@ var metrics = []struct {
 	get  func(Result) float64
 }{
 	{"cpuUsPerDelivery", "CPU µs/delivery", func(r Result) float64 { return r.CPUUsPerDelivery }},
+	{"dbCpuUsPerDelivery", "DB CPU µs/delivery", func(r Result) float64 { return r.DBCPUUsPerDelivery }},
 	{"rssPerConnKB", "RSS KB/conn", func(r Result) float64 { return r.RSSPerConnKB }},
 	{"deliveriesPerSec", "deliveries/s", func(r Result) float64 { return r.DeliveriesPerSec }},
 	{"p50Us", "p50 µs", func(r Result) float64 { return r.P50Us }},
 	{"p99Us", "p99 µs", func(r Result) float64 { return r.P99Us }},
 	{"maxUs", "max µs", func(r Result) float64 { return r.MaxUs }},
+	{"restP50Us", "REST p50 µs", func(r Result) float64 { return r.RESTP50Us }},
+	{"restP99Us", "REST p99 µs", func(r Result) float64 { return r.RESTP99Us }},
 }
 
 // ReadResults reads the JSON lines of earlier runs; other lines are skipped.
@@ -109,9 +118,10 @@ func median(v []float64) float64 {
 }
 
 // Compare prints, per case, the median of each figure for ours and ref and
-// their ratio, then the targets with pass/miss. It returns the number of
+// their ratio, then targets (usually Targets; none for a comparison that is
+// not against the reference) with pass/miss. It returns the number of
 // targets missed (cases without both servers are skipped).
-func Compare(w io.Writer, results []Result, ours, ref string) int {
+func Compare(w io.Writer, results []Result, ours, ref string, targets []Target) int {
 	type key struct{ c, s string }
 	groups := map[key][]Result{}
 	var cases []string
@@ -162,8 +172,11 @@ func Compare(w io.Writer, results []Result, ours, ref string) int {
 	tw.Flush()
 
 	missed := 0
+	if len(targets) == 0 {
+		return 0
+	}
 	fmt.Fprintln(w, "\ntargets (ours / reference):")
-	for _, t := range Targets {
+	for _, t := range targets {
 		if t.Metric == "complete" {
 			runs := groups[key{t.Case, ours}]
 			ok := 0

@@ -45,6 +45,10 @@ type Options struct {
 	URL   string // http://127.x.y.z:port
 	Token string // admin token: Socket.IO auth and REST Bearer
 	PID   int    // server process, for CPU and RSS from /proc; 0 = not measured
+	// DBPIDs lists the processes of the server's database (PostgreSQL's
+	// backends of its database, which come and go with its pool); their
+	// CPU is reported apart as DBCPUSeconds. Nil: not measured.
+	DBPIDs func(ctx context.Context) ([]int, error)
 
 	Clients int
 	Rooms   int
@@ -102,13 +106,22 @@ type Result struct {
 	P99Us            float64 `json:"p99Us"`
 	MaxUs            float64 `json:"maxUs"`
 
+	// RESTP50Us and RESTP99Us are the emit requests' round trips (e2e: the
+	// PATCH's, from send to response).
+	RESTP50Us float64 `json:"restP50Us,omitempty"`
+	RESTP99Us float64 `json:"restP99Us,omitempty"`
+
 	ServerCPUSeconds float64 `json:"serverCpuSeconds"`
 	CPUSecPer1000    float64 `json:"cpuSecPer1000"`
 	CPUUsPerDelivery float64 `json:"cpuUsPerDelivery"`
-	RSSBaseMB        float64 `json:"rssBaseMB"`
-	RSSConnectedMB   float64 `json:"rssConnectedMB"`
-	RSSAfterMB       float64 `json:"rssAfterMB"`
-	RSSPerConnKB     float64 `json:"rssPerConnKB"`
+	// DBCPUSeconds is the database processes' CPU over the same window
+	// (Options.DBPIDs), DBCPUUsPerDelivery the same per delivery.
+	DBCPUSeconds       float64 `json:"dbCpuSeconds,omitempty"`
+	DBCPUUsPerDelivery float64 `json:"dbCpuUsPerDelivery,omitempty"`
+	RSSBaseMB          float64 `json:"rssBaseMB"`
+	RSSConnectedMB     float64 `json:"rssConnectedMB"`
+	RSSAfterMB         float64 `json:"rssAfterMB"`
+	RSSPerConnKB       float64 `json:"rssPerConnKB"`
 }
 
 func (o *Options) defaults() error {
@@ -303,6 +316,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	time.Sleep(100 * time.Millisecond)
 
 	logf("emitting %d events in %d requests", o.Events, len(plan))
+	db0 := sampleDB(ctx, o, logf)
 	cpu0 := sample()
 	start := time.Now()
 	for k, e := range plan {
@@ -337,6 +351,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 		<-waitDone
 	}
 	cpu1 := sample()
+	db1 := sampleDB(ctx, o, logf)
 
 	var hist Histogram
 	var last int64
@@ -362,6 +377,16 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	res.P50Us = float64(hist.Quantile(0.50)) / 1e3
 	res.P99Us = float64(hist.Quantile(0.99)) / 1e3
 	res.MaxUs = float64(hist.Max()) / 1e3
+	if em.rest.Count() > 0 {
+		res.RESTP50Us = float64(em.rest.Quantile(0.50)) / 1e3
+		res.RESTP99Us = float64(em.rest.Quantile(0.99)) / 1e3
+	}
+	if o.DBPIDs != nil {
+		res.DBCPUSeconds = dbCPUBetween(db0, db1)
+		if res.Delivered > 0 {
+			res.DBCPUUsPerDelivery = res.DBCPUSeconds / float64(res.Delivered) * 1e6
+		}
+	}
 	if o.PID > 0 {
 		res.ServerCPUSeconds = CPUBetween(cpu0, cpu1)
 		res.RSSAfterMB = mb(cpu1.RSSBytes)
@@ -382,6 +407,7 @@ type emitter struct {
 	client *http.Client
 	pad    string
 	slots  map[int]int64 // room index -> slot id (e2e)
+	rest   Histogram     // round trips of the emit requests
 }
 
 func newEmitter(o Options) (*emitter, error) {
@@ -442,10 +468,12 @@ func (e *emitter) createSlots(ctx context.Context) error {
 }
 
 func (e *emitter) emit(ctx context.Context, room, count int) error {
-	stamp := stampMarker + strconv.FormatInt(time.Now().UnixNano(), 10)
+	sent := time.Now()
+	stamp := stampMarker + strconv.FormatInt(sent.UnixNano(), 10)
 	if e.o.Scenario == ScenarioE2E {
 		path := "/api/v1/providers/" + ProviderID(room) + "/slots/" + strconv.FormatInt(e.slots[room], 10)
 		_, err := e.do(ctx, http.MethodPatch, path, []byte(`{"note":"`+stamp+`"}`), http.StatusOK)
+		e.rest.Record(int64(time.Since(sent)))
 		return err
 	}
 	var b strings.Builder
@@ -465,5 +493,6 @@ func (e *emitter) emit(ctx context.Context, room, count int) error {
 	b.WriteString(strconv.Itoa(count))
 	b.WriteString(`}`)
 	_, err := e.do(ctx, http.MethodPost, "/api/v1/dev/emit", []byte(b.String()), http.StatusAccepted)
+	e.rest.Record(int64(time.Since(sent)))
 	return err
 }

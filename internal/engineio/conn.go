@@ -24,44 +24,53 @@ var (
 	closePacket = controlMessage(typeClose, "")
 )
 
+// aLongTimeAgo is a deadline in the past: setting it ends a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
 // maxIdleQueueCap is the largest queue backing array kept between flushes;
 // a burst's larger array is dropped so an idle connection stays small.
 const maxIdleQueueCap = 16
 
 // Conn is one Engine.IO session. Its methods are safe for concurrent use.
+//
+// Fields are grouped by size (the flags last) to keep an idle session in a
+// small allocation size class.
 type Conn struct {
-	srv   *Server
-	id    string
-	proto int
-	hs    handshakeInfo
-	b64   bool // v3 polling client asked for base64 binary (b64=1)
+	srv *Server
+	id  string
+	hs  handshakeInfo
 
 	// recvMu serialises deliveries to recv (OnMessage, then OnClose once).
 	recvMu sync.Mutex
 	recv   Receiver
 
 	mu        sync.Mutex
-	state     connState
 	transport string
 	queue     []*Message
-	ws        *ws.Conn      // the WebSocket once the transport is websocket
-	writing   bool          // a writeLoop goroutine is running
-	poll      chan struct{} // closed to wake the pending GET poll
-	polling   bool          // a GET poll is being served
-	posting   bool          // a POST is being served
-	probe     *ws.Conn      // WebSocket being upgraded to
-	probed    bool          // probe answered: polls are ended with a noop
-	pollNoop  bool          // on close, end a pending poll with noop (client closed)
-	timer     *time.Timer   // heartbeat, or the closing deadline
-	timerAt   time.Time     // when timer is due (stale firings are ignored)
+	ws        *ws.Conn                 // the WebSocket once the transport is websocket
+	poll      chan struct{}            // closed to wake the pending GET poll
+	post      *http.ResponseController // the POST whose body is being read, aborted if the session ends
+	probe     *ws.Conn                 // WebSocket being upgraded to
+	timer     Timer                    // heartbeat, or the closing deadline
+	timerAt   time.Duration            // when timer is due, from srv.epoch (stale firings are ignored)
+
+	proto     uint8 // 3 or 4; immutable
+	b64       bool  // v3 polling client asked for base64 binary (b64=1); immutable
+	state     connState
+	writing   bool // a writeLoop goroutine is running
+	polling   bool // a GET poll is being served
+	probed    bool // probe answered: polls are ended with a noop
+	pollNoop  bool // on close, end a pending poll with noop (client closed)
+	posting   bool // a POST is being served
 	awaitPong bool
+	pending   bool // not admitted yet: counted in srv.pending
 }
 
 // ID returns the session id (sid).
 func (c *Conn) ID() string { return c.id }
 
 // Protocol returns the Engine.IO protocol version: 3 or 4.
-func (c *Conn) Protocol() int { return c.proto }
+func (c *Conn) Protocol() int { return int(c.proto) }
 
 // Transport returns "polling" or "websocket"; it changes after an upgrade.
 func (c *Conn) Transport() string {
@@ -70,10 +79,37 @@ func (c *Conn) Transport() string {
 	return c.transport
 }
 
-// Request returns the handshake request (headers, URL with query, Host,
-// RemoteAddr, TLS state), without its body or context: a copy rebuilt on
-// each call from what the session keeps.
+// Request returns the handshake request (URL with query, Host, RemoteAddr,
+// TLS state and the headers of Config.HandshakeHeaders), without its body,
+// context or other headers: a copy rebuilt on each call from what the
+// session keeps.
 func (c *Conn) Request() *http.Request { return c.hs.request() }
+
+// Admit tells the engine that the application has accepted the session
+// (Socket.IO: its first namespace is connected). Until then the session is
+// pending: it counts against Config.MaxPendingSessions and what it sends is
+// capped at Config.MaxPendingPayload. Calls after the first do nothing.
+func (c *Conn) Admit() {
+	c.mu.Lock()
+	was := c.pending
+	c.pending = false
+	c.mu.Unlock()
+	if was {
+		c.srv.unpend()
+	}
+}
+
+// readLimit is the largest POST body or WebSocket message the session may
+// send now, and the limit reported when it sends more.
+func (c *Conn) readLimit() (int64, string) {
+	c.mu.Lock()
+	pending := c.pending
+	c.mu.Unlock()
+	if pending {
+		return c.srv.cfg.MaxPendingPayload, LimitPendingPayloadBytes
+	}
+	return c.srv.cfg.MaxPayload, LimitPayloadBytes
+}
 
 // Send enqueues msgs atomically and in order; it never blocks. If the
 // connection's queue would overflow, the connection is closed with reason
@@ -98,8 +134,12 @@ func (c *Conn) Send(msgs ...*Message) error {
 }
 
 // Close closes the session from the server side (reason "forced close"),
-// after flushing what is queued: at once over WebSocket, with the next poll
-// (or after PingTimeout) over polling.
+// after flushing what is queued. Over WebSocket that is at once. Over
+// polling, as Node does, what is queued goes in one poll response and the
+// close packet in a later one: socket.io-client (4.5.3 and later) handles a
+// close packet before the packets that came with it, so sending both in one
+// response would lose them. If the client does not poll for them within
+// PingTimeout, the session is closed anyway.
 func (c *Conn) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -111,9 +151,8 @@ func (c *Conn) Close() {
 		c.startWriterLocked() // it closes once the queue is flushed
 		return
 	}
-	c.queue = append(c.queue, closePacket)
 	if c.poll != nil {
-		close(c.poll)
+		close(c.poll) // it answers what is queued, or the close packet
 		c.poll = nil
 	}
 	c.resetTimerLocked(c.srv.cfg.PingTimeout)
@@ -198,7 +237,7 @@ func (c *Conn) writeFailedLocked(err error) {
 // encodeFrames appends the WebSocket frames of q to frames.
 func (c *Conn) encodeFrames(frames [][]byte, q []*Message) [][]byte {
 	for _, m := range q {
-		frames = append(frames, m.wsFrame(c.proto))
+		frames = append(frames, m.wsFrame(int(c.proto)))
 	}
 	return frames
 }
@@ -250,8 +289,16 @@ func (c *Conn) closeNow(reason string) {
 	}
 	c.state = stateClosed
 	c.pollNoop = reason == ReasonTransportClose
+	pending := c.pending
+	c.pending = false
 	if c.timer != nil {
 		c.timer.Stop()
+	}
+	if c.post != nil {
+		// A POST still reading its body would hold its connection and
+		// buffer until its own deadline: the session's end ends it.
+		// (readPost clears c.post, under c.mu, once the read is over.)
+		_ = c.post.SetReadDeadline(aLongTimeAgo)
 	}
 	wsc, probe := c.ws, c.probe
 	c.probe = nil
@@ -263,7 +310,7 @@ func (c *Conn) closeNow(reason string) {
 	c.queue = nil
 	c.mu.Unlock()
 
-	c.srv.remove(c)
+	c.srv.remove(c, pending)
 	go func() {
 		if probe != nil {
 			_ = probe.Close()
@@ -299,9 +346,9 @@ func (c *Conn) startHeartbeatLocked() {
 }
 
 func (c *Conn) resetTimerLocked(d time.Duration) {
-	c.timerAt = time.Now().Add(d)
+	c.timerAt = c.srv.since() + d
 	if c.timer == nil {
-		c.timer = time.AfterFunc(d, c.onTimer)
+		c.timer = c.srv.clock.AfterFunc(d, c.onTimer)
 		return
 	}
 	c.timer.Reset(d)
@@ -309,7 +356,7 @@ func (c *Conn) resetTimerLocked(d time.Duration) {
 
 func (c *Conn) onTimer() {
 	c.mu.Lock()
-	if c.state == stateClosed || time.Now().Before(c.timerAt) {
+	if c.state == stateClosed || c.srv.since() < c.timerAt {
 		c.mu.Unlock()
 		return
 	}

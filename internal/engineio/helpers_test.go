@@ -53,15 +53,25 @@ type testEnv struct {
 
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// newEnvWith is newEnv with the engine behind wrap (a middleware), if set.
+func newEnvWith(t *testing.T, cfg Config, wrap func(http.Handler) http.Handler) *testEnv {
+	t.Helper()
 	e := &testEnv{t: t, conns: make(chan *recorder, 2048)}
 	e.srv = NewServer(cfg, func(c *Conn) Receiver {
 		r := &recorder{conn: c, msgs: make(chan received, 1024), closed: make(chan string, 1)}
 		e.conns <- r
 		return r
 	})
-	e.hs = httptest.NewServer(e.srv)
+	var h http.Handler = e.srv
+	if wrap != nil {
+		h = wrap(h)
+	}
+	e.hs = httptest.NewServer(h)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := e.srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
@@ -80,12 +90,22 @@ func (e *testEnv) wsURL(query string) string {
 // do performs a request and returns status, content type and body.
 func (e *testEnv) do(method, query, contentType, body string) (int, http.Header, string) {
 	e.t.Helper()
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return e.request(method, query, h, body)
+}
+
+// request performs a request with headers h.
+func (e *testEnv) request(method, query string, h http.Header, body string) (int, http.Header, string) {
+	e.t.Helper()
 	req, err := http.NewRequest(method, e.url(query), strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -116,7 +136,7 @@ func (e *testEnv) nextConn() *recorder {
 	select {
 	case r := <-e.conns:
 		return r
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		e.t.Fatal("no session opened")
 	}
 	return nil
@@ -170,7 +190,7 @@ func (e *testEnv) handshakeV3() (string, *recorder) {
 
 func (e *testEnv) dial(query string) *ws.Conn {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := ws.Dial(ctx, e.wsURL(query), ws.DialOptions{})
 	if err != nil {
@@ -191,7 +211,7 @@ func (e *testEnv) openWS() (*ws.Conn, *recorder) {
 
 func readWS(t *testing.T, c *ws.Conn) (ws.Opcode, string) {
 	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	op, b, err := c.ReadMessage(1 << 20)
 	if err != nil {
 		t.Fatalf("read: %v", err)
@@ -213,7 +233,7 @@ func (r *recorder) wantMsg(t *testing.T, data string, binary bool) {
 		if m.data != data || m.binary != binary {
 			t.Fatalf("message = %q (binary %v), want %q (binary %v)", m.data, m.binary, data, binary)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatalf("no message, want %q", data)
 	}
 }
@@ -225,7 +245,7 @@ func (r *recorder) wantClose(t *testing.T, reason string) {
 		if got != reason {
 			t.Fatalf("close reason = %q, want %q", got, reason)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatalf("not closed, want %q", reason)
 	}
 }
@@ -242,7 +262,7 @@ func (r *recorder) wantOpen(t *testing.T) {
 func newHTTPServer(t *testing.T, s *Server) *httptest.Server {
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx)
 		hs.Close()
@@ -251,3 +271,45 @@ func newHTTPServer(t *testing.T, s *Server) *httptest.Server {
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+// waitUntil waits for cond, checking it every few milliseconds; the
+// deadline only guards against a hang; no outcome depends on it.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// locked reads c's state under its lock.
+func locked[T any](c *Conn, f func(c *Conn) T) T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return f(c)
+}
+
+// waitPoll waits until a GET poll of c is pending (waiting for something
+// to send).
+func waitPoll(t *testing.T, c *Conn) {
+	t.Helper()
+	waitUntil(t, "a pending poll", func() bool { return locked(c, func(c *Conn) bool { return c.poll != nil }) })
+}
+
+// isOpen reports whether c is neither closing nor closed.
+func isOpen(c *Conn) bool { return locked(c, func(c *Conn) bool { return c.state == stateOpen }) }
+
+// wantError checks an Engine.IO error answer.
+func wantError(t *testing.T, status int, body string, wantStatus, wantCode int, wantMessage string) {
+	t.Helper()
+	var got errResp
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("status %d, body %q: %v", status, body, err)
+	}
+	if status != wantStatus || got.Code != wantCode || got.Message != wantMessage {
+		t.Fatalf("got %d %+v, want %d {%d %q}", status, got, wantStatus, wantCode, wantMessage)
+	}
+}

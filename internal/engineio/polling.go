@@ -1,11 +1,14 @@
 package engineio
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 var (
@@ -14,6 +17,23 @@ var (
 )
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// Deadlines of polling requests. The engine sets them itself, whatever the
+// HTTP server's per-request deadlines: a long-poll waits as long as the
+// heartbeat lets it, and net/http cancels a request's context when a read
+// deadline passes in its background read, which would end the poll (and its
+// session) early.
+//
+// A GET poll waits at most PingInterval + PingTimeout (the heartbeat, or
+// the closing deadline, wakes it); its answer must then be written within
+// pollWriteTimeout. A POST's body must arrive within Config.PollBodyTimeout.
+
+// pollWriteMargin is added to PingTimeout to bound writing a poll's answer:
+// a client that cannot take it in PingTimeout misses the heartbeat anyway,
+// and the margin keeps short test intervals from failing a loaded machine.
+const pollWriteMargin = 10 * time.Second
+
+func (c *Conn) pollWriteTimeout() time.Duration { return c.srv.cfg.PingTimeout + pollWriteMargin }
 
 // servePoll answers a GET poll: at once with what is queued, or when
 // something is queued, the session closes or an upgrade needs the poll ended.
@@ -40,6 +60,9 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Unlock()
 	if wake != nil {
+		cfg := &c.srv.cfg
+		wait := cfg.PingInterval + cfg.PingTimeout + c.pollWriteTimeout()
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(wait))
 		select {
 		case <-wake:
 		case <-r.Context().Done():
@@ -61,11 +84,11 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // respondPoll writes one poll response with everything queued (or a noop /
-// close packet) and clears c.polling. The caller has set c.polling.
+// close packet) and clears c.polling, which the caller has set.
 func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	var q []*Message
-	owned := false
+	owned, closing := false, false
 	switch {
 	case c.state == stateClosed:
 		q = closeOnly
@@ -74,13 +97,19 @@ func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 		}
 	case c.transport != transportPolling:
 		q = noopOnly // upgraded while this poll waited
-	case len(c.queue) == 0:
-		q = noopOnly
-	default:
+	case len(c.queue) > 0:
+		// Also when closing: the close packet goes in the next poll (Close).
 		q, owned = c.queue, true
 		c.queue = nil
+	case c.state == stateClosing:
+		q, closing = closeOnly, true
+	default:
+		q = noopOnly
 	}
-	closing := c.state == stateClosing
+	// The poll is over once it has its packets: the client may send the
+	// next one as soon as the answer's last byte is out, which can be
+	// before this handler returns (Flush below, or a large body).
+	c.polling = false
 	c.mu.Unlock()
 
 	bp := bodyPool.Get().(*[]byte)
@@ -102,16 +131,20 @@ func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(c.pollWriteTimeout()))
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(body)
+	if err == nil {
+		err = rc.Flush()
+	}
+	// No deadline of ours outlives the request on a kept-alive connection.
+	_ = rc.SetWriteDeadline(time.Time{})
 	if cap(body) <= 64<<10 {
 		*bp = body[:0]
 		bodyPool.Put(bp)
 	}
 
-	c.mu.Lock()
-	c.polling = false
-	c.mu.Unlock()
 	if err != nil {
 		c.srv.log.Debug("engineio: poll write failed", "sid", c.id, "err", err)
 		c.closeNow(ReasonTransportError)
@@ -145,26 +178,29 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		c.mu.Unlock()
 	}()
 
-	limit := c.srv.cfg.MaxPayload
+	limit, limitName := c.readLimit()
 	if r.ContentLength > limit {
-		c.tooLarge(w)
+		c.tooLarge(w, r, limitName, r.ContentLength)
 		return
 	}
-	var body []byte
-	var err error
-	if r.ContentLength > 0 {
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(r.Body, body)
-	} else {
-		body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
-	}
-	if err != nil {
+	body, ended, err := c.readPost(w, r, limit)
+	switch {
+	case ended:
+		writeError(w, codeUnknownSID)
+		return
+	case errors.Is(err, errBodyTooLarge):
+		c.tooLarge(w, r, limitName, int64(len(body)))
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.srv.limits.Hit(LimitPostTimeout, r.RemoteAddr, "sid", c.id, "received", len(body),
+			"timeout", c.srv.cfg.PollBodyTimeout.String())
+		c.closeNow(ReasonTransportError)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusRequestTimeout)
+		return
+	case err != nil:
 		c.closeNow(ReasonTransportError)
 		writeError(w, codeBadRequest)
-		return
-	}
-	if int64(len(body)) > limit {
-		c.tooLarge(w)
 		return
 	}
 	binaryBody := strings.HasPrefix(r.Header.Get("Content-Type"), "application/octet-stream")
@@ -196,8 +232,90 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok")
 }
 
-func (c *Conn) tooLarge(w http.ResponseWriter) {
-	c.srv.log.Debug("engineio: payload too large, closing", "sid", c.id)
+// readPost reads the body of a POST within PollBodyTimeout. ended reports
+// that the session ended meanwhile (closeNow aborts the read). Either way
+// the body's read deadline is gone when it returns; when the deadline may
+// have fired (in the read, or in net/http's background read once the body
+// was read, which cancels the connection's context), the connection is not
+// kept alive after this response.
+func (c *Conn) readPost(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, ended bool, err error) {
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(c.srv.cfg.PollBodyTimeout)
+	_ = rc.SetReadDeadline(deadline)
+	c.mu.Lock()
+	c.post = rc
+	ended = c.state == stateClosed
+	c.mu.Unlock()
+	if !ended {
+		body, err = readBody(r.Body, r.ContentLength, limit)
+	}
+	c.mu.Lock()
+	c.post = nil
+	ended = c.state == stateClosed
+	c.mu.Unlock()
+	_ = rc.SetReadDeadline(time.Time{})
+	if ended || err != nil || !time.Now().Before(deadline) || r.Context().Err() != nil {
+		w.Header().Set("Connection", "close")
+	}
+	return body, ended, err
+}
+
+// errBodyTooLarge is readBody's error for a body over its limit.
+var errBodyTooLarge = errors.New("engineio: body too large")
+
+// readBody reads a body of at most limit bytes into a buffer that grows
+// with the bytes that arrive: a declared length (declared, -1 if unknown)
+// only sizes the first read, so a client announcing a large body and
+// sending little makes the server hold little. Over limit it returns what
+// it read and errBodyTooLarge.
+func readBody(r io.Reader, declared, limit int64) ([]byte, error) {
+	const firstRead = 4096
+	size := int64(firstRead)
+	if declared >= 0 && declared < size {
+		size = declared
+	}
+	buf := make([]byte, 0, max(size, 1))
+	for {
+		if len(buf) == cap(buf) {
+			if declared >= 0 && int64(len(buf)) == declared {
+				return buf, nil // net/http ends a body at its Content-Length
+			}
+			// Double, but never past the declared length or the limit
+			// (plus the byte that tells it was exceeded).
+			grow := int64(cap(buf))
+			if declared >= 0 {
+				grow = min(grow, declared-int64(len(buf)))
+			}
+			grow = min(grow, limit+1-int64(len(buf)))
+			if grow <= 0 {
+				return buf, errBodyTooLarge
+			}
+			nb := make([]byte, len(buf), int64(cap(buf))+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, errBodyTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// tooLarge answers 413 to a body over limit (n bytes, declared or read),
+// as Node does, and closes the session.
+func (c *Conn) tooLarge(w http.ResponseWriter, r *http.Request, limit string, n int64) {
+	maxBytes := c.srv.cfg.MaxPayload
+	if limit == LimitPendingPayloadBytes {
+		maxBytes = c.srv.cfg.MaxPendingPayload
+	}
+	c.srv.limits.Hit(limit, r.RemoteAddr, "sid", c.id, "bytes", n, "max", maxBytes)
 	c.closeNow(ReasonTransportError)
 	h := w.Header()
 	h.Set("Connection", "close")

@@ -1,22 +1,19 @@
 package engineio
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/textproto"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/ws"
 )
 
@@ -45,15 +42,24 @@ const (
 	transportWebSocket = "websocket"
 )
 
+// pendingRetryAfter is the Retry-After of a handshake refused because too
+// many sessions are pending: legitimate ones are admitted within a round
+// trip or two, so a few seconds see the crowd through.
+const pendingRetryAfter = "5"
+
 // Server is an Engine.IO v3+v4 server; mount it as an http.Handler at the
 // Socket.IO path (the caller strips nothing: only the query is looked at).
 type Server struct {
-	cfg  Config
-	open func(c *Conn) Receiver
-	log  *slog.Logger
+	cfg    Config
+	open   func(c *Conn) Receiver
+	log    *slog.Logger
+	limits *limits.Reporter
+	clock  Clock
+	epoch  time.Time // Conn.timerAt counts from here
 
 	mu       sync.Mutex
 	conns    map[string]*Conn
+	pending  int // sessions handshaken (or being handshaken) and not admitted
 	shutdown bool
 
 	// wg counts open sessions and the goroutines they run.
@@ -80,17 +86,43 @@ func NewServer(cfg Config, open func(c *Conn) Receiver) *Server {
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = 1_000_000
 	}
+	if cfg.MaxPendingPayload <= 0 || cfg.MaxPendingPayload > cfg.MaxPayload {
+		cfg.MaxPendingPayload = cfg.MaxPayload
+	}
+	if cfg.PollBodyTimeout <= 0 {
+		cfg.PollBodyTimeout = 10 * time.Second
+	}
+	if cfg.MaxPendingSessions <= 0 {
+		cfg.MaxPendingSessions = 10_000
+	}
+	if cfg.HandshakeHeaders == nil {
+		cfg.HandshakeHeaders = defaultHandshakeHeaders[:]
+	}
+	keep := make([]string, len(cfg.HandshakeHeaders))
+	for i, k := range cfg.HandshakeHeaders {
+		keep[i] = http.CanonicalHeaderKey(k)
+	}
+	cfg.HandshakeHeaders = keep
+	if cfg.MaxHandshakeBytes <= 0 {
+		cfg.MaxHandshakeBytes = 8192
+	}
 	if cfg.UpgradeTimeout <= 0 {
 		cfg.UpgradeTimeout = 10 * time.Second
 	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = 1024
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, open: open, log: log, conns: make(map[string]*Conn), maxWriters: defaultWriters()}
+	return &Server{
+		cfg: cfg, open: open, log: log, limits: cfg.Limits, clock: cfg.Clock, epoch: cfg.Clock.Now(),
+		conns: make(map[string]*Conn), maxWriters: defaultWriters(),
+	}
 }
 
 // Count returns the number of open sessions.
@@ -98,6 +130,13 @@ func (s *Server) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// Pending returns the number of sessions not admitted yet (Conn.Admit).
+func (s *Server) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
 }
 
 // Shutdown closes every session (reason "server shutting down"), refuses new
@@ -133,13 +172,29 @@ func (s *Server) lookup(sid string) *Conn {
 	return s.conns[sid]
 }
 
-func (s *Server) remove(c *Conn) {
+// remove forgets a closed session; pending says it was still counted as
+// pending.
+func (s *Server) remove(c *Conn, pending bool) {
 	s.mu.Lock()
 	if s.conns[c.id] == c {
 		delete(s.conns, c.id)
 	}
+	if pending {
+		s.pending--
+	}
 	s.mu.Unlock()
 }
+
+// unpend counts a session out of the pending ones.
+func (s *Server) unpend() {
+	s.mu.Lock()
+	s.pending--
+	s.mu.Unlock()
+}
+
+// since is the clock's time as a duration from the server's epoch (an int64
+// in a Conn, where a time.Time takes three words).
+func (s *Server) since() time.Duration { return s.clock.Now().Sub(s.epoch) }
 
 // ServeHTTP answers every Engine.IO request: handshakes, polls, posts and
 // WebSocket connections (new or upgrading).
@@ -178,35 +233,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	isUpgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 
 	if sid := q.Get("sid"); sid != "" {
-		c := s.lookup(sid)
-		if c == nil {
-			writeError(w, codeUnknownSID)
-			return
-		}
-		if c.proto != proto {
-			writeError(w, codeBadRequest)
-			return
-		}
-		if transport == transportPolling {
-			if c.Transport() != transportPolling {
-				writeError(w, codeBadRequest)
-				return
-			}
-			switch r.Method {
-			case http.MethodGet:
-				c.servePoll(w, r)
-			case http.MethodPost:
-				c.servePost(w, r)
-			default:
-				writeError(w, codeBadRequest)
-			}
-			return
-		}
-		if !isUpgrade {
-			writeError(w, codeBadRequest)
-			return
-		}
-		c.serveUpgrade(w, r)
+		s.serveSession(w, r, sid, transport, proto, isUpgrade)
 		return
 	}
 
@@ -218,39 +245,113 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, codeBadRequest)
 		return
 	}
-	if s.cfg.AllowRequest != nil {
-		if err := s.cfg.AllowRequest(r); err != nil {
-			s.log.Debug("engineio: handshake refused", "remote", r.RemoteAddr, "err", err)
-			writeError(w, codeForbidden)
-			return
-		}
+	if !s.allow(r, "") {
+		writeError(w, codeForbidden)
+		return
 	}
 	s.handshake(w, r, transport, proto, q.Get("b64") != "")
 }
 
+// allow runs Config.AllowRequest on r.
+func (s *Server) allow(r *http.Request, sid string) bool {
+	if s.cfg.AllowRequest == nil {
+		return true
+	}
+	err := s.cfg.AllowRequest(r)
+	if err == nil {
+		return true
+	}
+	if sid == "" {
+		s.log.Debug("engineio: handshake refused", "remote", r.RemoteAddr, "err", err)
+	} else {
+		s.log.Debug("engineio: request refused", "remote", r.RemoteAddr, "err", err)
+	}
+	return false
+}
+
+// serveSession answers a request of an existing session: a poll, a post, or
+// a WebSocket that upgrades it.
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, transport string, proto int, isUpgrade bool) {
+	// Vetted before the sid is looked up, so a refused origin learns
+	// nothing of which sessions exist; the session itself is left alone (a
+	// page of another origin must not be able to end it either).
+	if !s.allow(r, sid) {
+		writeError(w, codeForbidden)
+		return
+	}
+	c := s.lookup(sid)
+	if c == nil {
+		writeError(w, codeUnknownSID)
+		return
+	}
+	if int(c.proto) != proto {
+		writeError(w, codeBadRequest)
+		return
+	}
+	if transport == transportPolling {
+		if c.Transport() != transportPolling {
+			writeError(w, codeBadRequest)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			c.servePoll(w, r)
+		case http.MethodPost:
+			c.servePost(w, r)
+		default:
+			writeError(w, codeBadRequest)
+		}
+		return
+	}
+	if !isUpgrade {
+		writeError(w, codeBadRequest)
+		return
+	}
+	c.serveUpgrade(w, r)
+}
+
 // handshake opens a new session over transport.
 func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string, proto int, b64 bool) {
+	hs, n, ok := newHandshakeInfo(r, s.cfg.HandshakeHeaders, s.cfg.MaxHandshakeBytes)
+	if !ok {
+		s.limits.Hit(LimitHandshakeBytes, r.RemoteAddr, "bytes", n, "max", s.cfg.MaxHandshakeBytes)
+		writeErrorStatus(w, http.StatusRequestHeaderFieldsTooLarge, codeBadRequest, "Handshake too large")
+		return
+	}
+	// The session is counted as pending from here, before the WebSocket
+	// upgrade, so a refusal is still an HTTP answer.
 	s.mu.Lock()
-	closed := s.shutdown
+	closed, full := s.shutdown, s.pending >= s.cfg.MaxPendingSessions
+	if !closed && !full {
+		s.pending++
+	}
 	s.mu.Unlock()
 	if closed {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if full {
+		s.limits.Hit(LimitPendingSessions, r.RemoteAddr, "max", s.cfg.MaxPendingSessions)
+		w.Header().Set("Retry-After", pendingRetryAfter)
+		writeErrorStatus(w, http.StatusServiceUnavailable, codeForbidden, "Too many pending sessions")
+		return
+	}
 	var wsc *ws.Conn
 	if transport == transportWebSocket {
 		var err error
-		if wsc, err = ws.Upgrade(w, r, ws.UpgradeOptions{}); err != nil {
+		if wsc, err = upgrade(w, r); err != nil {
+			s.unpend() // never opened
 			s.log.Debug("engineio: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 			return
 		}
 	}
 
-	c := &Conn{srv: s, id: newSID(), proto: proto, hs: newHandshakeInfo(r), b64: b64, transport: transport}
+	c := &Conn{srv: s, id: newSID(), proto: uint8(proto), hs: hs, b64: b64, transport: transport, pending: true}
 	c.queue = append(c.queue, s.openPacket(c.id, transport))
 
 	s.mu.Lock()
 	if s.shutdown {
+		s.pending--
 		s.mu.Unlock()
 		if wsc != nil {
 			_ = wsc.CloseWith(ws.CloseGoingAway, "server shutting down")
@@ -263,8 +364,8 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	s.wg.Add(1) // the session; Done when it is closed
 	s.mu.Unlock()
 
-	// open may Send (queued after the open packet); no message is delivered
-	// and no OnClose called until it has returned.
+	// open may Send (queued after the open packet) or Admit; no message is
+	// delivered and no OnClose called until it has returned.
 	c.recvMu.Lock()
 	c.recv = s.open(c)
 	c.recvMu.Unlock()
@@ -296,51 +397,12 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	c.respondPoll(w, r)
 }
 
-// handshakeInfo is what a session keeps of its handshake request, by value
-// in the Conn: the request target, the header block, host, RemoteAddr and TLS
-// state; not the request itself, its body, nor its context (which ends with
-// the handler and, through its values, would keep the router's and
-// middleware's per-request state alive for the session). The target and the
-// headers are kept as text, one string each, rather than as a url.URL and a
-// map of slices: a third of the memory, for a parse on each Request call
-// (made when a socket connects, rarely after).
-type handshakeInfo struct {
-	target string // path and query, as the handler saw them
-	header string // the header block in wire form
-	host   string
-	remote string
-	tls    *tls.ConnectionState
-}
-
-func newHandshakeInfo(r *http.Request) handshakeInfo {
-	var b strings.Builder
-	_ = r.Header.Write(&b)
-	return handshakeInfo{target: r.URL.RequestURI(), header: b.String(), host: r.Host, remote: r.RemoteAddr, tls: r.TLS}
-}
-
-// request rebuilds the handshake request (a GET, without a body).
-func (h *handshakeInfo) request() *http.Request {
-	u, err := url.ParseRequestURI(h.target)
-	if err != nil { // it was parsed once already
-		u = &url.URL{Path: "/"}
-	}
-	header, err := textproto.NewReader(bufio.NewReader(strings.NewReader(h.header + "\r\n"))).ReadMIMEHeader()
-	if err != nil && header == nil {
-		header = textproto.MIMEHeader{}
-	}
-	return &http.Request{
-		Method:     http.MethodGet,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     http.Header(header),
-		Body:       http.NoBody,
-		Host:       h.host,
-		RemoteAddr: h.remote,
-		RequestURI: h.target,
-		TLS:        h.tls,
-	}
+// upgrade completes a WebSocket handshake. The connection is the engine's
+// from then on, with no deadline: the heartbeat, not a deadline, bounds a
+// quiet session. net/http's Hijack clears the request's read and write
+// deadlines (TestEngineOwnsItsDeadlines checks it).
+func upgrade(w http.ResponseWriter, r *http.Request) (*ws.Conn, error) {
+	return ws.Upgrade(w, r, ws.UpgradeOptions{})
 }
 
 // openPacket builds the "0{...}" handshake packet. Like Node's engine.io 6,
@@ -367,13 +429,19 @@ func newSID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// writeError answers an Engine.IO error.
+// writeError answers an Engine.IO error with its standard message.
 func writeError(w http.ResponseWriter, code int) {
 	status := http.StatusBadRequest
 	if code == codeForbidden {
 		status = http.StatusForbidden
 	}
-	body := `{"code":` + strconv.Itoa(code) + `,"message":"` + errorMessages[code] + `"}`
+	writeErrorStatus(w, status, code, errorMessages[code])
+}
+
+// writeErrorStatus answers {"code":code,"message":message} with status.
+// message is one of ours, never the client's, so it needs no escaping.
+func writeErrorStatus(w http.ResponseWriter, status, code int, message string) {
+	body := `{"code":` + strconv.Itoa(code) + `,"message":"` + message + `"}`
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

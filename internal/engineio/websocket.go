@@ -63,16 +63,18 @@ func (c *Conn) readLoop(wsc *ws.Conn) {
 
 // readOne reads and handles one message; false means the session is over.
 func (c *Conn) readOne(wsc *ws.Conn) bool {
-	op, data, err := wsc.ReadMessage(c.srv.cfg.MaxPayload)
+	limit, limitName := c.readLimit()
+	op, data, err := wsc.ReadMessage(limit)
 	if err != nil {
 		reason := ReasonTransportError
 		if ws.IsPeerClose(err) || errors.Is(err, io.EOF) {
 			reason = ReasonTransportClose
 		}
+		c.reportTooBig(err, limit, limitName)
 		c.closeNow(reason)
 		return false
 	}
-	p, err := decodeWSPacket(op, data, c.proto)
+	p, err := decodeWSPacket(op, data, int(c.proto))
 	if err != nil {
 		c.srv.log.Debug("engineio: bad websocket packet, closing", "sid", c.id, "err", err)
 		c.closeNow(ReasonParseError)
@@ -82,6 +84,15 @@ func (c *Conn) readOne(wsc *ws.Conn) bool {
 	ok := c.handlePacket(p)
 	c.recvMu.Unlock()
 	return ok
+}
+
+// reportTooBig reports a message over the session's limit (ReadMessage has
+// answered it with close 1009).
+func (c *Conn) reportTooBig(err error, limit int64, limitName string) {
+	var pe *ws.ProtocolError
+	if errors.As(err, &pe) && pe.Code == ws.CloseMessageTooBig {
+		c.srv.limits.Hit(limitName, c.hs.remote, "sid", c.id, "max", limit)
+	}
 }
 
 // decodeWSPacket decodes one WebSocket message: a text packet, or binary
@@ -103,15 +114,12 @@ func decodeWSPacket(op ws.Opcode, data []byte, proto int) (packet, error) {
 }
 
 // serveUpgrade accepts the WebSocket of a polling session that upgrades.
+// A WebSocket for a session that is already upgraded, being upgraded or
+// closing completes its handshake and is closed at once, the session
+// untouched: Node does so ("ignores WebSocket connection with same sid
+// after upgrade" in the protocol suites).
 func (c *Conn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	ok := c.state == stateOpen && c.transport == transportPolling && c.probe == nil
-	c.mu.Unlock()
-	if !ok {
-		writeError(w, codeBadRequest)
-		return
-	}
-	wsc, err := ws.Upgrade(w, r, ws.UpgradeOptions{})
+	wsc, err := upgrade(w, r)
 	if err != nil {
 		c.srv.log.Debug("engineio: upgrade failed", "sid", c.id, "err", err)
 		return
@@ -119,6 +127,7 @@ func (c *Conn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.state != stateOpen || c.transport != transportPolling || c.probe != nil {
 		c.mu.Unlock()
+		c.srv.log.Debug("engineio: websocket for a session upgraded or upgrading, closing it", "sid", c.id)
 		_ = wsc.Close()
 		return
 	}
@@ -146,8 +155,10 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 		c.srv.wg.Done()
 	}
 	for {
-		op, data, err := wsc.ReadMessage(c.srv.cfg.MaxPayload)
+		limit, limitName := c.readLimit()
+		op, data, err := wsc.ReadMessage(limit)
 		if err != nil || op != ws.OpText {
+			c.reportTooBig(err, limit, limitName)
 			fail()
 			return
 		}

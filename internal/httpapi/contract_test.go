@@ -115,6 +115,9 @@ func TestContractCatchesDrift(t *testing.T) {
 		"undocumented status":   {get("/api/v1/providers/42/slots/1"), resp(418, "application/problem+json", `{"type":"about:blank","title":"x","status":418}`)},
 		"problem without title": {get("/api/v1/providers/42/slots/1"), resp(404, "application/problem+json", `{"type":"about:blank","status":404}`)},
 		"health body wrong":     {get("/healthz"), resp(200, "application/json", `{"status":"meh"}`)},
+		"slot list without seq": {get("/api/v1/providers/42/slots"), resp(200, "application/json", `{"providerId":"42","slots":[]}`)},
+		"event without seq": {get("/api/v1/providers/42/events?after=0"), resp(200, "application/json",
+			`{"providerId":"42","seq":1,"events":[{"action":"created","providerId":"42","slot":`+slot+`},"at":"2026-01-01T00:00:00Z"}]}`)},
 	} {
 		if ok, _ := v.ValidateHttpResponse(c.req, c.resp); ok {
 			t.Errorf("%s: the contract check accepted it", name)

@@ -1,5 +1,6 @@
 // Package httpapi is Eventide's HTTP surface: the REST API for availability
-// slots, health and readiness, the OpenAPI document, the dev-only token and
+// slots and for catching up on their changes (events.go), health and
+// readiness, the OpenAPI document, the dev-only token and
 // emit endpoints, and the mounts for Socket.IO (/socket.io/), the plain
 // WebSocket endpoint (/ws) and the dashboard (/). NewServer returns one
 // http.Handler; routes.go lists every route in one table.

@@ -38,6 +38,8 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case apperr.CodePreconditionFailed:
 		return http.StatusPreconditionFailed
+	case apperr.CodeGone:
+		return http.StatusGone
 	case apperr.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	}

@@ -20,6 +20,7 @@ func routes(r chi.Router, cfg Config, d Deps) {
 			r.Method(http.MethodGet, "/providers/{providerId}/slots/{slotId}", handleGetSlot(d))
 			r.Method(http.MethodPatch, "/providers/{providerId}/slots/{slotId}", handleUpdateSlot(cfg, d))
 			r.Method(http.MethodDelete, "/providers/{providerId}/slots/{slotId}", handleDeleteSlot(d))
+			r.Method(http.MethodGet, "/providers/{providerId}/events", handleListEvents(cfg, d))
 			if !cfg.production() && d.Emitter != nil {
 				r.Method(http.MethodPost, "/dev/emit", handleDevEmit(cfg, d)) // admin token
 			}

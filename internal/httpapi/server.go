@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventide/realtime/internal/auth"
 	"github.com/eventide/realtime/internal/availability"
+	"github.com/eventide/realtime/internal/limits"
 )
 
 // DefaultMaxBodyBytes is the largest JSON request body accepted by default.
@@ -23,6 +24,9 @@ type Config struct {
 	Env          string   // "dev" or "production"; dev routes exist only outside production
 	CORSOrigins  []string // allowed origins; empty in dev = any, "*" = any
 	MaxBodyBytes int64    // JSON body limit; 0 = DefaultMaxBodyBytes
+	// EventsPageMax is the largest ?limit of the events endpoint; 0 =
+	// DefaultEventsPageMax.
+	EventsPageMax int
 }
 
 func (c Config) production() bool { return c.Env == "production" }
@@ -47,6 +51,8 @@ type Deps struct {
 	Slots    *availability.Service
 	Verifier *auth.Verifier
 	Minter   *auth.Minter // dev token endpoint; nil disables it
+	// Limits counts and logs the limits clients hit; nil does nothing.
+	Limits *limits.Reporter
 
 	Ready   func(ctx context.Context) error // /readyz; nil = always ready
 	Emitter Emitter                         // dev emit endpoint; nil disables it

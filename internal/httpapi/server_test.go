@@ -23,7 +23,7 @@ import (
 
 var secret = []byte("test-secret-test-secret-test-secret")
 
-// recorder records emits; it is both the slots' Publisher and the dev Emitter.
+// recorder records emits: the dev Emitter and the attendance broadcaster.
 type recorder struct {
 	mu    sync.Mutex
 	calls []call
@@ -56,7 +56,6 @@ func (r *recorder) all() []call {
 type env struct {
 	t      *testing.T
 	srv    *httptest.Server
-	pub    *recorder
 	emit   *recorder
 	minter *auth.Minter
 	db     *sqlite.DB
@@ -74,7 +73,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, pub: &recorder{}, emit: &recorder{}, db: db}
+	e := &env{t: t, emit: &recorder{}, db: db}
 	verifier, err := auth.NewVerifier(secret)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +87,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	}
 	cfg := httpapi.Config{Env: "dev"}
 	deps := httpapi.Deps{
-		Slots:      availability.NewService(db, e.pub, nil, nil),
+		Slots:      availability.NewService(db, nil),
 		Verifier:   verifier,
 		Minter:     e.minter,
 		Ready:      db.Ping,
@@ -214,7 +213,10 @@ func wantProblem(t *testing.T, r response, status int, field string) {
 	}
 }
 
-const slotsPath = "/api/v1/providers/42/slots"
+const (
+	slotsPath  = "/api/v1/providers/42/slots"
+	eventsPath = "/api/v1/providers/42/events"
+)
 
 func slotBody(start, end string) map[string]any {
 	return map[string]any{"start": start, "end": end}
@@ -234,6 +236,25 @@ func (e *env) create(start, end string) map[string]any {
 	r := e.do(req{method: "POST", path: slotsPath, token: e.token(provider), body: slotBody(start, end)})
 	wantStatus(e.t, r, http.StatusCreated)
 	return r.json(e.t)
+}
+
+// changes returns provider 42's recorded changes as "action:seq", through
+// the catch-up endpoint.
+func (e *env) changes() []string {
+	e.t.Helper()
+	r := e.do(req{method: "GET", path: eventsPath + "?after=0", token: e.token(admin)})
+	wantStatus(e.t, r, http.StatusOK)
+	var page struct {
+		Events []availability.Change `json:"events"`
+	}
+	if err := json.Unmarshal(r.body, &page); err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, c := range page.Events {
+		out = append(out, fmt.Sprintf("%s:%d", c.Action, c.Seq))
+	}
+	return out
 }
 
 func slotPath(id any) string { return fmt.Sprintf("%s/%v", slotsPath, id) }
@@ -283,18 +304,9 @@ func TestSlotLifecycle(t *testing.T) {
 	wantStatus(t, r, http.StatusNoContent)
 	wantProblem(t, e.do(req{method: "GET", path: slotPath(id), token: ptok}), http.StatusNotFound, "")
 
-	// Every change went to provider-42 only, as availabilityUpdated with seq 1, 2, 3, 4.
-	var got []string
-	for _, c := range e.pub.all() {
-		ch := c.data.(availability.Change)
-		got = append(got, fmt.Sprintf("%s %s %s %d", c.room, c.event, ch.Action, ch.Seq))
-	}
-	want := []string{
-		"provider-42 availabilityUpdated created 1", "provider-42 availabilityUpdated updated 2",
-		"provider-42 availabilityUpdated updated 3", "provider-42 availabilityUpdated deleted 4",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("published:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	// Every change was recorded for provider 42 with seq 1, 2, 3, 4.
+	if got := strings.Join(e.changes(), " "); got != "created:1 updated:2 updated:3 deleted:4" {
+		t.Fatalf("changes %s", got)
 	}
 }
 
@@ -337,8 +349,8 @@ func TestBadInputStoresNothing(t *testing.T) {
 	wantProblem(t, e.do(req{method: "GET", path: slotsPath + "?from=2026-06-02T00:00:00Z&to=2026-06-01T00:00:00Z", token: ptok}), 400, "to")
 	wantProblem(t, e.do(req{method: "GET", path: slotsPath + "/abc", token: ptok}), 400, "slotId")
 	wantProblem(t, e.do(req{method: "GET", path: "/api/v1/providers/bad.id/slots", token: e.token(admin)}), 400, "providerId")
-	if n := len(e.pub.all()); n != 0 {
-		t.Fatalf("%d events published for rejected requests", n)
+	if got := e.changes(); len(got) != 0 {
+		t.Fatalf("changes %v recorded for rejected requests", got)
 	}
 }
 
@@ -376,8 +388,8 @@ func TestPatchErrorsChangeNothing(t *testing.T) {
 	wantProblem(t, e.do(req{method: "DELETE", path: slotPath(999), token: ptok}), 404, "")
 	wantProblem(t, e.do(req{method: "DELETE", path: path, token: ptok, header: map[string]string{"If-Match": `"3"`}}), 412, "")
 	wantStatus(t, e.do(req{method: "DELETE", path: path, token: ptok, header: map[string]string{"If-Match": `"1"`}}), 204)
-	if n := len(e.pub.all()); n != 3 {
-		t.Fatalf("%d events, want 3 (two creates, one delete)", n)
+	if got := strings.Join(e.changes(), " "); got != "created:1 created:2 deleted:3" {
+		t.Fatalf("changes %s, want two creates and a delete", got)
 	}
 }
 

@@ -30,8 +30,11 @@ type slotPatchRequest struct {
 	Note   *string `json:"note"`
 }
 
+// slotList is the list response. Seq is the provider's seq read before
+// the slots: a client applies the changes after it (ADR 0014).
 type slotList struct {
 	ProviderID string              `json:"providerId"`
+	Seq        int64               `json:"seq"`
 	Slots      []availability.Slot `json:"slots"`
 }
 
@@ -154,12 +157,18 @@ func handleListSlots(d Deps) http.Handler {
 				return
 			}
 		}
+		// The seq before the slots, so the slots are at least as new.
+		seq, err := d.Slots.Seq(r.Context(), providerID)
+		if err != nil {
+			writeProblem(w, r, d.Logger, err)
+			return
+		}
 		slots, err := d.Slots.List(r.Context(), providerID, win)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
 			return
 		}
-		encode(w, http.StatusOK, slotList{ProviderID: providerID, Slots: slots})
+		encode(w, http.StatusOK, slotList{ProviderID: providerID, Seq: seq, Slots: slots})
 	})
 }
 

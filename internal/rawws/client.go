@@ -2,6 +2,7 @@ package rawws
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventide/realtime/internal/ws"
@@ -17,17 +18,34 @@ const maxBatch = 16
 // client is one connection: the reader runs in ServeHTTP, the writer in
 // writeLoop, and queue joins them, so a slow socket only fills its own queue.
 type client struct {
-	id    ClientID
-	conn  *ws.Conn
-	queue chan []byte
+	id     ClientID
+	remote string // the peer's address, for limit reports
+	conn   *ws.Conn
+	queue  chan []byte
 
 	once   sync.Once
 	done   chan struct{}
 	reason string // why the server ended the connection; set once, read after done
+
+	// Bumped by the reader, read by the sweep (heartbeat.go).
+	frames   atomic.Uint64 // frames read, control frames included
+	started  atomic.Uint64 // data messages begun (their first frame's header read)
+	finished atomic.Uint64 // data messages the reader is done with
+	beat     beat          // the sweep's record
 }
 
-func newClient(id ClientID, conn *ws.Conn, queue int) *client {
-	return &client{id: id, conn: conn, queue: make(chan []byte, queue), done: make(chan struct{})}
+func newClient(id ClientID, remote string, conn *ws.Conn, queue int) *client {
+	c := &client{id: id, remote: remote, conn: conn, queue: make(chan []byte, queue), done: make(chan struct{})}
+	conn.OnFrame = c.onFrame
+	return c
+}
+
+// onFrame counts what ReadMessage reads (ws.Conn.OnFrame).
+func (c *client) onFrame(op ws.Opcode, _ bool) {
+	c.frames.Add(1)
+	if op == ws.OpText || op == ws.OpBinary {
+		c.started.Add(1)
+	}
 }
 
 // writeLoop writes queued frames, coalescing whatever is queued into one
@@ -79,6 +97,17 @@ func (c *client) closeWith(code int, reason string) {
 		c.reason = reason
 		close(c.done)
 		_ = c.conn.CloseWith(code, reason)
+	})
+}
+
+// end is closeWith for a caller that must not wait on the client (the
+// sweep): the client is marked ended at once, and the close frame, bounded
+// by a short write deadline, is written by a goroutine of its own.
+func (c *client) end(code int, reason string) {
+	c.once.Do(func() {
+		c.reason = reason
+		close(c.done)
+		go func() { _ = c.conn.CloseWith(code, reason) }()
 	})
 }
 

@@ -14,7 +14,7 @@ func TestEchoShape(t *testing.T) {
 	// UTC, truncated to milliseconds, as toISOString prints it.
 	zone := time.FixedZone("UTC+2", 2*60*60)
 	now := time.Date(2024, 1, 1, 14, 0, 0, 123_987_000, zone)
-	f := start(t, rawws.Config{Now: func() time.Time { return now }})
+	f := start(t, rawws.Config{Clock: newFakeClock(now)})
 	c := f.dial(t, "", nil)
 
 	send(t, c, `{"event":"user-login","payload":{"userId":123, "username":"john_doe","tags":["a",1.5,null]}}`)
@@ -27,7 +27,7 @@ func TestEchoShape(t *testing.T) {
 
 func TestEchoPayloads(t *testing.T) {
 	now := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
-	f := start(t, rawws.Config{Now: func() time.Time { return now }})
+	f := start(t, rawws.Config{Clock: newFakeClock(now)})
 	c := f.dial(t, "", nil)
 	const ts = `"timestamp":"2024-01-01T12:00:00.000Z"`
 	cases := []struct{ in, want string }{
@@ -68,7 +68,7 @@ func TestTimestampRealClock(t *testing.T) {
 
 func TestInvalidMessagesKeepConnection(t *testing.T) {
 	now := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
-	f := start(t, rawws.Config{Now: func() time.Time { return now }})
+	f := start(t, rawws.Config{Clock: newFakeClock(now)})
 	c := f.dial(t, "", nil)
 	cases := []struct {
 		name, in, errHas string
@@ -133,8 +133,11 @@ func TestOversizedMessageCloses1009(t *testing.T) {
 		t.Fatalf("close code %d, want 1009", ce.Code)
 	}
 	waitFor(t, "client removed", func() bool { return f.svc.Count() == 0 })
-	f.logs.waitLog(t, "message too big; closing", map[string]any{"client": string(id), "limit": float64(limit)})
+	f.logs.waitLog(t, "limit reached", map[string]any{"limit": rawws.LimitMessageBytes, "client": string(id), "max": float64(limit)})
 	f.logs.waitLog(t, "client disconnected", map[string]any{"client": string(id)})
+	if n := f.limits.Count(rawws.LimitMessageBytes); n != 1 {
+		t.Fatalf("%s counted %d times, want 1", rawws.LimitMessageBytes, n)
+	}
 }
 
 func TestDefaultMaxMessage(t *testing.T) {

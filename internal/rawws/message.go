@@ -2,8 +2,11 @@ package rawws
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"unicode/utf8"
 
 	"github.com/eventide/realtime/internal/ws"
 )
@@ -43,7 +46,7 @@ const (
 const TimestampLayout = "2006-01-02T15:04:05.000Z"
 
 func (s *Service) timestamp() string {
-	return s.cfg.Now().UTC().Format(TimestampLayout)
+	return s.clock.Now().UTC().Format(TimestampLayout)
 }
 
 // parse reads one message, or says what is wrong with it.
@@ -73,20 +76,29 @@ func parse(data []byte) (event string, payload json.RawMessage, err error) {
 }
 
 // handle answers one message: the echo, or an Invalid message that leaves
-// the connection open.
+// the connection open. Each message is logged at debug level only, its
+// event and payload cut to logMax bytes: at info the log would grow with
+// the traffic, as fast as any client likes.
 func (s *Service) handle(c *client, op ws.Opcode, data []byte) {
+	debug := s.log.Enabled(context.Background(), slog.LevelDebug)
 	if op != ws.OpText {
-		s.log.Info("invalid message", "client", c.id, "err", "binary frame")
+		if debug {
+			s.log.Debug("invalid message", "client", c.id, "err", "binary frame")
+		}
 		s.reply(c, Invalid{Message: MessageInvalid, Error: "binary messages are not supported; send JSON text", Timestamp: s.timestamp()})
 		return
 	}
 	event, payload, err := parse(data)
 	if err != nil {
-		s.log.Info("invalid message", "client", c.id, "err", err)
+		if debug {
+			s.log.Debug("invalid message", "client", c.id, "err", truncate(err.Error(), logMax))
+		}
 		s.reply(c, Invalid{Message: MessageInvalid, Error: err.Error(), Timestamp: s.timestamp()})
 		return
 	}
-	s.log.Info("event received", "client", c.id, "event", event, "payload", rawJSON(payload))
+	if debug {
+		s.log.Debug("event received", "client", c.id, "event", truncate(event, logMax), logPayload(payload))
+	}
 	s.reply(c, Echo{Message: MessageReceived, Payload: payload, Timestamp: s.timestamp()})
 }
 
@@ -95,9 +107,34 @@ func (s *Service) reply(c *client, v any) {
 	if err == nil {
 		err = s.enqueue(c, frame)
 	}
-	if err != nil && !errors.Is(err, ErrUnknownClient) {
+	if err != nil && !errors.Is(err, ErrUnknownClient) && !errors.Is(err, ErrSlowClient) {
 		s.log.Warn("reply failed", "client", c.id, "err", err)
 	}
+}
+
+// logMax bounds what a client's message puts in one log line.
+const logMax = 256
+
+// truncate cuts s to at most n bytes, on a UTF-8 boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
+// logPayload is the payload attribute of "event received": the JSON itself
+// when it fits in logMax bytes, else its beginning as a string, with its
+// size.
+func logPayload(p json.RawMessage) slog.Attr {
+	if len(p) <= logMax {
+		return slog.Any("payload", rawJSON(p))
+	}
+	return slog.Group("payload", "start", truncate(string(p), logMax), "bytes", len(p))
 }
 
 // rawJSON logs a payload as JSON: embedded as is by slog's JSON handler, as

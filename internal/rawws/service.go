@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventide/realtime/internal/limits"
 	"github.com/eventide/realtime/internal/ws"
 )
 
@@ -23,9 +24,30 @@ const (
 	DefaultMaxMessage = 64 << 10
 	// DefaultSendQueue bounds the frames waiting for one client.
 	DefaultSendQueue = 256
+	// DefaultMaxConns caps the clients served at once.
+	DefaultMaxConns = 10_000
+	// DefaultPingInterval: a client quiet this long is pinged.
+	DefaultPingInterval = 25 * time.Second
+	// DefaultPingTimeout: a pinged client has this long to send a frame.
+	DefaultPingTimeout = 20 * time.Second
+	// DefaultMessageTimeout: a message begun must be complete within it.
+	DefaultMessageTimeout = 10 * time.Second
 )
 
-// Config configures a Service. The zero value serves anyone, as dev does.
+// The limits a client can hit, as reported to Config.Limits.
+const (
+	LimitConnections    = "rawws.connections"     // MaxConns reached: 1013
+	LimitMessageBytes   = "rawws.message_bytes"   // a message over MaxMessage: 1009
+	LimitMessageTimeout = "rawws.message_timeout" // a message not complete in MessageTimeout: 1008
+	LimitPingTimeout    = "rawws.ping_timeout"    // nothing back within PingTimeout of a ping: 1001
+	LimitIdleTimeout    = "rawws.idle_timeout"    // no message for IdleTimeout: 1001
+	LimitSendQueue      = "rawws.send_queue"      // the client's send queue overflowed: 1008
+	LimitOrigin         = "rawws.origin"          // an Origin CheckOrigin refuses: HTTP 403
+)
+
+// Config configures a Service. The zero value serves anyone, as dev does,
+// with the default limits. Durations and MaxConns: 0 means the default, a
+// negative value turns the limit off.
 type Config struct {
 	// RequireToken makes every connection pass Authenticate first
 	// (production). With it false anyone may connect and Authenticate is
@@ -35,8 +57,9 @@ type Config struct {
 	// Authorization header); an error answers 401 before the upgrade. With
 	// RequireToken set and Authenticate nil every connection is refused.
 	Authenticate func(r *http.Request) error
-	// CheckOrigin, when set, must accept the request's Origin (else 403).
-	// Nil accepts any origin, as the NestJS attendance gateway did.
+	// CheckOrigin, when set, must accept the request (its Origin) or the
+	// upgrade is answered 403 (the binary sets it in production). Nil
+	// accepts any origin, as the NestJS attendance gateway did.
 	CheckOrigin func(r *http.Request) bool
 	// MaxMessage bounds one incoming message in bytes; a larger one closes
 	// the connection with 1009. 0 means DefaultMaxMessage.
@@ -45,10 +68,37 @@ type Config struct {
 	// overflows it is disconnected (1008), so it never delays the others.
 	// 0 means DefaultSendQueue.
 	SendQueue int
+	// MaxConns caps the clients served at once, those being upgraded
+	// included. One more is upgraded and closed at once with 1013 "too many
+	// connections", which browsers show as the close code.
+	MaxConns int
+
+	// PingInterval: a client from which no frame has come for this long is
+	// sent a ping (browsers answer with a pong by themselves).
+	PingInterval time.Duration
+	// PingTimeout: a pinged client that sends no frame, the pong or any
+	// other, within this long is closed with 1001 "ping timeout". A dead
+	// peer, or one stuck inside a frame, is gone within PingInterval +
+	// PingTimeout of its last frame.
+	PingTimeout time.Duration
+	// MessageTimeout bounds a message in progress: from its first frame's
+	// header to its last byte. Past it the client is closed with 1008
+	// "message not completed in time".
+	MessageTimeout time.Duration
+	// IdleTimeout closes a client that has sent no message for this long
+	// with 1001 "idle timeout"; pings and pongs do not count. 0 (the
+	// default) or negative: never, since attendance clients that only
+	// listen to broadcasts may send nothing for hours.
+	IdleTimeout time.Duration
+
+	// Limits is told of every limit a client hits (one rate-limited WARN
+	// line per limit); nil: not reported.
+	Limits *limits.Reporter
 	// Logger receives the gateway's logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock of reply timestamps; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time source of the heartbeat, the deadlines and the
+	// reply timestamps; nil means the real clock.
+	Clock Clock
 }
 
 // ClientID names one connected client (16 hex digits, random).
@@ -70,18 +120,23 @@ var (
 // echoes, plus Broadcast and EmitToClient for other packages. Its methods are
 // safe for concurrent use.
 type Service struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	clock Clock
+	tick  time.Duration // between sweeps (heartbeat.go); 0: none
 
 	mu      sync.Mutex
 	clients map[ClientID]*client
+	slots   int // connections counted against MaxConns
 	closed  bool
 	wg      sync.WaitGroup // one per client in clients
+	sweeper Timer          // the next sweep
 }
 
 var _ http.Handler = (*Service)(nil)
 
 // New returns a Service ready to serve, and logs that the gateway started.
+// Shutdown stops it.
 func New(cfg Config) *Service {
 	if cfg.MaxMessage <= 0 {
 		cfg.MaxMessage = DefaultMaxMessage
@@ -89,20 +144,64 @@ func New(cfg Config) *Service {
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = DefaultSendQueue
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	cfg.MaxConns = orDefault(cfg.MaxConns, DefaultMaxConns)
+	cfg.PingInterval = orDefault(cfg.PingInterval, DefaultPingInterval)
+	cfg.PingTimeout = orDefault(cfg.PingTimeout, DefaultPingTimeout)
+	cfg.MessageTimeout = orDefault(cfg.MessageTimeout, DefaultMessageTimeout)
+	cfg.IdleTimeout = max(cfg.IdleTimeout, 0)
+	if cfg.PingInterval > 0 && cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = DefaultPingTimeout // a heartbeat needs a timeout
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = realClock{}
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, log: log, clients: make(map[ClientID]*client)}
+	s := &Service{cfg: cfg, log: log, clock: clock, tick: sweepTick(cfg), clients: make(map[ClientID]*client)}
 	log.Info("websocket gateway initialised",
-		"require_token", cfg.RequireToken, "max_message", cfg.MaxMessage, "send_queue", cfg.SendQueue)
+		"require_token", cfg.RequireToken, "max_message", cfg.MaxMessage, "send_queue", cfg.SendQueue,
+		"max_conns", cfg.MaxConns, "ping_interval", cfg.PingInterval, "ping_timeout", cfg.PingTimeout,
+		"message_timeout", cfg.MessageTimeout, "idle_timeout", cfg.IdleTimeout)
+	s.startSweeps()
 	return s
 }
 
+// orDefault maps Config's 0 to the default and a negative value to 0 (off).
+func orDefault[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// reserve takes a connection slot, or reports that MaxConns are taken.
+func (s *Service) reserve() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.MaxConns > 0 && s.slots >= s.cfg.MaxConns {
+		return false
+	}
+	s.slots++
+	return true
+}
+
+// release gives back a slot taken by reserve for a connection that was
+// never added.
+func (s *Service) release() {
+	s.mu.Lock()
+	s.slots--
+	s.mu.Unlock()
+}
+
 func (s *Service) add(c *client) bool {
+	now := s.clock.Now()
+	c.beat = beat{quietSince: now, lastMsg: now}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -113,11 +212,14 @@ func (s *Service) add(c *client) bool {
 	return true
 }
 
+// remove forgets c and gives back its connection slot, in one step: once
+// Count has dropped, a new client finds the slot free.
 func (s *Service) remove(c *client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.clients[c.id] == c {
 		delete(s.clients, c.id)
+		s.slots--
 		s.wg.Done()
 	}
 }
@@ -157,8 +259,8 @@ func (s *Service) enqueue(c *client, frame []byte) error {
 	case c.queue <- frame:
 		return nil
 	default:
-		s.log.Warn("client too slow; disconnecting", "client", c.id, "queued", len(c.queue))
-		c.closeWith(ws.ClosePolicyViolation, "send queue overflow")
+		s.cfg.Limits.Hit(LimitSendQueue, c.remote, "client", c.id, "queued", len(c.queue))
+		c.end(ws.ClosePolicyViolation, "send queue overflow")
 		return fmt.Errorf("client %s: %w", c.id, ErrSlowClient)
 	}
 }
@@ -229,6 +331,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := !s.closed
 	s.closed = true
+	if s.sweeper != nil {
+		s.sweeper.Stop()
+	}
 	s.mu.Unlock()
 	targets := s.snapshot()
 	for _, c := range targets {

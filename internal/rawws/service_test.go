@@ -125,7 +125,7 @@ func TestSlowClientIsDroppedOthersServed(t *testing.T) {
 	if ids := f.svc.Clients(); contains(ids, slowID) {
 		t.Fatalf("slow client %s still connected after %d messages", slowID, sent)
 	}
-	f.logs.waitLog(t, "client too slow; disconnecting", map[string]any{"client": string(slowID)})
+	f.logs.waitLog(t, "limit reached", map[string]any{"limit": rawws.LimitSendQueue, "client": string(slowID)})
 	f.logs.waitLog(t, "client disconnected", map[string]any{"client": string(slowID), "reason": "send queue overflow"})
 
 	// The fast client is still served.

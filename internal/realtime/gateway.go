@@ -46,6 +46,7 @@ type Gateway struct {
 	log      *slog.Logger
 	now      func() time.Time
 	expiries expiries
+	svc      *Service
 
 	// The room handlers are built once and shared by every socket (they
 	// find their socket in the event), so a connection costs no closures.
@@ -75,6 +76,7 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 		log:      cfg.Logger,
 		now:      cfg.Now,
 	}
+	g.svc = newService(g.nsp)
 	g.onJoin = func(e *socketio.Event) { g.handleRoom(e.Socket, e, true) }
 	g.onLeave = func(e *socketio.Event) { g.handleRoom(e.Socket, e, false) }
 	if g.log == nil {
@@ -90,8 +92,9 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 	return g
 }
 
-// Service returns the emitter other packages push events through.
-func (g *Gateway) Service() *Service { return &Service{nsp: g.nsp} }
+// Service returns the emitter other packages push events through (one per
+// gateway: it remembers the seqs it published).
+func (g *Gateway) Service() *Service { return g.svc }
 
 // handshakeToken finds the token where each client generation puts it:
 // auth.token (socket.io-client 3/4), the token query parameter (2.x), or an

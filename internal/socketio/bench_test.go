@@ -35,6 +35,7 @@ func (c *nullConn) Send(msgs ...*engineio.Message) error {
 	return nil
 }
 func (c *nullConn) Close() { c.close.Do(func() { go c.recv.OnClose(engineio.ReasonForcedClose) }) }
+func (c *nullConn) Admit() {}
 
 // connectN connects n in-process sockets to "/" and puts them in room.
 func connectN(tb testing.TB, s *Server, n int, room string) []*nullConn {

@@ -20,6 +20,9 @@ type engineConn interface {
 	Request() *http.Request
 	Send(msgs ...*engineio.Message) error
 	Close()
+	// Admit tells the engine the connection has joined a namespace: it
+	// no longer counts against the engine's cap on pending sessions.
+	Admit()
 }
 
 var _ engineConn = (*engineio.Conn)(nil)
@@ -275,6 +278,9 @@ func (c *client) connect(name string, auth map[string]any) {
 	c.sockets = append(c.sockets, s)
 	c.stopTimerLocked()
 	c.mu.Unlock()
+	// Past the namespace's middleware (authentication): the engine stops
+	// counting the connection as pending and lifts its pending payload cap.
+	c.conn.Admit()
 
 	nsp.add(s)
 	if c.proto == 3 {

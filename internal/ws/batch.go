@@ -1,5 +1,13 @@
 package ws
 
+// The ways SendBatch writes, as BatchPath reports them.
+const (
+	// BatchIOURing: one io_uring submission for a batch's sends (Linux).
+	BatchIOURing = "io_uring"
+	// BatchSend: one send(2) per connection (WriteFramesNow).
+	BatchSend = "send"
+)
+
 // SendItem is one connection's part of a SendBatch.
 type SendItem struct {
 	Conn   *Conn

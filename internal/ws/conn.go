@@ -34,6 +34,14 @@ type Conn struct {
 	// MaxFragments caps the frames per message (0: DefaultMaxFragments).
 	MaxFragments int
 
+	// OnFrame, when set, is called by ReadMessage for every frame, once its
+	// header is read and checked and before its payload, with the opcode
+	// and the FIN bit. It tells a caller what ReadMessage keeps to itself:
+	// that the peer is alive (pings and pongs never leave ReadMessage) and
+	// that a message has begun and is not complete yet. It runs on the
+	// reading goroutine and must not block. Set it before the first read.
+	OnFrame func(op Opcode, fin bool)
+
 	wmu       sync.Mutex
 	wdeadline bool // a write deadline may be set (WriteFramesNow without a raw socket); under wmu
 	closed    atomic.Bool
@@ -116,7 +124,9 @@ func (c *Conn) readHeader() (header, error) {
 // pings, ignores pongs and answers a close frame (returning *CloseError). A
 // violation of the protocol or of the limits (maxSize bytes per message,
 // MaxFragments frames per message, UTF-8 text) sends the matching close frame
-// and returns *ProtocolError; the caller should then Close.
+// and returns *ProtocolError; the caller should then Close. The message's
+// buffer grows with the bytes that arrive (readChunk), never to the length a
+// frame header announces before its payload has come.
 func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 	if maxSize <= 0 {
 		maxSize = 32 << 20
@@ -149,6 +159,9 @@ func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 		}
 		if !c.server && h.masked {
 			return 0, nil, c.fail(CloseProtocolError, "masked frame from server")
+		}
+		if c.OnFrame != nil {
+			c.OnFrame(h.op, h.fin)
 		}
 		if h.op.isControl() {
 			if !h.fin || h.length > 125 {
@@ -190,20 +203,13 @@ func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 		if h.length > maxSize-int64(len(buf)) {
 			return 0, nil, c.fail(CloseMessageTooBig, "message too big")
 		}
-		n := int(h.length)
-		if n > 0 {
+		if h.length > 0 {
 			start := len(buf)
-			if buf == nil && h.fin {
-				buf = make([]byte, n)
-			} else {
-				buf = append(buf, make([]byte, n)...)
-			}
-			p := buf[start:]
-			if _, err := io.ReadFull(c.r, p); err != nil {
+			if buf, err = c.readPayload(buf, int(h.length)); err != nil {
 				return 0, nil, err
 			}
 			if h.masked {
-				mask(p, h.key)
+				mask(buf[start:], h.key)
 			}
 		}
 		if h.fin {
@@ -218,9 +224,43 @@ func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 	}
 }
 
+// readChunk is the most ReadMessage allocates ahead of the bytes that have
+// arrived. A frame header may announce up to the message limit (1 MB for the
+// engine) and the payload may never come: the buffer grows with what is read,
+// doubling, so it holds at most about twice what the peer actually sent, or
+// readChunk. A message that fits in readChunk is read into one allocation of
+// its exact size, as before.
+const readChunk = 4 << 10
+
+// readPayload appends the next n payload bytes from the connection to buf.
+func (c *Conn) readPayload(buf []byte, n int) ([]byte, error) {
+	if buf == nil && n <= readChunk {
+		buf = make([]byte, n)
+		_, err := io.ReadFull(c.r, buf)
+		return buf, err
+	}
+	for n > 0 {
+		if len(buf) == cap(buf) {
+			// Grow by what is there already (doubling), at least readChunk,
+			// at most what the frame still announces.
+			grow := min(n, max(len(buf), readChunk))
+			nb := make([]byte, len(buf), len(buf)+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		k := min(n, cap(buf)-len(buf))
+		if _, err := io.ReadFull(c.r, buf[len(buf):len(buf)+k]); err != nil {
+			return buf, err
+		}
+		buf = buf[:len(buf)+k]
+		n -= k
+	}
+	return buf, nil
+}
+
 func validCloseCode(code int) bool {
 	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011, code >= 3000 && code <= 4999:
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
 		return true
 	}
 	return false

@@ -53,6 +53,9 @@ const (
 	ClosePolicyViolation = 1008
 	CloseMessageTooBig   = 1009
 	CloseInternalError   = 1011
+	// CloseTryAgainLater (IANA registry): the server is at a limit, such as
+	// its connection cap; the client may come back later.
+	CloseTryAgainLater = 1013
 )
 
 // MaxFrameHeaderSize is the largest frame header: 2 bytes, 8 of extended

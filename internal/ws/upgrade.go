@@ -25,8 +25,9 @@ type UpgradeOptions struct {
 }
 
 // Upgrade turns an HTTP request into a server-side WebSocket connection. It
-// hijacks the connection and writes the 101 response; on a bad request it
-// writes the error response (400, 403 or 426) itself and returns an error.
+// hijacks the connection, clears any deadline the HTTP server left on it,
+// and writes the 101 response; on a bad request it writes the error response
+// (400, 403 or 426) itself and returns an error.
 // net/http's buffers are dropped: an idle Conn holds no read or write buffer.
 func Upgrade(w http.ResponseWriter, r *http.Request, opts UpgradeOptions) (*Conn, error) {
 	if opts.CheckOrigin != nil && !opts.CheckOrigin(r) {
@@ -43,6 +44,15 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts UpgradeOptions) (*Conn
 			_ = nc.Close()
 		}
 		return nil, fmt.Errorf("ws: upgrade: %w", err)
+	}
+	// The HTTP server may have left a read or write deadline on the
+	// connection (http.Server's ReadTimeout and WriteTimeout, or a
+	// per-request deadline set by middleware): it was the request's, and a
+	// WebSocket outlives its request. gobwas/ws clears them before writing
+	// the 101 today; clearing here again keeps that from depending on it.
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("ws: upgrade: clear deadlines: %w", err)
 	}
 	c := &Conn{nc: nc, r: nc, rc: rawConn(nc), server: true}
 	if n := rw.Reader.Buffered(); n > 0 {

@@ -3,10 +3,14 @@
 package ws
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // SendBatch writes to many connections with one system call: an io_uring
@@ -14,23 +18,47 @@ import (
 // enter the kernel once per connection. In this project's VM the kernel
 // entry and exit were about 40 % of a small send's CPU (docs/performance.md).
 // It is used for the small broadcasts a goroutine writes itself
-// (engineio.Server.ReleaseWrites); where io_uring is not available (old
-// kernel, seccomp) each connection is written with WriteFramesNow.
+// (engineio.Server.ReleaseWrites).
+//
+// The first call (or BatchPath) sets up the rings and probes the running
+// kernel for what the batch needs (IORING_OP_SEND, Linux 5.6; one mapping
+// for both rings, 5.4). Where anything is missing, or io_uring cannot be
+// set up at all (seccomp, io_uring_disabled), or the kernel later refuses
+// the sends, each connection is written with WriteFramesNow instead, and
+// BatchPath says so and why. No send is lost to the fallback: an item the
+// ring refused is written with send(2) in the same call.
 //
 // Each item's frames are written as WriteFramesNow would: as much as the
 // socket takes at once, the rest returned. The descriptors stay open for the
 // submission (each connection's RawConn.Control is entered, nested, around
 // it), so a connection closed meanwhile cannot have its descriptor number
 // reused under the batch.
+func SendBatch(items []SendItem) { processBatcher().send(items) }
+
+// BatchPath reports how SendBatch writes on this machine: BatchIOURing, or
+// BatchSend with the reason io_uring is not used. The first call sets up
+// io_uring and probes the kernel; serve calls it at start to log the path.
+func BatchPath() (path, reason string) { return processBatcher().path() }
+
+// The io_uring ABI (include/uapi/linux/io_uring.h). golang.org/x/sys/unix has
+// the system call numbers of every architecture but not these; they are the
+// kernel's stable ABI, and the opcode is probed on the running kernel
+// (IORING_REGISTER_PROBE) before the first batch.
+const (
+	ioringOpSend         = 26         // IORING_OP_SEND, Linux 5.6
+	ioringEnterGetEvents = 1 << 0     // IORING_ENTER_GETEVENTS
+	ioringOffSQEs        = 0x10000000 // IORING_OFF_SQES
+	ioringFeatSingleMmap = 1 << 0     // IORING_FEAT_SINGLE_MMAP, Linux 5.4
+	ioringRegisterProbe  = 8          // IORING_REGISTER_PROBE, Linux 5.6
+	ioUringOpSupported   = 1 << 0     // IO_URING_OP_SUPPORTED
+	sqeSize              = 64
+	cqeSize              = 16
+)
 
 const (
-	sysIOURingSetup = 425
-	sysIOURingEnter = 426
-	ioringOpSend    = 26
-	ioringEnterWait = 1 // IORING_ENTER_GETEVENTS
-	ioringOffSQEs   = 0x10000000
-	ringEntries     = 256 // engineio's maxInlineFlush
-	maxBatchBytes   = maxCopyCoalesce
+	ringEntries   = 256 // engineio's maxInlineFlush
+	ringCount     = 4   // batches in flight at once; more write one by one
+	maxBatchBytes = maxCopyCoalesce
 )
 
 type sqRingOffsets struct {
@@ -48,78 +76,187 @@ type uringParams struct {
 	cq                                                                     cqRingOffsets
 }
 
-// uring is one submission/completion ring pair, used by one batch at a time.
-type uring struct {
-	fd    int
-	rings []byte // SQ and CQ rings (IORING_FEAT_SINGLE_MMAP)
-	sqes  []byte
-	p     uringParams
+// uringProbe is struct io_uring_probe with room for every opcode.
+type uringProbe struct {
+	lastOp, opsLen uint8
+	resv           uint16
+	resv2          [3]uint32
+	ops            [256]struct {
+		op, resv uint8
+		flags    uint16
+		resv2    uint32
+	}
 }
 
-var (
-	ringsOnce sync.Once
-	rings     chan *uring // idle rings; nil when io_uring is unavailable
-)
+// processBatcher is the process's batcher, set up on first use. The rings
+// live as long as the process, like the poller's epoll set.
+var processBatcher = sync.OnceValue(func() *batcher {
+	return newBatcher(batcherConfig{entries: ringEntries, rings: ringCount, op: ioringOpSend})
+})
 
-// takeRing returns an idle ring, or nil (none free, or no io_uring).
-func takeRing() *uring {
-	ringsOnce.Do(func() {
-		r, err := newURing(ringEntries)
-		if err != nil {
-			return
+// batcherConfig sets up a batcher. Tests change op and skipProbe to force
+// the fallback paths on a kernel that has everything.
+type batcherConfig struct {
+	entries   uint32 // submission queue entries per ring
+	rings     int
+	op        uint8 // the send opcode submitted (IORING_OP_SEND)
+	skipProbe bool  // submit op without asking the kernel first
+}
+
+// batcher makes SendBatch's submissions with the rings it owns, or writes
+// each item on its own once io_uring is found unusable.
+type batcher struct {
+	entries int         // submission queue entries: the most items a batch takes
+	rings   chan *uring // idle rings; nil on the fallback path from the start
+	all     []*uring
+
+	fallback atomic.Pointer[string] // why the fallback is used; nil while io_uring is
+}
+
+// errSendRefused marks an item whose send the ring refused: it is written
+// with send(2) instead.
+var errSendRefused = errors.New("ws: io_uring refused the send")
+
+func newBatcher(cfg batcherConfig) *batcher {
+	b := &batcher{}
+	r, err := newURing(cfg.entries, cfg.op)
+	if err != nil {
+		b.fall(err.Error())
+		return b
+	}
+	if !cfg.skipProbe {
+		if err := r.probe(cfg.op); err != nil {
+			r.close()
+			b.fall(err.Error())
+			return b
 		}
-		rings = make(chan *uring, 4)
-		rings <- r
-		for range cap(rings) - 1 {
-			if r, err := newURing(ringEntries); err == nil {
-				rings <- r
-			}
+	}
+	b.entries = int(r.p.sqEntries)
+	b.rings = make(chan *uring, max(cfg.rings, 1))
+	b.rings <- r
+	b.all = append(b.all, r)
+	for range cap(b.rings) - 1 {
+		if r, err := newURing(cfg.entries, cfg.op); err == nil {
+			b.rings <- r
+			b.all = append(b.all, r)
 		}
-	})
-	if rings == nil {
+	}
+	return b
+}
+
+// fall switches b to writing each item on its own, for the first reason
+// given.
+func (b *batcher) fall(why string) { b.fallback.CompareAndSwap(nil, &why) }
+
+func (b *batcher) path() (string, string) {
+	if why := b.fallback.Load(); why != nil {
+		return BatchSend, *why
+	}
+	return BatchIOURing, ""
+}
+
+// take returns an idle ring, or nil (none free, or the fallback path).
+func (b *batcher) take() *uring {
+	if b.rings == nil || b.fallback.Load() != nil {
 		return nil
 	}
 	select {
-	case r := <-rings:
+	case r := <-b.rings:
 		return r
 	default:
 		return nil
 	}
 }
 
-func newURing(entries uint32) (*uring, error) {
+// close waits for the rings to be idle and releases them (tests; the
+// process's batcher is never closed).
+func (b *batcher) close() {
+	b.fall("closed")
+	for range b.all {
+		(<-b.rings).close()
+	}
+	b.all = nil
+}
+
+// uring is one submission/completion ring pair, used by one batch at a time.
+type uring struct {
+	fd    int
+	rings []byte // SQ and CQ rings (IORING_FEAT_SINGLE_MMAP)
+	sqes  []byte
+	p     uringParams
+	op    uint8 // the send opcode (the batcher's)
+
+	refusal error // why the kernel refused the last batch's sends; nil if it did not
+}
+
+func newURing(entries uint32, op uint8) (*uring, error) {
 	var p uringParams
-	fd, _, errno := syscall.Syscall(sysIOURingSetup, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
+	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
-		return nil, errno
+		return nil, fmt.Errorf("io_uring_setup: %w", errno)
 	}
-	r := &uring{fd: int(fd), p: p}
-	size := max(int(p.sq.array+p.sqEntries*4), int(p.cq.cqes+p.cqEntries*16))
+	r := &uring{fd: int(fd), p: p, op: op}
+	if p.features&ioringFeatSingleMmap == 0 {
+		unix.Close(r.fd)
+		return nil, errors.New("the kernel lacks IORING_FEAT_SINGLE_MMAP (Linux 5.4)")
+	}
+	size := max(int(p.sq.array+p.sqEntries*4), int(p.cq.cqes+p.cqEntries*cqeSize))
 	var err error
-	if r.rings, err = syscall.Mmap(r.fd, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_POPULATE); err != nil {
-		syscall.Close(r.fd)
-		return nil, err
+	if r.rings, err = unix.Mmap(r.fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		unix.Close(r.fd)
+		return nil, fmt.Errorf("io_uring rings mmap: %w", err)
 	}
-	if r.sqes, err = syscall.Mmap(r.fd, ioringOffSQEs, int(p.sqEntries)*64, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_POPULATE); err != nil {
-		syscall.Munmap(r.rings)
-		syscall.Close(r.fd)
-		return nil, err
+	if r.sqes, err = unix.Mmap(r.fd, ioringOffSQEs, int(p.sqEntries)*sqeSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		unix.Munmap(r.rings)
+		unix.Close(r.fd)
+		return nil, fmt.Errorf("io_uring entries mmap: %w", err)
 	}
 	return r, nil
 }
 
+func (r *uring) close() {
+	unix.Munmap(r.sqes)
+	unix.Munmap(r.rings)
+	unix.Close(r.fd)
+}
+
+// probe asks the kernel whether it supports op. Kernels before 5.6 have
+// neither the probe nor IORING_OP_SEND: the probe's EINVAL means the same.
+func (r *uring) probe(op uint8) error {
+	var p uringProbe
+	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), ioringRegisterProbe,
+		uintptr(unsafe.Pointer(&p)), uintptr(len(p.ops)), 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("io_uring probe (IORING_REGISTER_PROBE, Linux 5.6): %w", errno)
+	}
+	if int(op) >= int(p.opsLen) || p.ops[op].flags&ioUringOpSupported == 0 {
+		return fmt.Errorf("the kernel lacks %s", opName(op))
+	}
+	return nil
+}
+
+func opName(op uint8) string {
+	if op == ioringOpSend {
+		return "IORING_OP_SEND (Linux 5.6)"
+	}
+	return fmt.Sprintf("io_uring opcode %d", op)
+}
+
 func (r *uring) word(off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&r.rings[off])) }
 
-// SendBatch writes each item's frames (see the type's comment). A Conn may
-// appear in one item only. Items whose connection cannot take part (TLS,
-// over 32 KiB in all) are written with WriteFramesNow.
-func SendBatch(items []SendItem) {
-	r := takeRing()
-	if r == nil || len(items) > ringEntries {
+// send writes each item's frames (see SendBatch). A Conn may appear in one
+// item only. Items whose connection cannot take part (TLS, over 32 KiB in
+// all) are written with WriteFramesNow.
+func (b *batcher) send(items []SendItem) {
+	r := b.take()
+	if r == nil || len(items) > b.entries {
+		if r != nil {
+			b.rings <- r
+		}
 		sendEach(items)
 		return
 	}
-	defer func() { rings <- r }()
+	defer func() { b.rings <- r }()
 
 	bp := getBuf(64 << 10)
 	defer putBuf(bp)
@@ -159,6 +296,13 @@ func SendBatch(items []SendItem) {
 	}
 	if len(sub) > 0 {
 		holdAndSubmit(r, items, sub, 0)
+		if r.refusal != nil {
+			// The kernel refused the batch, or some of its sends (an opcode
+			// or a field it does not know): the same would happen to every
+			// later batch.
+			b.fall(r.refusal.Error())
+			r.refusal = nil
+		}
 	}
 	for i := range items {
 		if it := &items[i]; it.locked {
@@ -182,11 +326,12 @@ func holdAndSubmit(r *uring, items []SendItem, sub []int, k int) {
 		if len(live) == 0 {
 			return
 		}
-		if err := r.submit(items, live); err != nil {
-			// The ring refused the batch before taking any of it: write
-			// each one here (their locks and descriptors are held).
-			for _, i := range live {
-				it := &items[i]
+		r.refusal = r.submit(items, live)
+		// What the ring did not send is written here, while the locks and
+		// descriptors are held: nothing is lost to a kernel that lacks what
+		// the probe said it has.
+		for _, i := range live {
+			if it := &items[i]; it.Err == errSendRefused {
 				it.Rest, it.Err = it.Conn.writeFramesNowLocked(it.Frames)
 			}
 		}
@@ -204,17 +349,21 @@ func holdAndSubmit(r *uring, items []SendItem, sub []int, k int) {
 }
 
 // submit sends items[sub] (descriptors resolved) with one io_uring_enter
-// and records each result. An error means nothing was submitted.
+// and records each result. It returns an error when the kernel refused the
+// whole submission or some of its sends as unknown or unsupported; the items
+// not sent for that reason are marked errSendRefused.
 func (r *uring) submit(items []SendItem, sub []int) error {
+	op := r.op
+	var refused error
 	tailp := r.word(r.p.sq.tail)
 	tail := atomic.LoadUint32(tailp)
 	mask := *r.word(r.p.sq.mask)
 	for k, i := range sub {
 		it := &items[i]
 		slot := (tail + uint32(k)) & mask
-		sqe := r.sqes[slot*64 : slot*64+64]
+		sqe := r.sqes[slot*sqeSize : slot*sqeSize+sqeSize]
 		clear(sqe)
-		sqe[0] = ioringOpSend
+		sqe[0] = op
 		*(*int32)(unsafe.Pointer(&sqe[4])) = int32(it.fd)
 		*(*uint64)(unsafe.Pointer(&sqe[16])) = uint64(uintptr(unsafe.Pointer(&it.buf[0])))
 		*(*uint32)(unsafe.Pointer(&sqe[24])) = uint32(len(it.buf))
@@ -228,16 +377,22 @@ func (r *uring) submit(items []SendItem, sub []int) error {
 	headp, ctailp := r.word(r.p.cq.head), r.word(r.p.cq.tail)
 	cmask := *r.word(r.p.cq.mask)
 	for done < n {
-		submitted, _, errno := syscall.RawSyscall6(sysIOURingEnter, uintptr(r.fd), uintptr(toSubmit), uintptr(n-done), ioringEnterWait, 0, 0)
+		// A kernel that fails an entry at submission (an unknown opcode)
+		// stops there and returns without waiting: the loop submits the
+		// rest with the next call.
+		submitted, _, errno := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(n-done), ioringEnterGetEvents, 0, 0)
 		switch errno {
 		case 0:
 			toSubmit -= int(submitted)
-		case syscall.EINTR, syscall.EAGAIN, syscall.EBUSY:
+		case unix.EINTR, unix.EAGAIN, unix.EBUSY:
 		default:
 			if toSubmit == n {
 				// Nothing taken: withdraw the entries.
 				atomic.StoreUint32(tailp, tail)
-				return errno
+				for _, i := range sub {
+					items[i].Err = errSendRefused
+				}
+				return fmt.Errorf("io_uring_enter: %w", errno)
 			}
 			// Entries were taken and the ring fails: their buffers may still
 			// be read, and the ring cannot be reused. Not expected; stop
@@ -247,13 +402,20 @@ func (r *uring) submit(items []SendItem, sub []int) error {
 		head := atomic.LoadUint32(headp)
 		ctail := atomic.LoadUint32(ctailp)
 		for ; head != ctail; head++ {
-			cqe := r.rings[r.p.cq.cqes+(head&cmask)*16:]
+			cqe := r.rings[r.p.cq.cqes+(head&cmask)*cqeSize:]
 			k := int(*(*uint64)(unsafe.Pointer(&cqe[0])))
 			res := *(*int32)(unsafe.Pointer(&cqe[8]))
 			it := &items[sub[k]]
 			switch {
-			case res == -int32(syscall.EAGAIN):
+			case res == -int32(unix.EAGAIN):
 				it.Rest, it.Err = it.Frames, ErrWouldBlock
+			case res == -int32(unix.EINVAL), res == -int32(unix.EOPNOTSUPP):
+				// Nothing was sent: the kernel does not know the opcode or
+				// a field. send(2) will tell what the socket says.
+				it.Err = errSendRefused
+				if refused == nil {
+					refused = fmt.Errorf("the kernel refused %s at run time: %w", opName(op), syscall.Errno(-res))
+				}
 			case res < 0:
 				it.Rest, it.Err = it.Frames, syscall.Errno(-res)
 			case int(res) < len(it.buf):
@@ -263,14 +425,5 @@ func (r *uring) submit(items []SendItem, sub []int) error {
 		}
 		atomic.StoreUint32(headp, head)
 	}
-	return nil
-}
-
-// uringAvailable reports whether SendBatch can use io_uring here.
-func uringAvailable() bool {
-	if r := takeRing(); r != nil {
-		rings <- r
-		return true
-	}
-	return false
+	return refused
 }

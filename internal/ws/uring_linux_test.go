@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,7 +32,8 @@ func readAll(t *testing.T, nc net.Conn, want [][]byte) error {
 // several (copied together) and one closed before the batch: the first two
 // get their bytes, the closed one ErrClosed and all its frames back.
 func TestSendBatch(t *testing.T) {
-	t.Logf("io_uring available: %v", uringAvailable())
+	path, why := BatchPath()
+	t.Logf("SendBatch path here: %s %s", path, why)
 	one, oneCli := tcpPair(t)
 	several, severalCli := tcpPair(t)
 	closed, _ := tcpPair(t)
@@ -92,4 +94,102 @@ func TestSendBatchFullSocket(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSendBatchFallback forces, on this kernel, each way io_uring can be
+// unusable elsewhere: io_uring_setup fails (seccomp, io_uring_disabled); the
+// probe finds the send opcode missing (a kernel before 5.6); the kernel takes
+// the submission but refuses every send (a kernel without the opcode that
+// the probe could not ask). Each time the batcher says it writes one send
+// per connection and why, and every message reaches every connection, in
+// order, with nothing lost on the batch the kernel refused.
+func TestSendBatchFallback(t *testing.T) {
+	ioURingHere := processBatcher().fallback.Load() == nil
+	const missing = 255 // an opcode no kernel has
+	for _, tc := range []struct {
+		name    string
+		cfg     batcherConfig
+		upfront bool   // the fallback is known before the first batch
+		whyHas  string // in the reason, where io_uring works here
+	}{
+		{"setup fails", batcherConfig{entries: 0, rings: 1, op: ioringOpSend}, true, "io_uring_setup"},
+		{"opcode missing", batcherConfig{entries: ringEntries, rings: 2, op: missing}, true, "lacks io_uring opcode 255"},
+		{"sends refused at run time", batcherConfig{entries: ringEntries, rings: 2, op: missing, skipProbe: true}, false,
+			"refused io_uring opcode 255 at run time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBatcher(tc.cfg)
+			t.Cleanup(b.close)
+			path, why := b.path()
+			if tc.upfront || !ioURingHere {
+				if path != BatchSend || why == "" {
+					t.Fatalf("path %q (%q), want %q with a reason", path, why, BatchSend)
+				}
+			} else if path != BatchIOURing {
+				t.Fatalf("path %q (%q) before the first batch, want %q", path, why, BatchIOURing)
+			}
+			deliverAll(t, b)
+			path, why = b.path()
+			t.Logf("after the batches: %s, %s", path, why)
+			if path != BatchSend {
+				t.Fatalf("path %q after the batches, want %q", path, BatchSend)
+			}
+			if ioURingHere && !strings.Contains(why, tc.whyHas) {
+				t.Fatalf("reason %q, want it to mention %q", why, tc.whyHas)
+			}
+		})
+	}
+}
+
+// deliverAll sends 20 batches through b to 30 connections (one frame for
+// some, three copied together for others) plus one closed connection, then
+// reads every connection's stream and compares it message by message.
+func deliverAll(t *testing.T, b *batcher) {
+	t.Helper()
+	const conns, rounds = 30, 20
+	srv := make([]*Conn, conns)
+	cli := make([]net.Conn, conns)
+	want := make([][][]byte, conns)
+	for i := range srv {
+		srv[i], cli[i] = tcpPair(t)
+	}
+	for round := range rounds {
+		closed, _ := tcpPair(t)
+		_ = closed.Close()
+		items := []SendItem{{Conn: closed, Frames: [][]byte{AppendFrame(nil, OpText, []byte("never"))}}}
+		for i, c := range srv {
+			var frames [][]byte
+			for j := range 1 + 2*(i%2) {
+				p := numbered(round*1000+i*10+j, 100+50*j+i)
+				want[i] = append(want[i], p)
+				frames = append(frames, AppendFrame(nil, OpBinary, p))
+			}
+			items = append(items, SendItem{Conn: c, Frames: frames})
+		}
+		b.send(items)
+		if !errors.Is(items[0].Err, ErrClosed) || len(items[0].Rest) != 1 {
+			t.Fatalf("round %d, closed connection: err %v, rest %d frames", round, items[0].Err, len(items[0].Rest))
+		}
+		for _, it := range items[1:] {
+			err := it.Err
+			if errors.Is(err, ErrWouldBlock) {
+				err = it.Conn.WriteFrames(it.Rest)
+			}
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	for i := range cli {
+		if err := readAll(t, cli[i], want[i]); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+}
+
+// BenchmarkSendBatchFallback is BenchmarkSendBatch where io_uring cannot be
+// set up: one send(2) per connection.
+func BenchmarkSendBatchFallback(b *testing.B) {
+	bt := newBatcher(batcherConfig{entries: 0, rings: 1, op: ioringOpSend})
+	benchSendBatch(b, bt.send)
 }

@@ -17,3 +17,6 @@ func (c *Conn) writeFramesNowLocked(frames [][]byte) ([][]byte, error) {
 
 // SendBatch writes each item with WriteFramesNow on this platform.
 func SendBatch(items []SendItem) { sendEach(items) }
+
+// BatchPath reports how SendBatch writes: one send per connection here.
+func BatchPath() (path, reason string) { return BatchSend, "io_uring is Linux-only" }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -94,6 +95,50 @@ func TestCheckOrigin(t *testing.T) {
 	_, err := Dial(ctx, wsURL(hs), DialOptions{Header: http.Header{"Origin": {"http://evil.example"}}})
 	if err == nil {
 		t.Fatal("origin not checked")
+	}
+}
+
+// TestUpgradeClearsServerDeadlines upgrades a request whose read and write
+// deadlines (set the way a per-request deadline middleware sets them) have
+// already passed: the WebSocket outlives its request, so both must be gone
+// after Upgrade, and messages flow both ways.
+func TestUpgradeClearsServerDeadlines(t *testing.T) {
+	errs := make(chan error, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		past := time.Now().Add(-time.Second)
+		if err := rc.SetReadDeadline(past); err != nil {
+			errs <- err
+			return
+		}
+		if err := rc.SetWriteDeadline(past); err != nil {
+			errs <- err
+			return
+		}
+		c, err := Upgrade(w, r, UpgradeOptions{})
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer c.Close()
+		op, p, err := c.ReadMessage(testMaxSize)
+		if err == nil {
+			err = c.WriteMessage(op, p)
+		}
+		errs <- err
+	}))
+	t.Cleanup(hs.Close)
+
+	c := dial(t, hs)
+	if err := c.WriteMessage(OpText, []byte("after the deadline")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, p, err := c.ReadMessage(testMaxSize); err != nil || string(p) != "after the deadline" {
+		t.Fatalf("echo = %q %v", p, err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("server side: %v", err)
 	}
 }
 
@@ -230,6 +275,8 @@ func TestFrameHardening(t *testing.T) {
 		{"close 1005", frame(0x88, true, []byte{0x03, 0xed}), CloseProtocolError},
 		{"close bad reason", frame(0x88, true, []byte{0x03, 0xe8, 0xff}), CloseInvalidPayload},
 		{"close ok", frame(0x88, true, []byte{0x03, 0xe8, 'b', 'y', 'e'}), CloseNormal},
+		{"close 1013", frame(0x88, true, []byte{0x03, 0xf5}), CloseTryAgainLater},
+		{"close 1015", frame(0x88, true, []byte{0x03, 0xf7}), CloseProtocolError},
 		{"close empty", frame(0x88, true, nil), CloseNoStatus},
 	}
 	for _, tt := range tests {
@@ -418,7 +465,7 @@ func TestWriteFramesNow(t *testing.T) {
 
 // tcpPair returns the server side (a Conn) and the client side of a
 // loopback TCP connection, both closed when the test ends.
-func tcpPair(t *testing.T) (*Conn, net.Conn) {
+func tcpPair(t testing.TB) (*Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -444,4 +491,30 @@ func numbered(i, size int) []byte {
 	p := bytes.Repeat([]byte{byte(i)}, size)
 	binary.BigEndian.PutUint32(p, uint32(i))
 	return p
+}
+
+// TestOnFrame reports every frame ReadMessage reads, control frames between
+// fragments included, before the message they belong to is returned.
+func TestOnFrame(t *testing.T) {
+	var in []byte
+	in = append(in, frame(0x89, true, []byte("ping"))...)
+	in = append(in, frame(0x01, true, []byte("he"))...)
+	in = append(in, frame(0x8A, true, nil)...)
+	in = append(in, frame(0x80, true, []byte("llo"))...)
+	in = append(in, frame(0x82, true, []byte{1})...)
+	c := NewServerConn(&bytesConn{r: bytes.NewReader(in)})
+	var got []string
+	c.OnFrame = func(op Opcode, fin bool) { got = append(got, fmt.Sprintf("%v/%v", op, fin)) }
+	if op, p, err := c.ReadMessage(testMaxSize); err != nil || op != OpText || string(p) != "hello" {
+		t.Fatalf("first message = %v %q %v", op, p, err)
+	}
+	if want := "ping/true text/false pong/true continuation/true"; strings.Join(got, " ") != want {
+		t.Fatalf("frames before the first message %q, want %q", strings.Join(got, " "), want)
+	}
+	if _, _, err := c.ReadMessage(testMaxSize); err != nil {
+		t.Fatal(err)
+	}
+	if last := got[len(got)-1]; len(got) != 5 || last != "binary/true" {
+		t.Fatalf("frames %q, want a fifth, binary/true", got)
+	}
 }

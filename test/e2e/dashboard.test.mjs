@@ -1,20 +1,26 @@
 // Browser test of the Angular dashboard (web/) against the real server:
 // Debian's Chromium driven by playwright-core. The dashboard gets a token,
 // joins provider-42's room and must show slots created and deleted over REST
-// without a reload; a token for another provider must be refused.
+// without a reload; after missing changes while its server was down it must
+// catch up through GET .../events?after=, and refetch the list when those
+// changes are past retention (410); a token for another provider must be
+// refused.
 //
 // Needs the dashboard built (`make web`). Without it the test is skipped
 // locally and fails in CI (CI set).
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
-import { binaryPath, mintToken, startServer, webDist } from './lib/server.mjs';
+import { binaryPath, freePort, mintToken, startServer, webDist } from './lib/server.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -24,12 +30,26 @@ const skip =
     ? `dashboard not built (${webDist}/index.html missing): run \`make web\`; in CI this test fails instead`
     : false;
 
-test('dashboard shows provider 42 slots live and refuses a foreign token', { skip, timeout: 90_000 }, async (t) => {
+test('dashboard shows provider 42 slots live, catches up on what it missed, and refuses a foreign token', { skip, timeout: 90_000 }, async (t) => {
   assert.ok(built, `dashboard not built: ${webDist}/index.html missing (run \`make web\`)`);
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (scripts/ensure-deps.sh)`);
 
-  const srv = await startServer();
-  t.after(() => srv.stop());
+  // One database and one address for the dashboard's server across its
+  // restarts; other servers change the same database while it is down.
+  const dir = await mkdtemp(join(tmpdir(), 'eventide-dashboard-'));
+  const shared = { jwtSecret: randomBytes(32).toString('hex'), databaseUrl: join(dir, 'eventide.db'), raw: false };
+  const servers = [];
+  const start = async (opts = {}) => {
+    const s = await startServer({ ...shared, ...opts });
+    servers.push(s);
+    return s;
+  };
+  t.after(async () => {
+    for (const s of servers) await s.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const port = await freePort();
+  let srv = await start({ port });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -54,8 +74,8 @@ test('dashboard shows provider 42 slots live and refuses a foreign token', { ski
   const byId = (id) => page.getByTestId(id);
   const row = (slotId) => page.locator(`[data-testid="slot-row"][data-slot-id="${slotId}"]`);
   const token42 = await srv.token({ sub: 'test-42', role: 'provider', providerId: '42' });
-  const rest = (method, path, body) =>
-    fetch(`${srv.url}/api/v1/providers/42/slots${path}`, {
+  const rest = (method, path, body, server = srv) =>
+    fetch(`${server.url}/api/v1/providers/42/slots${path}`, {
       method,
       headers: { Authorization: `Bearer ${token42}`, 'Content-Type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -113,9 +133,11 @@ test('dashboard shows provider 42 slots live and refuses a foreign token', { ski
     await byId('last-seq').filter({ hasText: /^4$/ }).waitFor();
     assert.equal(await page.locator('[data-testid="slot-row"]').count(), 2);
 
-    // A skipped seq means a missed event: the dashboard must refetch over
-    // REST rather than trust the event. An admin emits, through the dev emit
-    // endpoint, a change for a slot that does not exist with seq 4 -> 9.
+    // A skipped seq means missed events: the dashboard asks the server for
+    // the changes after its last seq rather than trust the event. An admin
+    // emits, through the dev emit endpoint, a change for a slot that does not
+    // exist with seq 4 -> 9: the server has nothing after 4, so the dashboard
+    // refetches the list and ignores the event.
     const admin = await srv.token({ sub: 'test-admin', role: 'admin' });
     const emitted = await fetch(`${srv.url}/api/v1/dev/emit`, {
       method: 'POST',
@@ -133,11 +155,59 @@ test('dashboard shows provider 42 slots live and refuses a foreign token', { ski
       }),
     });
     assert.equal(emitted.status, 202, await emitted.clone().text());
-    await byId('event-log').getByText('missed 4 events (seq 5–8); refetching').waitFor();
-    await byId('last-seq').filter({ hasText: /^9$/ }).waitFor();
-    await byId('event-log').getByText('fetching slots over REST (seq gap)').waitFor();
+    const logLine = (text) => byId('event-log').getByText(text, { exact: false }).first().waitFor({ timeout: 30_000 });
+    await logLine('missed 4 events (seq 5–8); catching up');
+    await logLine('catching up over REST from seq 4 (seq gap)');
+    await logLine('the server has no seq 5–8; refetching');
+    await logLine('ignored 1 event(s) with a seq the server does not have (9)');
+    await byId('last-seq').filter({ hasText: /^4$/ }).waitFor();
     assert.equal(await row(999999).count(), 0, 'the event was applied instead of refetching');
     assert.equal(await page.locator('[data-testid="slot-row"]').count(), 2);
+    const slotC = JSON.parse(
+      await (await fetch(`${srv.url}/api/v1/providers/42/slots`, { headers: { Authorization: `Bearer ${token42}` } })).text(),
+    ).slots.find((s) => s.note === 'added in the dashboard');
+
+    // Missed while the server was down: it is killed, another server changes
+    // the same database (seq 5, 6, 7), and a new one starts at the same
+    // address. On the automatic re-join the dashboard catches up over REST
+    // from seq 4: no full refetch.
+    await srv.kill('SIGKILL');
+    await byId('connection-state').filter({ hasText: /^reconnecting$/ }).waitFor({ timeout: 30_000 });
+    const other = await start();
+    const x = await (await rest('POST', '', { start: at(8), end: at(9), note: 'made while away' }, other)).json();
+    const y = await (await rest('POST', '', { start: at(10), end: at(11), note: 'also while away' }, other)).json();
+    assert.equal((await rest('DELETE', `/${slotB.id}`, undefined, other)).status, 204);
+    await other.stop();
+    srv = await start({ port });
+    await logLine('catching up over REST from seq 4 (re-joined after reconnect)');
+    await logLine('caught up 3 change(s) over REST (seq 5–7)');
+    await byId('last-seq').filter({ hasText: /^7$/ }).waitFor();
+    await row(x.id).waitFor();
+    await row(y.id).waitFor();
+    await row(slotB.id).waitFor({ state: 'detached' });
+    assert.equal(await byId('event-log').getByText('fetching slots over REST (re-joined', { exact: false }).count(), 0,
+      'the dashboard refetched the list instead of catching up');
+
+    // Missed and past retention: another server makes seq 8 and 9, one with
+    // --event-retention-count 1 prunes all but the last, and the dashboard's
+    // catch-up from 7 gets a 410: it refetches the whole list.
+    await srv.kill('SIGKILL');
+    await byId('connection-state').filter({ hasText: /^reconnecting$/ }).waitFor({ timeout: 30_000 });
+    const maker = await start();
+    const z = await (await rest('POST', '', { start: at(12), end: at(13), note: 'pruned away' }, maker)).json();
+    assert.equal((await rest('PATCH', `/${x.id}`, { note: 'changed while away' }, maker)).status, 200);
+    await maker.stop();
+    const pruner = await start({ args: ['--event-retention-count', '1'] });
+    await pruner.waitOutput('pruned events past retention');
+    await pruner.stop();
+    srv = await start({ port });
+    await logLine('changes after seq 7 are past retention (410); refetching');
+    await logLine('fetching slots over REST (changes after seq 7 are past retention (410))');
+    await byId('last-seq').filter({ hasText: /^9$/ }).waitFor();
+    await row(z.id).waitFor();
+    await page.locator(`[data-testid="slot-row"][data-slot-id="${x.id}"]`, { hasText: 'changed while away' }).waitFor();
+    const ids = await page.locator('[data-testid="slot-row"]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.slotId)));
+    assert.deepEqual(ids.sort((a, b) => a - b), [slotC.id, x.id, y.id, z.id].sort((a, b) => a - b));
 
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });

@@ -31,6 +31,13 @@ type DB struct {
 	memory bool
 	stmts  stmts // prepared read statements
 
+	// wake (capacity 1) and tail hand committed changes to the relay;
+	// tailArmed says the tail is in use. See events.go.
+	wake      chan struct{}
+	tail      chan availability.Change
+	tailMu    sync.Mutex
+	tailArmed bool
+
 	// wsem (capacity 1) is held by the one write in progress; it guards
 	// w and closed. See writer.go.
 	wsem   chan struct{}
@@ -83,7 +90,8 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 		// and reopen them.
 		db.SetMaxIdleConns(8)
 	}
-	d := &DB{db: db, path: path, logger: logger, memory: memory, wsem: make(chan struct{}, 1)}
+	d := &DB{db: db, path: path, logger: logger, memory: memory, wsem: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), tail: make(chan availability.Change, tailSize)}
 	if err := d.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err

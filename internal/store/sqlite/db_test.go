@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,10 +27,22 @@ func open(t testing.TB, url string) *sqlite.DB {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) availability.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		return open(t, filepath.Join(t.TempDir(), "eventide.db"))
 	})
 }
+
+// TestStoreWithoutExtras runs the suite on the store seen through the
+// interfaces alone: no SlotPatcher (Service.Update's read-then-write path)
+// and no relay.Tailer (the relay reads every change from the log), as a
+// store without those would be used.
+func TestStoreWithoutExtras(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return plain{open(t, filepath.Join(t.TempDir(), "eventide.db"))}
+	})
+}
+
+type plain struct{ storetest.Store }
 
 func TestOpenURLForms(t *testing.T) {
 	dir := t.TempDir()
@@ -62,10 +75,10 @@ func TestMigrateTwiceAndReopen(t *testing.T) {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	got, err := db.Migrations(ctx)
-	if err != nil || len(got) != 1 || got[0] != "0001_init" {
+	if err != nil || strings.Join(got, " ") != "0001_init 0002_events" {
 		t.Fatalf("Migrations = %v, %v", got, err)
 	}
-	svc := availability.NewService(db, nil, nil, nil)
+	svc := availability.NewService(db, nil)
 	s, err := svc.Create(ctx, "42", availability.NewSlot{Start: mustTime(t, "2026-01-01T10:00:00Z"), End: mustTime(t, "2026-01-01T11:00:00Z")})
 	if err != nil {
 		t.Fatal(err)

@@ -88,12 +88,13 @@ func slotResult(row rowScanner, id int64) (availability.Slot, error) {
 	return s, nil
 }
 
-// CreateSlot inserts s with version 1 and bumps the provider's seq.
-func (d *DB) CreateSlot(ctx context.Context, s availability.Slot) (availability.Slot, int64, error) {
-	var seq int64
+// CreateSlot inserts s with version 1, bumps the provider's seq and
+// records the change.
+func (d *DB) CreateSlot(ctx context.Context, s availability.Slot, at time.Time) (availability.Change, error) {
+	var c availability.Change
 	err := d.write(ctx, func(ctx context.Context, w *writer) error {
-		var err error
-		if seq, err = bumpSeq(ctx, w, s.ProviderID); err != nil {
+		seq, err := bumpSeq(ctx, w, s.ProviderID)
+		if err != nil {
 			return err
 		}
 		if err := checkOverlap(ctx, w, s, 0); err != nil {
@@ -105,17 +106,19 @@ func (d *DB) CreateSlot(ctx context.Context, s availability.Slot) (availability.
 		if err != nil {
 			return wrap("insert slot", err)
 		}
-		return nil
+		c = change(availability.ActionCreated, roundTrip(s), seq, at)
+		return recordChange(ctx, w, c)
 	})
 	if err != nil {
-		return availability.Slot{}, 0, err
+		return availability.Change{}, err
 	}
-	return roundTrip(s), seq, nil
+	return c, nil
 }
 
-// UpdateSlot rewrites the slot's fields, raises its version and the seq.
-func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersion int64) (availability.Slot, int64, error) {
-	return d.PatchSlot(ctx, s.ProviderID, s.ID, func(cur availability.Slot) (availability.Slot, error) {
+// UpdateSlot rewrites the slot's fields, raises its version and the seq,
+// and records the change.
+func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersion int64, at time.Time) (availability.Change, error) {
+	return d.PatchSlot(ctx, s.ProviderID, s.ID, at, func(cur availability.Slot) (availability.Slot, error) {
 		if err := checkVersion(cur, expectedVersion); err != nil {
 			return availability.Slot{}, err
 		}
@@ -124,12 +127,11 @@ func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersio
 }
 
 // PatchSlot reads the slot, lets apply compute its new state from the
-// stored one, checks for overlaps, writes it (raising its version) and
-// bumps the provider's seq, all in one write transaction, so the slot is
-// read once and no other writer can come in between.
-func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply func(cur availability.Slot) (availability.Slot, error)) (availability.Slot, int64, error) {
-	var seq int64
-	var out availability.Slot
+// stored one, checks for overlaps, writes it (raising its version), bumps
+// the provider's seq and records the change, all in one write transaction,
+// so the slot is read once and no other writer can come in between.
+func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, at time.Time, apply func(cur availability.Slot) (availability.Slot, error)) (availability.Change, error) {
+	var c availability.Change
 	err := d.write(ctx, func(ctx context.Context, w *writer) error {
 		cur, err := getSlot(ctx, w, providerID, id)
 		if err != nil {
@@ -141,6 +143,7 @@ func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply f
 		}
 		// The identity of the row is not apply's to change.
 		next.ID, next.ProviderID = cur.ID, cur.ProviderID
+		var out availability.Slot
 		if millis(next.Start) == millis(cur.Start) && millis(next.End) == millis(cur.End) {
 			// Same times (a status or note change, the common case): no
 			// overlap can appear, and the times' index stays as it is.
@@ -155,22 +158,26 @@ func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, apply f
 		if err != nil {
 			return wrap("update slot", err)
 		}
-		seq, err = bumpSeq(ctx, w, providerID)
-		return err
+		seq, err := bumpSeq(ctx, w, providerID)
+		if err != nil {
+			return err
+		}
+		c = change(availability.ActionUpdated, out, seq, at)
+		return recordChange(ctx, w, c)
 	})
 	if err != nil {
-		return availability.Slot{}, 0, err
+		return availability.Change{}, err
 	}
-	return out, seq, nil
+	return c, nil
 }
 
-// DeleteSlot removes the slot and bumps the seq; it returns the slot as it was.
-func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expectedVersion int64) (availability.Slot, int64, error) {
-	var seq int64
-	var cur availability.Slot
+// DeleteSlot removes the slot, bumps the seq and records the change (with
+// the slot as it was).
+func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expectedVersion int64, at time.Time) (availability.Change, error) {
+	var c availability.Change
 	err := d.write(ctx, func(ctx context.Context, w *writer) error {
-		var err error
-		if cur, err = getSlot(ctx, w, providerID, id); err != nil {
+		cur, err := getSlot(ctx, w, providerID, id)
+		if err != nil {
 			return err
 		}
 		if err := checkVersion(cur, expectedVersion); err != nil {
@@ -179,13 +186,17 @@ func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expect
 		if err := w.exec(ctx, wDelete, id); err != nil {
 			return wrap("delete slot", err)
 		}
-		seq, err = bumpSeq(ctx, w, providerID)
-		return err
+		seq, err := bumpSeq(ctx, w, providerID)
+		if err != nil {
+			return err
+		}
+		c = change(availability.ActionDeleted, cur, seq, at)
+		return recordChange(ctx, w, c)
 	})
 	if err != nil {
-		return availability.Slot{}, 0, err
+		return availability.Change{}, err
 	}
-	return cur, seq, nil
+	return c, nil
 }
 
 // bumpSeq raises providerID's sequence number (creating the provider at 1)

@@ -14,6 +14,17 @@ import (
 
 var base = time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)
 
+func create(t testing.TB, db interface {
+	CreateSlot(context.Context, availability.Slot, time.Time) (availability.Change, error)
+}, s availability.Slot) availability.Slot {
+	t.Helper()
+	c, err := db.CreateSlot(context.Background(), s, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Slot
+}
+
 func mkSlot(provider string, fromH, toH int) availability.Slot {
 	return availability.Slot{
 		ProviderID: provider, Start: base.Add(time.Duration(fromH) * time.Hour), End: base.Add(time.Duration(toH) * time.Hour),
@@ -24,18 +35,12 @@ func mkSlot(provider string, fromH, toH int) availability.Slot {
 func TestPatchSlot(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, filepath.Join(t.TempDir(), "eventide.db"))
-	a, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _, err := db.CreateSlot(ctx, mkSlot("7", 2, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := create(t, db, mkSlot("7", 0, 1))
+	b := create(t, db, mkSlot("7", 2, 3))
 
 	// apply sees the stored slot; the result is written with version+1 and
 	// returned as stored, with the next seq.
-	got, seq, err := db.PatchSlot(ctx, "7", a.ID, func(cur availability.Slot) (availability.Slot, error) {
+	c, err := db.PatchSlot(ctx, "7", a.ID, base, func(cur availability.Slot) (availability.Slot, error) {
 		if cur.ID != a.ID || cur.Version != 1 || !cur.End.Equal(a.End) {
 			t.Errorf("apply got %+v", cur)
 		}
@@ -45,6 +50,7 @@ func TestPatchSlot(t *testing.T) {
 		cur.ID, cur.ProviderID = 999, "other" // ignored: the row's identity is fixed
 		return cur, nil
 	})
+	got, seq := c.Slot, c.Seq
 	if err != nil || seq != 3 || got.ID != a.ID || got.ProviderID != "7" || got.Version != 2 || got.Note != "moved" ||
 		!got.End.Equal(base.Add(90*time.Minute)) || !got.UpdatedAt.Equal(base.Add(time.Minute)) || !got.CreatedAt.Equal(base) {
 		t.Fatalf("PatchSlot = %+v, %d, %v", got, seq, err)
@@ -55,28 +61,27 @@ func TestPatchSlot(t *testing.T) {
 
 	// apply's error, an overlap and a missing slot change nothing and use no seq.
 	boom := errors.New("boom")
-	if _, _, err := db.PatchSlot(ctx, "7", a.ID, func(availability.Slot) (availability.Slot, error) {
+	if _, err := db.PatchSlot(ctx, "7", a.ID, base, func(availability.Slot) (availability.Slot, error) {
 		return availability.Slot{}, boom
 	}); !errors.Is(err, boom) {
 		t.Fatalf("apply error: %v", err)
 	}
-	_, _, err = db.PatchSlot(ctx, "7", a.ID, func(cur availability.Slot) (availability.Slot, error) {
+	_, err = db.PatchSlot(ctx, "7", a.ID, base, func(cur availability.Slot) (availability.Slot, error) {
 		cur.End = b.Start.Add(time.Minute)
 		return cur, nil
 	})
 	if apperr.CodeOf(err) != apperr.CodeConflict {
 		t.Fatalf("overlap: %v", err)
 	}
-	_, _, err = db.PatchSlot(ctx, "8", a.ID, func(cur availability.Slot) (availability.Slot, error) { return cur, nil })
+	_, err = db.PatchSlot(ctx, "8", a.ID, base, func(cur availability.Slot) (availability.Slot, error) { return cur, nil })
 	if apperr.CodeOf(err) != apperr.CodeNotFound {
 		t.Fatalf("other provider's slot: %v", err)
 	}
 	if stored, _ := db.GetSlot(ctx, "7", a.ID); stored != got {
 		t.Fatalf("failed patches changed the slot: %+v", stored)
 	}
-	_, seq, _ = db.CreateSlot(ctx, mkSlot("7", 5, 6))
-	if seq != 4 {
-		t.Fatalf("seq after failed patches = %d, want 4", seq)
+	if c, _ := db.CreateSlot(ctx, mkSlot("7", 5, 6), base); c.Seq != 4 {
+		t.Fatalf("seq after failed patches = %d, want 4", c.Seq)
 	}
 }
 
@@ -85,20 +90,21 @@ func TestPatchSlot(t *testing.T) {
 func TestMemoryDatabase(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, ":memory:")
-	a, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := create(t, db, mkSlot("7", 0, 1))
 	if _, err := db.GetSlot(ctx, "7", a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.UpdateSlot(ctx, mkSlot("7", 0, 2), 0); apperr.CodeOf(err) != apperr.CodeNotFound {
+	if _, err := db.UpdateSlot(ctx, mkSlot("7", 0, 2), 0, base); apperr.CodeOf(err) != apperr.CodeNotFound {
 		t.Fatalf("update of slot 0: %v", err)
 	}
 	b := a
 	b.Note = "x"
-	if got, seq, err := db.UpdateSlot(ctx, b, 1); err != nil || got.Version != 2 || seq != 2 {
-		t.Fatalf("UpdateSlot = %+v, %d, %v", got, seq, err)
+	if c, err := db.UpdateSlot(ctx, b, 1, base); err != nil || c.Slot.Version != 2 || c.Seq != 2 {
+		t.Fatalf("UpdateSlot = %+v, %v", c, err)
+	}
+	// Reads and the relay's reads share the one connection too.
+	if un, err := db.Unpublished(ctx, 10); err != nil || len(un) != 2 {
+		t.Fatalf("Unpublished = %+v, %v", un, err)
 	}
 	if got, _ := db.GetSlot(ctx, "7", a.ID); got.Note != "x" {
 		t.Fatalf("after update: %+v", got)
@@ -111,12 +117,12 @@ func TestWriteAfterCancel(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "eventide.db"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1)); !errors.Is(err, context.Canceled) {
+	if _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1), base); !errors.Is(err, context.Canceled) {
 		t.Fatalf("CreateSlot with a done context: %v", err)
 	}
-	_, seq, err := db.CreateSlot(context.Background(), mkSlot("7", 0, 1))
-	if err != nil || seq != 1 {
-		t.Fatalf("CreateSlot after: seq %d, %v", seq, err)
+	c, err := db.CreateSlot(context.Background(), mkSlot("7", 0, 1), base)
+	if err != nil || c.Seq != 1 {
+		t.Fatalf("CreateSlot after: seq %d, %v", c.Seq, err)
 	}
 }
 
@@ -127,15 +133,12 @@ func BenchmarkUpdateSlot(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	db := open(b, filepath.Join(b.TempDir(), "eventide.db"))
-	s, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := create(b, db, mkSlot("7", 0, 1))
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
 		n++
-		_, _, err := db.PatchSlot(ctx, "7", s.ID, func(cur availability.Slot) (availability.Slot, error) {
+		_, err := db.PatchSlot(ctx, "7", s.ID, base, func(cur availability.Slot) (availability.Slot, error) {
 			cur.Note = strconv.Itoa(n)
 			cur.UpdatedAt = base.Add(time.Duration(n) * time.Millisecond)
 			return cur, nil
@@ -150,10 +153,7 @@ func BenchmarkUpdateSlot(b *testing.B) {
 func BenchmarkGetSlot(b *testing.B) {
 	ctx := context.Background()
 	db := open(b, filepath.Join(b.TempDir(), "eventide.db"))
-	s, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := create(b, db, mkSlot("7", 0, 1))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := db.GetSlot(ctx, "7", s.ID); err != nil {
@@ -169,18 +169,14 @@ func BenchmarkGetSlot(b *testing.B) {
 func TestPatchSlotSameTimes(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, filepath.Join(t.TempDir(), "eventide.db"))
-	a, _, err := db.CreateSlot(ctx, mkSlot("7", 0, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := db.CreateSlot(ctx, mkSlot("7", 1, 2)); err != nil { // touching, not overlapping
-		t.Fatal(err)
-	}
-	got, seq, err := db.PatchSlot(ctx, "7", a.ID, func(cur availability.Slot) (availability.Slot, error) {
+	a := create(t, db, mkSlot("7", 0, 1))
+	create(t, db, mkSlot("7", 1, 2)) // touching, not overlapping
+	c, err := db.PatchSlot(ctx, "7", a.ID, base, func(cur availability.Slot) (availability.Slot, error) {
 		cur.Status, cur.Note = availability.StatusBooked, "taken"
 		cur.UpdatedAt = base.Add(time.Minute)
 		return cur, nil
 	})
+	got, seq := c.Slot, c.Seq
 	if err != nil || seq != 3 || got.Version != 2 || got.Status != availability.StatusBooked || got.Note != "taken" ||
 		!got.Start.Equal(a.Start) || !got.End.Equal(a.End) || !got.UpdatedAt.Equal(base.Add(time.Minute)) {
 		t.Fatalf("PatchSlot = %+v, %d, %v", got, seq, err)

@@ -25,6 +25,26 @@ const (
 		ON CONFLICT (id) DO UPDATE SET seq = seq + 1 RETURNING seq`
 	sqlOverlap = `SELECT id FROM slots WHERE provider_id = ? AND start_ms < ? AND end_ms > ? AND id <> ?
 		ORDER BY start_ms LIMIT 1`
+
+	// The event log (events.go).
+	sqlInsertEvent = "INSERT INTO events (" + eventColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	sqlSeq         = "SELECT seq FROM providers WHERE id = ?"
+	sqlEvents      = "SELECT " + eventColumns + " FROM events WHERE provider_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+	// published = 0 in the WHERE clause lets SQLite use the partial index.
+	sqlUnpublished = "SELECT " + eventColumns + " FROM events WHERE published = 0 ORDER BY provider_id, seq LIMIT ?"
+	// INDEXED BY: left alone, SQLite answers these through events_at or
+	// the primary key, walking the published rows (up to the whole
+	// retention); the partial index holds only the unpublished ones.
+	sqlOldest = "SELECT min(at_ms) FROM events INDEXED BY events_unpublished WHERE published = 0"
+	sqlMark   = `UPDATE events INDEXED BY events_unpublished SET published = 1
+		WHERE published = 0 AND provider_id = ? AND seq <= ?`
+	sqlPruneBefore = `DELETE FROM events WHERE (provider_id, seq) IN
+		(SELECT provider_id, seq FROM events WHERE at_ms < ? AND published = 1 LIMIT ?)`
+	// The providers with a published event more than keep (?1) behind
+	// their seq, and the seq up to which theirs may go.
+	sqlPruneCandidates = `SELECT p.id, p.seq - ?1 FROM providers p WHERE p.seq > ?1 AND EXISTS
+		(SELECT 1 FROM events e WHERE e.provider_id = p.id AND e.seq <= p.seq - ?1 AND e.published = 1)`
+	sqlPruneUpTo = "DELETE FROM events WHERE provider_id = ? AND seq <= ? AND published = 1"
 )
 
 type stmtID int
@@ -32,11 +52,21 @@ type stmtID int
 // The statements run outside the writer (see writer.go).
 const (
 	stmtGetSlot stmtID = iota
+	stmtSeq
+	stmtEvents
+	stmtUnpublished
+	stmtOldestUnpublished
+	stmtPruneCandidates
 	numStmts
 )
 
 var stmtSQL = [numStmts]string{
-	stmtGetSlot: sqlGetSlot,
+	stmtGetSlot:           sqlGetSlot,
+	stmtSeq:               sqlSeq,
+	stmtEvents:            sqlEvents,
+	stmtUnpublished:       sqlUnpublished,
+	stmtOldestUnpublished: sqlOldest,
+	stmtPruneCandidates:   sqlPruneCandidates,
 }
 
 // stmts prepares lazily: the tables exist only after Migrate, and a

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+
+	"github.com/eventide/realtime/internal/availability"
 )
 
 // Writes go through one connection held by the DB (the "writer"), with
@@ -32,20 +34,28 @@ const (
 	wDelete
 	wBumpSeq
 	wOverlap
+	wInsertEvent
+	wMarkPublished
+	wPruneBefore
+	wPruneUpTo
 	numWStmts
 )
 
 var wstmtSQL = [numWStmts]string{
-	wBegin:        "BEGIN IMMEDIATE",
-	wCommit:       "COMMIT",
-	wRollback:     "ROLLBACK",
-	wGetSlot:      sqlGetSlot,
-	wInsert:       sqlInsert,
-	wUpdate:       sqlUpdate,
-	wUpdateFields: sqlUpdateFields,
-	wDelete:       sqlDelete,
-	wBumpSeq:      sqlBumpSeq,
-	wOverlap:      sqlOverlap,
+	wBegin:         "BEGIN IMMEDIATE",
+	wCommit:        "COMMIT",
+	wRollback:      "ROLLBACK",
+	wGetSlot:       sqlGetSlot,
+	wInsert:        sqlInsert,
+	wUpdate:        sqlUpdate,
+	wUpdateFields:  sqlUpdateFields,
+	wDelete:        sqlDelete,
+	wBumpSeq:       sqlBumpSeq,
+	wOverlap:       sqlOverlap,
+	wInsertEvent:   sqlInsertEvent,
+	wMarkPublished: sqlMark,
+	wPruneBefore:   sqlPruneBefore,
+	wPruneUpTo:     sqlPruneUpTo,
 }
 
 // writer is the write connection and its prepared statements. It is used
@@ -53,6 +63,9 @@ var wstmtSQL = [numWStmts]string{
 type writer struct {
 	conn  *sql.Conn
 	stmts [numWStmts]*sql.Stmt
+	// recorded holds the changes the write recorded, handed to the relay
+	// at its commit.
+	recorded []availability.Change
 }
 
 // stmt returns statement id prepared on the writer's connection.
@@ -75,6 +88,19 @@ func (w *writer) exec(ctx context.Context, id wstmtID, args ...any) error {
 	}
 	_, err = s.ExecContext(ctx, args...)
 	return err
+}
+
+// execN runs statement id and returns the rows it affected.
+func (w *writer) execN(ctx context.Context, id wstmtID, args ...any) (int64, error) {
+	s, err := w.stmt(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // queryRow runs statement id; a failure to prepare is reported by Scan.
@@ -146,6 +172,7 @@ func (d *DB) write(ctx context.Context, fn func(ctx context.Context, w *writer) 
 	if err := w.exec(wctx, wBegin); err != nil {
 		return wrap("begin", err)
 	}
+	w.recorded = w.recorded[:0]
 	if err := fn(wctx, w); err != nil {
 		ok = w.exec(wctx, wRollback) == nil
 		return err
@@ -155,6 +182,9 @@ func (d *DB) write(ctx context.Context, fn func(ctx context.Context, w *writer) 
 		return wrap("commit", err)
 	}
 	ok = true
+	if len(w.recorded) > 0 {
+		d.committed(w.recorded)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
-// Package storetest is the one behavioural test suite every
-// availability.Store implementation must pass (SQLite today, PostgreSQL
-// later), so the stores cannot drift apart.
+// Package storetest is the one behavioural test suite every store must
+// pass (SQLite and PostgreSQL): the slots (availability.Store), the event
+// log written with them, and the relay's side of it (relay.EventLog), so
+// the stores cannot drift apart.
 package storetest
 
 import (
@@ -11,7 +12,14 @@ import (
 
 	"github.com/eventide/realtime/internal/apperr"
 	"github.com/eventide/realtime/internal/availability"
+	"github.com/eventide/realtime/internal/relay"
 )
+
+// Store is what a store implements: the slots and their event log.
+type Store interface {
+	availability.Store
+	relay.EventLog
+}
 
 var base = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
@@ -31,13 +39,26 @@ func wantCode(t *testing.T, err error, code string) {
 	}
 }
 
+// when is the time writes are said to be made at, unless a test says.
+var when = base.Add(-30 * time.Minute)
+
 func mustCreate(t *testing.T, st availability.Store, s availability.Slot) (availability.Slot, int64) {
 	t.Helper()
-	out, seq, err := st.CreateSlot(context.Background(), s)
+	c, err := st.CreateSlot(context.Background(), s, when)
 	if err != nil {
 		t.Fatalf("CreateSlot: %v", err)
 	}
-	return out, seq
+	return c.Slot, c.Seq
+}
+
+func update(st availability.Store, s availability.Slot, expectedVersion int64) (availability.Slot, int64, error) {
+	c, err := st.UpdateSlot(context.Background(), s, expectedVersion, when)
+	return c.Slot, c.Seq, err
+}
+
+func remove(st availability.Store, providerID string, id, expectedVersion int64) (availability.Slot, int64, error) {
+	c, err := st.DeleteSlot(context.Background(), providerID, id, expectedVersion, when)
+	return c.Slot, c.Seq, err
 }
 
 func list(t *testing.T, st availability.Store, provider string, w availability.Window) []availability.Slot {
@@ -49,8 +70,9 @@ func list(t *testing.T, st availability.Store, provider string, w availability.W
 	return out
 }
 
-// Run runs the suite; newStore returns a fresh, empty, migrated store.
-func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
+// Run runs the suite; newStore returns a fresh, empty, migrated store
+// (closed by the caller's t.Cleanup).
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	ctx := context.Background()
 
 	t.Run("CRUD", func(t *testing.T) {
@@ -73,7 +95,7 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 		upd := got
 		upd.Start, upd.End, upd.Status, upd.Note = at(2, 0), at(3, 30), availability.StatusBlocked, "moved"
 		upd.UpdatedAt = base
-		updated, _, err := st.UpdateSlot(ctx, upd, 1)
+		updated, _, err := update(st, upd, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +108,7 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 			t.Fatalf("after update GetSlot = %+v, want %+v", got, updated)
 		}
 
-		deleted, _, err := st.DeleteSlot(ctx, "42", created.ID, 0)
+		deleted, _, err := remove(st, "42", created.ID, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +125,7 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 	t.Run("ids are not reused", func(t *testing.T) {
 		st := newStore(t)
 		a, _ := mustCreate(t, st, slot("42", at(0, 0), at(1, 0)))
-		if _, _, err := st.DeleteSlot(ctx, "42", a.ID, 0); err != nil {
+		if _, _, err := remove(st, "42", a.ID, 0); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := mustCreate(t, st, slot("42", at(0, 0), at(1, 0)))
@@ -125,7 +147,7 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 			{"start inside", at(1, 30), at(2, 30)},
 			{"end inside", at(0, 30), at(1, 30)},
 		} {
-			_, _, err := st.CreateSlot(ctx, slot("42", c.from, c.to))
+			_, err := st.CreateSlot(ctx, slot("42", c.from, c.to), when)
 			if apperr.CodeOf(err) != apperr.CodeConflict {
 				t.Errorf("%s: error = %v, want conflict", c.name, err)
 			}
@@ -143,14 +165,14 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 		// An update into another slot conflicts and changes nothing.
 		moved := a
 		moved.Start, moved.End = at(2, 30), at(3, 30)
-		_, _, err := st.UpdateSlot(ctx, moved, 0)
+		_, _, err := update(st, moved, 0)
 		wantCode(t, err, apperr.CodeConflict)
 		if got, _ := st.GetSlot(ctx, "42", a.ID); !sameSlot(got, a) {
 			t.Fatalf("slot changed by a conflicting update: %+v", got)
 		}
 		// An update of a slot over its own old time is fine.
 		moved.Start, moved.End = at(1, 0), at(1, 30)
-		if _, _, err := st.UpdateSlot(ctx, moved, 0); err != nil {
+		if _, _, err := update(st, moved, 0); err != nil {
 			t.Fatalf("shrinking a slot: %v", err)
 		}
 	})
@@ -164,7 +186,7 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, _, errs[i] = st.CreateSlot(ctx, slot("42", at(0, i), at(1, i)))
+				_, errs[i] = st.CreateSlot(ctx, slot("42", at(0, i), at(1, i)), when)
 			}()
 		}
 		wg.Wait()
@@ -191,19 +213,19 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 		a, _ := mustCreate(t, st, slot("42", at(0, 0), at(1, 0)))
 		upd := a
 		upd.Note = "v2"
-		v2, _, err := st.UpdateSlot(ctx, upd, 1)
+		v2, _, err := update(st, upd, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		upd.Note = "stale"
-		_, _, err = st.UpdateSlot(ctx, upd, 1)
+		_, _, err = update(st, upd, 1)
 		wantCode(t, err, apperr.CodePreconditionFailed)
-		_, _, err = st.DeleteSlot(ctx, "42", a.ID, 1)
+		_, _, err = remove(st, "42", a.ID, 1)
 		wantCode(t, err, apperr.CodePreconditionFailed)
 		if got, _ := st.GetSlot(ctx, "42", a.ID); !sameSlot(got, v2) {
 			t.Fatalf("after stale writes: %+v, want %+v", got, v2)
 		}
-		if _, _, err := st.DeleteSlot(ctx, "42", a.ID, 2); err != nil {
+		if _, _, err := remove(st, "42", a.ID, 2); err != nil {
 			t.Fatalf("delete at the right version: %v", err)
 		}
 	})
@@ -217,12 +239,12 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 		seqs7 = append(seqs7, s)
 		upd := a
 		upd.Note = "x"
-		_, s, err := st.UpdateSlot(ctx, upd, 0)
+		_, s, err := update(st, upd, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		seqs42 = append(seqs42, s)
-		_, s, err = st.DeleteSlot(ctx, "42", a.ID, 0)
+		_, s, err = remove(st, "42", a.ID, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,6 +290,9 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 		}
 	})
 
+	runEvents(t, newStore)
+	runRelay(t, newStore)
+
 	t.Run("not found", func(t *testing.T) {
 		st := newStore(t)
 		a, _ := mustCreate(t, st, slot("42", at(0, 0), at(1, 0)))
@@ -278,9 +303,9 @@ func Run(t *testing.T, newStore func(t *testing.T) availability.Store) {
 		wantCode(t, err, apperr.CodeNotFound)
 		other := a
 		other.ProviderID = "7"
-		_, _, err = st.UpdateSlot(ctx, other, 0)
+		_, _, err = update(st, other, 0)
 		wantCode(t, err, apperr.CodeNotFound)
-		_, _, err = st.DeleteSlot(ctx, "7", a.ID, 0)
+		_, _, err = remove(st, "7", a.ID, 0)
 		wantCode(t, err, apperr.CodeNotFound)
 		if got, _ := st.GetSlot(ctx, "42", a.ID); !sameSlot(got, a) {
 			t.Fatalf("slot changed: %+v", got)

@@ -47,18 +47,21 @@ const STOP_TIMEOUT_MS = 10_000;
  * @param {boolean} [opts.raw=true]              start the plain WebSocket listener (--raw-addr)
  * @param {string[]} [opts.args]                 more `serve` flags, e.g. ['--ping-interval', '300ms']
  * @param {Record<string,string>} [opts.envVars] more environment variables for the process
+ * @param {string} [opts.bin]                    the binary (default binaryPath(); e.g. bin/eventide-faults)
+ * @param {string} [opts.databaseUrl]            --database-url (default: a SQLite file in the server's own data dir)
+ * @param {number} [opts.port]                   the HTTP port (default: a free one), e.g. to restart on the same URL
  * @returns {Promise<{url: string, rawUrl: string|null, secret: string, dataDir: string,
  *   token: (claims: {sub?: string, role: string, providerId?: string, providers?: string[]|string, ttl?: string}) => Promise<string>,
  *   output: () => string, stop: () => Promise<void>}>}
  */
 export async function startServer(opts = {}) {
-  const bin = binaryPath();
+  const bin = opts.bin ?? binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`server binary ${bin} not found: run \`make build\` (or set EVENTIDE_BIN)`);
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'eventide-e2e-'));
   const secret = opts.jwtSecret ?? randomBytes(32).toString('hex');
-  const port = await freePort();
+  const port = opts.port ?? await freePort();
   const rawPort = opts.raw === false ? null : await freePort();
 
   const args = [
@@ -66,7 +69,7 @@ export async function startServer(opts = {}) {
     '--addr', `127.0.0.1:${port}`,
     '--raw-addr', rawPort === null ? '' : `127.0.0.1:${rawPort}`,
     '--data-dir', dataDir,
-    '--database-url', join(dataDir, 'eventide.db'),
+    '--database-url', opts.databaseUrl ?? join(dataDir, 'eventide.db'),
     '--jwt-secret', secret,
     '--env', opts.env ?? 'dev',
     '--web-dir', opts.webDir ?? webDist,
@@ -81,9 +84,11 @@ export async function startServer(opts = {}) {
 
   const child = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  const watchers = new Set(); // waitOutput's pending waits
   const keep = (chunk) => {
     out += chunk.toString();
     if (out.length > 2_000_000) out = out.slice(-1_000_000); // bounded
+    for (const w of watchers) w();
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
@@ -129,6 +134,34 @@ export async function startServer(opts = {}) {
     output: () => out,
     /** Exit status once the process has ended, else null. */
     exitStatus: () => exited,
+    /** The process id (to signal it). */
+    pid: child.pid,
+    /** Sends signal to the process and, for SIGKILL, waits until it has exited. */
+    async kill(signal) {
+      if (exited !== null) return;
+      child.kill(signal);
+      if (signal === 'SIGKILL') await exitedP;
+    },
+    /**
+     * Resolves once the output contains text (printed since the start), or
+     * rejects after ms, a guard against a hang.
+     */
+    waitOutput(text, ms = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!out.includes(text)) return;
+          watchers.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error(`no "${text}" in the server output within ${ms} ms:\n${out}`));
+        }, ms);
+        watchers.add(check);
+        check();
+      });
+    },
     token: (claims) => mintToken(bin, secret, claims),
     stop,
   };

@@ -3,11 +3,13 @@ import { Injectable, inject } from '@angular/core';
 import { firstValueFrom } from 'rxjs';
 
 import { EVENTIDE_CONFIG } from '../config';
-import { Problem, Slot, SlotCreate } from './slot';
+import { EventPage, Problem, Slot, SlotCreate } from './slot';
 
 /** The slot list response (api/openapi.yaml, SlotList). */
-interface SlotList {
+export interface SlotList {
   providerId: string;
+  /** The provider's seq, read before the slots: apply only changes after it. */
+  seq: number;
   slots: Slot[];
 }
 
@@ -20,15 +22,30 @@ export class AvailabilityApiService {
   private readonly http = inject(HttpClient);
   private readonly config = inject(EVENTIDE_CONFIG);
 
-  /** GET /api/v1/providers/{id}/slots, optionally limited to [from, to). */
-  async listSlots(token: string, providerId: string, window?: { from?: string; to?: string }): Promise<Slot[]> {
+  /** GET /api/v1/providers/{id}/slots, optionally limited to [from, to): the slots and the seq they are at. */
+  async listSlots(
+    token: string,
+    providerId: string,
+    window?: { from?: string; to?: string },
+  ): Promise<{ slots: Slot[]; seq: number }> {
     const params: Record<string, string> = {};
     if (window?.from) params['from'] = window.from;
     if (window?.to) params['to'] = window.to;
     const body = await this.call(
       this.http.get<SlotList>(this.slotsUrl(providerId), { headers: auth(token), params }),
     );
-    return body.slots ?? [];
+    return { slots: body.slots ?? [], seq: body.seq ?? 0 };
+  }
+
+  /**
+   * GET /api/v1/providers/{id}/events?after=<seq>: the changes after a seq, one
+   * page. Rejects with an ApiError of status 410 when they are past retention.
+   */
+  listEvents(token: string, providerId: string, after: number, limit = 500): Promise<EventPage> {
+    const url = `${this.config.apiUrl}/api/v1/providers/${encodeURIComponent(providerId)}/events`;
+    return this.call(
+      this.http.get<EventPage>(url, { headers: auth(token), params: { after: String(after), limit: String(limit) } }),
+    );
   }
 
   /** POST /api/v1/providers/{id}/slots. */

@@ -4,7 +4,7 @@ import { FormsModule } from '@angular/forms';
 
 import { TokenService } from '../auth/token.service';
 import { ConnectionState, WebsocketService } from '../realtime/websocket.service';
-import { AvailabilityApiService } from './availability-api.service';
+import { ApiError, AvailabilityApiService } from './availability-api.service';
 import { AvailabilityChange, Slot, applyChange, byStart, providerRoom } from './slot';
 
 type RoomStatus = 'none' | 'joining' | 'joined' | 'refused';
@@ -20,13 +20,19 @@ const LOG_SIZE = 30;
 /**
  * AvailabilityComponent shows one provider's slots, live.
  *
- * Order of work on join: join the room first, then fetch over REST, holding
- * back the events that arrive during the fetch and applying them on top of
- * the snapshot. Nothing is lost between the snapshot and the first event,
- * and applying a change the snapshot already has is harmless (applyChange is
- * idempotent). After that each availabilityUpdated is applied as it comes;
- * when its seq is not the previous one plus one, an event was missed and the
- * list is fetched again. A re-join after a reconnect also refetches.
+ * Order of work on join: join the room first, then fetch the list over REST,
+ * holding back the events that arrive meanwhile. The list states the seq it
+ * is at; the held-back events with a higher seq are applied on top of it, in
+ * seq order. Nothing is lost between the list and the first event, and
+ * applying a change the list already has is harmless (applyChange is
+ * idempotent by slot version).
+ *
+ * After that each availabilityUpdated is applied when its seq is the last
+ * one plus one, and dropped when it is not above it (a duplicate). A gap
+ * means events were missed: the component asks the server for the changes
+ * after its last seq (GET .../events?after=) and applies them, and only when
+ * the server no longer has them (410, past retention) does it fetch the
+ * whole list again. A re-join after a reconnect catches up the same way.
  */
 @Component({
   selector: 'app-availability',
@@ -59,7 +65,8 @@ export class AvailabilityComponent {
   protected readonly newStatus = signal<Slot['status']>('available');
   protected readonly newNote = signal('');
 
-  private buffering = false;
+  /** True while the list or a catch-up is being fetched: events wait in `buffered`. */
+  private syncing = false;
   private buffered: AvailabilityChange[] = [];
 
   constructor() {
@@ -83,7 +90,7 @@ export class AvailabilityComponent {
       // A join confirmed while already joined is the automatic re-join after
       // a reconnect: events may have been missed meanwhile.
       if (this.roomStatus() === 'joined') {
-        void this.refetch('re-joined after reconnect');
+        void this.catchUp('re-joined after reconnect');
       }
     });
     this.ws.connectionState$.pipe(takeUntilDestroyed(destroyRef)).subscribe((s) => {
@@ -105,9 +112,14 @@ export class AvailabilityComponent {
     this.restError.set('');
     this.slots.set([]);
     this.lastSeq.set(null);
+    // Hold back the room's events until the list tells which are new.
+    this.syncing = true;
+    this.buffered = [];
     const ack = await this.ws.joinProviderRoom(id);
     if (this.provider() !== id) return; // another join started meanwhile
     if (ack.status !== 'ok') {
+      this.syncing = false;
+      this.buffered = [];
       this.roomStatus.set('refused');
       this.refusal.set(ack.message ?? 'the server refused the room');
       return;
@@ -163,52 +175,138 @@ export class AvailabilityComponent {
     }
   }
 
-  /** Fetches the list again, keeping the events that arrive meanwhile. */
+  /**
+   * Fetches the whole list again, with the seq it is at, and applies the
+   * events held back meanwhile that come after it.
+   */
   protected async refetch(why: string): Promise<void> {
     const id = this.provider();
     if (id === null) return;
-    this.buffering = true;
-    this.buffered = [];
+    this.syncing = true;
     this.loading.set(true);
     this.addLog('info', `fetching slots over REST (${why})`);
     try {
       const list = await this.api.listSlots(this.tokens.token(), id);
       if (this.provider() !== id) return;
-      let slots = [...list].sort(byStart);
-      let seq = this.lastSeq();
-      for (const c of this.buffered) {
-        slots = applyChange(slots, c);
-        seq = Math.max(seq ?? 0, c.seq);
-      }
-      this.slots.set(slots);
-      this.lastSeq.set(seq);
+      this.slots.set([...list.slots].sort(byStart));
+      this.lastSeq.set(list.seq);
       this.restError.set('');
+      const left = this.drain();
+      if (left.length > 0) {
+        // The server's list is newer than anything it could still send
+        // for these: they are not real changes of this provider.
+        this.addLog('error', `ignored ${left.length} event(s) with a seq the server does not have (${left.map((c) => c.seq).join(', ')})`);
+      }
     } catch (err) {
       this.restError.set(err instanceof Error ? err.message : String(err));
       this.addLog('error', `fetch failed: ${this.restError()}`);
     } finally {
-      this.buffering = false;
-      this.buffered = [];
-      this.loading.set(false);
+      if (this.provider() === id) {
+        this.syncing = false;
+        this.buffered = [];
+        this.loading.set(false);
+      }
     }
+  }
+
+  /**
+   * Asks the server for the changes after the last seq applied
+   * (GET .../events?after=, page by page) and applies them, then the events
+   * held back meanwhile. When the server no longer keeps them (410), or they
+   * do not close the gap, it falls back to refetch.
+   */
+  protected async catchUp(why: string): Promise<void> {
+    const id = this.provider();
+    const from = this.lastSeq();
+    if (id === null) return;
+    if (from === null || this.syncing) {
+      if (from === null) await this.refetch(why);
+      return; // a fetch in flight applies what arrives meanwhile
+    }
+    this.syncing = true;
+    this.addLog('info', `catching up over REST from seq ${from} (${why})`);
+    let fallback = '';
+    try {
+      let slots = this.slots();
+      let last = from;
+      for (;;) {
+        const page = await this.api.listEvents(this.tokens.token(), id, last);
+        if (this.provider() !== id) return;
+        for (const c of page.events) {
+          if (c.seq === last + 1) {
+            slots = applyChange(slots, c);
+            last = c.seq;
+          }
+        }
+        if (page.events.length === 0 || last >= page.seq) break;
+      }
+      this.slots.set(slots);
+      this.lastSeq.set(last);
+      this.restError.set('');
+      this.addLog('info', last > from ? `caught up ${last - from} change(s) over REST (seq ${from + 1}–${last})` : `nothing to catch up after seq ${from}`);
+      const left = this.drain();
+      if (left.length > 0) {
+        this.buffered = left;
+        fallback = `the server has no seq ${this.lastSeq()! + 1}–${left[0].seq - 1}`;
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.problem.status === 410) {
+        fallback = `changes after seq ${from} are past retention (410)`;
+      } else {
+        this.restError.set(err instanceof Error ? err.message : String(err));
+        this.addLog('error', `catch-up failed: ${this.restError()}`);
+      }
+    } finally {
+      if (this.provider() === id && !fallback) {
+        this.syncing = false;
+        this.drain();
+        this.buffered = [];
+      }
+    }
+    if (fallback && this.provider() === id) {
+      this.addLog('error', `${fallback}; refetching`);
+      await this.refetch(fallback);
+    }
+  }
+
+  /**
+   * Applies the held-back events that follow lastSeq, in seq order, and
+   * returns those left after a gap (an empty list when there is none).
+   */
+  private drain(): AvailabilityChange[] {
+    const events = [...this.buffered].sort((a, b) => a.seq - b.seq);
+    this.buffered = [];
+    let slots = this.slots();
+    let last = this.lastSeq() ?? 0;
+    let i = 0;
+    for (; i < events.length; i++) {
+      const c = events[i];
+      if (c.seq <= last) continue; // the list or the catch-up had it
+      if (c.seq !== last + 1) break;
+      slots = applyChange(slots, c);
+      last = c.seq;
+    }
+    this.slots.set(slots);
+    this.lastSeq.set(last);
+    return events.slice(i).filter((c) => c.seq > last);
   }
 
   private onChange(c: AvailabilityChange): void {
     if (c.providerId !== this.provider() || this.roomStatus() === 'refused') return;
     this.addLog('event', `${c.action} slot ${c.slot.id} (seq ${c.seq})`);
-    if (this.buffering) {
+    if (this.syncing) {
       this.buffered.push(c);
       return;
     }
-    const last = this.lastSeq();
-    if (last !== null && c.seq <= last) {
+    const last = this.lastSeq() ?? 0;
+    if (c.seq <= last) {
       return; // already applied (a duplicate or an old event)
     }
-    if (last !== null && c.seq > last + 1) {
+    if (c.seq > last + 1) {
       const missed = c.seq - last - 1;
-      this.addLog('error', `missed ${missed} event${missed > 1 ? 's' : ''} (seq ${last + 1}–${c.seq - 1}); refetching`);
-      this.lastSeq.set(c.seq);
-      void this.refetch('seq gap');
+      this.addLog('error', `missed ${missed} event${missed > 1 ? 's' : ''} (seq ${last + 1}–${c.seq - 1}); catching up`);
+      this.buffered.push(c);
+      void this.catchUp('seq gap');
       return;
     }
     this.slots.update((s) => applyChange(s, c));

@@ -31,6 +31,14 @@ export interface AvailabilityChange {
   at: string;
 }
 
+/** A page of GET /api/v1/providers/{id}/events (api/openapi.yaml, EventPage). */
+export interface EventPage {
+  providerId: string;
+  /** The provider's current seq; page on while the last event's seq is below it. */
+  seq: number;
+  events: AvailabilityChange[];
+}
+
 /** application/problem+json as the server sends it on every 4xx/5xx. */
 export interface Problem {
   type?: string;

@@ -1,0 +1,64 @@
+// A token that expires on a live connection, as socket.io-client 4.8 sees
+// it: exactly one `exception` {message: "token expired"}, then exactly one
+// `disconnect` with reason "io server disconnect", and nothing stale once it
+// reconnects with a fresh token. Over polling this needs the server to send
+// the queued packets before the close packet, in a later poll, as Node does:
+// socket.io-client (4.5.3 and later) handles a close packet before the
+// packets beside it.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
+import { startServer } from './lib/server.mjs';
+import { waitFor, emitWithAck } from './lib/wait.mjs';
+
+// Every `serve` flag of this file, in one place (e.g. a JWT leeway of 0 so
+// that live expiry and the handshake agree).
+const SERVER_ARGS = [];
+
+// Long enough to mint the token and connect on a loaded machine; the test
+// then waits for the expiry's events, not for a time.
+const SHORT_TTL = '3s';
+
+let srv;
+const sockets = [];
+before(async () => { srv = await startServer({ args: SERVER_ARGS }); });
+after(async () => {
+  for (const s of sockets) s.close();
+  await srv?.stop();
+});
+
+const transports = {
+  polling: { transports: ['polling'] },
+  websocket: { transports: ['websocket'] },
+};
+
+for (const [name, opts] of Object.entries(transports)) {
+  describe(`token expiry over ${name}`, () => {
+    test('one exception, then one "io server disconnect", and nothing stale after reconnecting', async () => {
+      const token = await srv.token({ sub: `expiry-${name}`, role: 'client', providers: '42', ttl: SHORT_TTL });
+      const s = io(srv.url, { ...opts, auth: { token }, forceNew: true });
+      sockets.push(s);
+      const seen = [];
+      s.on('exception', (e) => seen.push(['exception', e.message]));
+      s.on('disconnect', (reason) => seen.push(['disconnect', reason]));
+
+      await waitFor(s, 'connect', 15_000);
+      const [reason] = await waitFor(s, 'disconnect', 30_000);
+      assert.equal(reason, 'io server disconnect');
+
+      // Reconnect with a fresh token, and make a round trip: anything left
+      // over from the expired connection would arrive before its answer.
+      s.auth = { token: await srv.token({ sub: `expiry-${name}`, role: 'client', providers: '42', ttl: '1h' }) };
+      s.connect();
+      await waitFor(s, 'connect', 15_000);
+      const [ack] = await emitWithAck(s, 'joinRoom', 'provider-42');
+      assert.equal(ack.status, 'ok');
+
+      assert.deepEqual(seen, [
+        ['exception', 'token expired'],
+        ['disconnect', 'io server disconnect'],
+      ], `events seen: ${JSON.stringify(seen)}\n--- server output ---\n${srv.output().slice(-4000)}`);
+      assert.equal(s.io.engine.transport.name, name);
+    });
+  });
+}
