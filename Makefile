@@ -63,7 +63,7 @@ bench: build $(BENCH)
 bench-smoke: build $(BENCH)
 	bash bench/run.sh smoke
 
-## abuse: the attacks of issue 9, each against a fresh server, with the figures docs/security.md records (~20 min)
+## abuse: the attacks of issue 9, each against a fresh server, with the figures docs/security.md records (~15 min)
 abuse: build $(BENCH)
 	./$(BENCH) abuse --spawn ./$(BIN) $(ABUSE_FLAGS)
 
