@@ -12,7 +12,7 @@ BENCH   := bin/eventide-bench
 WEBDIST := web/dist/eventide-web/browser/index.html
 HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build web test deps go-test lint e2e bench bench-smoke fuzz clean
+.PHONY: run build web test deps go-test lint e2e bench bench-smoke abuse fuzz clean
 
 ## run: build the dashboard when Node is present, then serve on :8080 with SQLite under ./data
 run: build
@@ -65,6 +65,10 @@ bench: build $(BENCH)
 ## bench-smoke: a seconds-long run of the load generator against our server (CI)
 bench-smoke: build $(BENCH)
 	bash bench/run.sh smoke
+
+## abuse: the attacks of issue 9, each against a fresh server, with the figures docs/security.md records (~15 min)
+abuse: build $(BENCH)
+	./$(BENCH) abuse --spawn ./$(BIN) $(ABUSE_FLAGS)
 
 ## fuzz: run every fuzz target for a short while
 fuzz:

@@ -42,9 +42,10 @@ const usage = `usage:
   eventide-bench run     [flags]   one scenario against one server (the default)
   eventide-bench smoke   [flags]   50 clients, 5 events, fan-out; fails unless every delivery arrived
   eventide-bench compare [flags] FILE...  medians and ratios of earlier runs' JSON lines
+  eventide-bench abuse   [flags]   the attacks of issue 9, with the server's RSS, fds and goroutines (see abuse -h)
   eventide-bench worker            (internal) a child holding a share of the connections
 
-Every run is bounded (--max-time, at most 20000 clients) and targets only 127.0.0.0/8.
+Every run is bounded (--max-time, at most 20000 clients or connections) and targets only 127.0.0.0/8.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runScenario(ctx, args, stdout, stderr, true)
 	case "compare":
 		return runCompare(args, stdout, stderr)
+	case "abuse":
+		return runAbuse(ctx, args, stdout, stderr)
 	case "worker":
 		return bench.RunWorker(ctx, stdin, stdout)
 	case "help", "-h", "--help":

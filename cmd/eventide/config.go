@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventide/realtime/internal/admin"
 	"github.com/eventide/realtime/internal/httpapi"
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/store/postgres"
@@ -24,6 +25,7 @@ import (
 type config struct {
 	Addr         string
 	RawAddr      string
+	AdminAddr    string
 	DataDir      string
 	DatabaseURL  string
 	JWTSecret    string
@@ -103,6 +105,11 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 		rawDef = v
 	}
 	fs.StringVar(&c.RawAddr, "raw-addr", rawDef, "plain WebSocket listen address; empty disables it [EVENTIDE_RAW_ADDR]")
+	adminDef := admin.DefaultAddr // "" (set explicitly) disables it, as for the raw listener
+	if v, ok := lookupEnv("EVENTIDE_ADMIN_ADDR"); ok {
+		adminDef = v
+	}
+	fs.StringVar(&c.AdminAddr, "admin-addr", adminDef, "admin listener (pprof), loopback only; empty disables it [EVENTIDE_ADMIN_ADDR]")
 	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory for the SQLite file and the dev JWT secret [EVENTIDE_DATA_DIR]")
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")

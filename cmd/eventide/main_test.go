@@ -313,7 +313,6 @@ func TestProductionPlainWebSocket(t *testing.T) {
 	}
 }
 
-
 // TestJWTLeewayFlag: --jwt-leeway is the leeway REST applies (and, through
 // the same Verifier, the Socket.IO handshake and live sockets).
 func TestJWTLeewayFlag(t *testing.T) {

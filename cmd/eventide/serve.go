@@ -47,6 +47,12 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	setGCPercent(lookupEnv, log)
 	logBatchPath(log)
 
+	adm, err := startAdmin(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin(adm, log) // last: it outlives the public listeners
+
 	if !cfg.production() {
 		log.Warn("dev mode: CORS allows any origin, POST /api/v1/dev/token mints tokens, the plain WebSocket needs no token")
 		if cfg.secretGenerated {

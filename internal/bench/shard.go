@@ -2,10 +2,7 @@ package bench
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -120,7 +117,7 @@ func NewShard(cfg ShardConfig) *Shard {
 // joins its room, with at most DialConcurrency handshakes at a time.
 func (s *Shard) Connect(ctx context.Context) JoinReport {
 	start := time.Now()
-	wsURL, err := socketURL(s.cfg.URL)
+	_, err := CheckLoopback(s.cfg.URL)
 	rep := JoinReport{PerRoom: map[int]int{}}
 	if err != nil {
 		rep.Failed = s.cfg.Conns
@@ -131,7 +128,7 @@ func (s *Shard) Connect(ctx context.Context) JoinReport {
 	for i, a := range s.cfg.Sources {
 		sources[i] = &net.TCPAddr{IP: net.ParseIP(a)}
 	}
-	auth := []byte(`40{"token":` + strconv.Quote(s.cfg.Token) + `}`)
+	connect := ConnectPacket(s.cfg.Token)
 
 	var mu sync.Mutex
 	seen := map[string]bool{}
@@ -157,7 +154,7 @@ func (s *Shard) Connect(ctx context.Context) JoinReport {
 			if len(sources) > 0 {
 				src = sources[idx%len(sources)]
 			}
-			err := s.handshake(ctx, cc, wsURL, src, auth)
+			err := s.handshake(ctx, cc, src, connect)
 			<-sem
 			mu.Lock()
 			defer mu.Unlock()
@@ -181,86 +178,16 @@ func (s *Shard) Connect(ctx context.Context) JoinReport {
 	return rep
 }
 
-func (s *Shard) handshake(ctx context.Context, cc *clientConn, wsURL string, src *net.TCPAddr, auth []byte) error {
+func (s *Shard) handshake(ctx context.Context, cc *clientConn, src *net.TCPAddr, connect []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
-	c, err := ws.Dial(ctx, wsURL, ws.DialOptions{Header: http.Header{}, LocalAddr: src, ReadBufferSize: 2048})
+	c, err := Dial(ctx, DialConfig{URL: s.cfg.URL, Connect: connect, Room: RoomName(cc.room), Source: src})
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
-	}
-	fail := func(err error) error {
-		c.Close()
 		return err
 	}
-	deadline, _ := ctx.Deadline()
-	_ = c.SetReadDeadline(deadline)
-	// Engine.IO open packet, then Socket.IO CONNECT to "/" with the token.
-	if _, err := readUntil(c, "0"); err != nil {
-		return fail(fmt.Errorf("engine.io open: %w", err))
-	}
-	if err := c.WriteMessage(ws.OpText, auth); err != nil {
-		return fail(fmt.Errorf("send connect: %w", err))
-	}
-	p, err := readUntil(c, "4")
-	if err != nil {
-		return fail(fmt.Errorf("socket.io connect: %w", err))
-	}
-	if len(p) < 2 || p[1] != '0' {
-		return fail(fmt.Errorf("socket.io connect_error: %.120s", p))
-	}
-	room := RoomName(cc.room)
-	if err := c.WriteMessage(ws.OpText, []byte(`42["joinRoom","`+room+`"]`)); err != nil {
-		return fail(fmt.Errorf("send joinRoom: %w", err))
-	}
-	for {
-		p, err := readUntil(c, "42")
-		if err != nil {
-			return fail(fmt.Errorf("joinRoom: %w", err))
-		}
-		if hasPrefix(p, `42["joinedRoom"`) {
-			break
-		}
-		if hasPrefix(p, `42["error"`) || hasPrefix(p, `42["exception"`) {
-			return fail(fmt.Errorf("joinRoom %s refused: %.120s", room, p))
-		}
-	}
-	_ = c.SetReadDeadline(time.Time{})
 	cc.c = c
 	return nil
 }
-
-// readUntil reads text messages, answering Engine.IO pings, until one
-// starts with prefix.
-func readUntil(c *ws.Conn, prefix string) ([]byte, error) {
-	for {
-		op, p, err := c.ReadMessage(1 << 20)
-		if err != nil {
-			return nil, err
-		}
-		if op != ws.OpText || len(p) == 0 {
-			continue
-		}
-		if p[0] == '2' && len(p) == 1 {
-			if err := c.WriteMessage(ws.OpText, pong); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if p[0] == '1' {
-			return nil, errors.New("server closed the session")
-		}
-		if hasPrefix(p, prefix) {
-			return p, nil
-		}
-		if len(p) > 1 && p[0] == '4' && p[1] == '4' {
-			return nil, fmt.Errorf("connect_error: %.120s", p)
-		}
-	}
-}
-
-var pong = []byte("3")
-
-func hasPrefix(p []byte, s string) bool { return len(p) >= len(s) && string(p[:len(s)]) == s }
 
 // readLoop is the connection's life after joining: pings are answered,
 // events carrying a stamp are counted and their latency recorded.
@@ -280,7 +207,7 @@ func (s *Shard) readLoop(cc *clientConn) {
 		}
 		switch p[0] {
 		case '2':
-			if err := c.WriteMessage(ws.OpText, pong); err != nil && !s.closing.Load() {
+			if err := c.WriteMessage(ws.OpText, Pong); err != nil && !s.closing.Load() {
 				s.errors.Add(1)
 			}
 		case '1':
