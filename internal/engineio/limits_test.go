@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,53 @@ func TestPostBodyTimeout(t *testing.T) {
 	}
 }
 
+// wantConnClosed checks that the server ends a raw connection after the
+// response read from it: the next read sees the end, not the guard.
+func wantConnClosed(t *testing.T, nc net.Conn, br *bufio.Reader) {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard only
+	if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the server kept the connection after the answer: %v", err)
+	}
+}
+
+// TestRefusedPostEndsConnection: after a 408 or a 413 the server closes
+// the connection at once, even when the body's unread rest is small
+// enough that net/http would otherwise wait for it (up to 256 KiB, with no
+// deadline) after the handler: a client that announced a body and stopped
+// sending must not keep the connection and its goroutine.
+func TestRefusedPostEndsConnection(t *testing.T) {
+	e := newEnv(t, Config{PollBodyTimeout: 50 * time.Millisecond, MaxPayload: 1000, MaxPendingPayload: 100, PingInterval: time.Hour})
+	for _, tc := range []struct {
+		name   string
+		admit  bool   // the session has joined a namespace (MaxPayload applies)
+		rest   string // the request after its first header lines
+		status int
+	}{
+		// 300 bytes announced (under the cap), 4 sent.
+		{"408", true, "Content-Length: 300\r\n\r\n4abc", http.StatusRequestTimeout},
+		// 5,000 bytes announced, over the pending cap: refused unread.
+		{"413 declared", false, "Content-Length: 5000\r\n\r\n4abc", http.StatusRequestEntityTooLarge},
+		// A chunk of 150 bytes passes the cap; the body never ends.
+		{"413 chunked", false, "Transfer-Encoding: chunked\r\n\r\n96\r\n4" + strings.Repeat("x", 149) + "\r\n", http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sid, r := e.handshakeV4()
+			if tc.admit {
+				r.conn.Admit()
+			}
+			nc, br := rawConn(t, e, "POST /socket.io/?EIO=4&transport=polling&sid="+sid+" HTTP/1.1\r\nHost: x\r\n"+
+				"Content-Type: text/plain;charset=UTF-8\r\n"+tc.rest)
+			res, _ := readResponse(t, nc, br)
+			if res.StatusCode != tc.status || !res.Close {
+				t.Fatalf("status %d, close %v; want %d and Connection: close", res.StatusCode, res.Close, tc.status)
+			}
+			r.wantClose(t, ReasonTransportError)
+			wantConnClosed(t, nc, br)
+		})
+	}
+}
+
 // TestSessionEndAbortsPost: when the session ends (here by the heartbeat)
 // while a POST is still waiting for its body, the POST is answered at once
 // rather than at its own deadline.
@@ -130,6 +178,7 @@ func TestSessionEndAbortsPost(t *testing.T) {
 	if !res.Close {
 		t.Fatal("connection kept alive after an aborted body")
 	}
+	wantConnClosed(t, nc, br)
 }
 
 // TestOversizedPostWithoutLength: a chunked body is cut at MaxPayload.

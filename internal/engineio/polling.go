@@ -233,11 +233,11 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 }
 
 // readPost reads the body of a POST within PollBodyTimeout. ended reports
-// that the session ended meanwhile (closeNow aborts the read). Either way
-// the body's read deadline is gone when it returns; when the deadline may
-// have fired (in the read, or in net/http's background read once the body
-// was read, which cancels the connection's context), the connection is not
-// kept alive after this response.
+// that the session ended meanwhile (closeNow aborts the read). When the
+// body was read in time, its read deadline is gone when it returns; when
+// not (ended, an error, or the deadline may have fired: in the read, or in
+// net/http's background read once the body was read, which cancels the
+// connection's context), the connection ends with this response (dropConn).
 func (c *Conn) readPost(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, ended bool, err error) {
 	rc := http.NewResponseController(w)
 	deadline := time.Now().Add(c.srv.cfg.PollBodyTimeout)
@@ -253,11 +253,24 @@ func (c *Conn) readPost(w http.ResponseWriter, r *http.Request, limit int64) (bo
 	c.post = nil
 	ended = c.state == stateClosed
 	c.mu.Unlock()
-	_ = rc.SetReadDeadline(time.Time{})
 	if ended || err != nil || !time.Now().Before(deadline) || r.Context().Err() != nil {
-		w.Header().Set("Connection", "close")
+		dropConn(w)
+	} else {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return body, ended, err
+}
+
+// dropConn makes w's connection end with this response, at once. Saying
+// "Connection: close" is not enough: after the handler returns, net/http
+// reads what is left of an unread body (up to 256 KiB of it) to look for
+// its end, with whatever read deadline the connection has, so a client that
+// announced a body and stopped sending would keep the connection and its
+// goroutine, after its 408 or 413, for as long as it liked. A deadline in
+// the past ends that read at once.
+func dropConn(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
 }
 
 // errBodyTooLarge is readBody's error for a body over its limit.
@@ -317,8 +330,8 @@ func (c *Conn) tooLarge(w http.ResponseWriter, r *http.Request, limit string, n 
 	}
 	c.srv.limits.Hit(limit, r.RemoteAddr, "sid", c.id, "bytes", n, "max", maxBytes)
 	c.closeNow(ReasonTransportError)
+	dropConn(w) // the rest of the body is not read
 	h := w.Header()
-	h.Set("Connection", "close")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusRequestEntityTooLarge)
 }
