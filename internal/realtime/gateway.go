@@ -44,6 +44,13 @@ const DefaultMaxRooms = 100
 // LimitRooms names the rooms-per-socket limit in limit reports.
 const LimitRooms = "realtime.rooms_per_socket"
 
+// LimitRefused names refused CONNECTs (no token, or one the verifier
+// refuses) in limit reports. A refused client keeps its connection and may
+// CONNECT again at once, so a line per refusal would let anyone grow the
+// log with their traffic; the reporter counts every refusal and writes a
+// rate-limited line.
+const LimitRefused = "realtime.connect_refused"
+
 // Config configures a Gateway.
 type Config struct {
 	Verifier TokenVerifier
@@ -148,16 +155,23 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 	hs := s.Handshake()
 	tok := handshakeToken(hs)
 	if tok == "" {
-		g.log.Info("socket refused", "sid", s.ID(), "addr", hs.Address, "reason", "no token")
+		g.refused(s, hs, "no token")
 		return errors.New("unauthorized: no token")
 	}
 	c, err := g.verifier.Verify(tok)
 	if err != nil {
-		g.log.Info("socket refused", "sid", s.ID(), "addr", hs.Address, "reason", err.Error())
+		g.refused(s, hs, err.Error())
 		return fmt.Errorf("unauthorized: %s", err.Error())
 	}
 	s.Set(sessionKey, &session{g: g, s: s, claims: c, heapIndex: -1})
 	return nil
+}
+
+// refused reports a refused CONNECT: counted and logged, rate-limited,
+// through the limits reporter, and line by line at debug level only.
+func (g *Gateway) refused(s *socketio.Socket, hs socketio.Handshake, reason string) {
+	g.log.Debug("socket refused", "sid", s.ID(), "addr", hs.Address, "reason", reason)
+	g.limits.Hit(LimitRefused, hs.Address, "sid", s.ID(), "reason", reason)
 }
 
 func sessionOf(s *socketio.Socket) *session {

@@ -57,7 +57,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	rep := limits.New(limits.Config{Logger: log})
+	rep := limits.New(limits.Config{Logger: log, Now: clock.Now})
 	io := socketio.NewServer(socketio.Config{Engine: engineio.Config{AllowEIO3: true}, Logger: log})
 	gw := realtime.NewGateway(io, realtime.Config{
 		Verifier:  verifier,
@@ -169,6 +169,42 @@ func TestHandshakeRefusals(t *testing.T) {
 			t.Fatalf("error %q", got)
 		}
 	})
+}
+
+// TestRefusalsCannotWriteTheLog: a client refused a CONNECT keeps its
+// connection and may try again at once; however often it does, the log
+// gets one line per limits.DefaultInterval, and every refusal is counted.
+func TestRefusalsCannotWriteTheLog(t *testing.T) {
+	g := startGateway(t, gatewayOptions{leeway: 30 * time.Second})
+	c := siotest.Dial(t, g.url, siotest.Options{})
+	for i := range 100 {
+		creds := map[string]any{"token": "not.a.jwt"}
+		if i%2 == 0 {
+			creds = nil
+		}
+		if got := refusal(t, c.Connect(creds)); !strings.HasPrefix(got, "unauthorized: ") {
+			t.Fatalf("refusal %d: %q", i, got)
+		}
+	}
+	lines := func() int { return strings.Count(g.logs.String(), "limit="+realtime.LimitRefused) }
+	if n := lines(); n != 1 {
+		t.Fatalf("%d lines for 100 refusals, want 1:\n%s", n, g.logs.String())
+	}
+	if strings.Contains(g.logs.String(), "socket refused") {
+		t.Fatalf("a refusal logged at INFO:\n%s", g.logs.String())
+	}
+	if n := g.limits.Count(realtime.LimitRefused); n != 100 {
+		t.Fatalf("%s counted %d times, want 100", realtime.LimitRefused, n)
+	}
+	// The next interval's first refusal writes a line with the count of
+	// those in between.
+	g.clock.Advance(limits.DefaultInterval)
+	refusal(t, c.Connect(nil))
+	if n := lines(); n != 2 || !strings.Contains(g.logs.String(), "suppressed=99") {
+		t.Fatalf("after the interval:\n%s", g.logs.String())
+	}
+	// The connection was never dropped: a good token still connects on it.
+	c.MustConnect(map[string]any{"token": g.token(auth.Claims{Role: auth.RoleAdmin}, time.Hour)})
 }
 
 // joinResult is what a client sees after a room request: the event (the
