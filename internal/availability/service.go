@@ -2,6 +2,7 @@ package availability
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/eventide/realtime/internal/apperr"
@@ -114,14 +115,26 @@ func (s *Service) Create(ctx context.Context, providerID string, in NewSlot) (Sl
 	return c.Slot, nil
 }
 
+// errUnchanged is what Update's apply returns for a patch that would leave
+// the slot as it is, so the store writes nothing.
+var errUnchanged = errors.New("availability: the patch changes nothing")
+
 // Update applies p to a slot (an ActionUpdated change). expectedVersion 0
 // means any version; otherwise a different stored version is a
 // precondition_failed error and nothing changes.
+//
+// A patch that changes nothing (an empty one, or only the values the slot
+// already has) returns the slot as read and writes nothing: no new version,
+// no seq, no event. That is exact, not a shortcut: a change that changes
+// nothing takes effect at the moment of the read, whatever comes after it.
+// It is decided on the slot read in the write transaction, so a PATCH
+// reads the slot once, with the writer, and never waits behind reads.
 func (s *Service) Update(ctx context.Context, providerID string, id int64, p Patch, expectedVersion int64) (Slot, error) {
 	if err := checkProvider(providerID); err != nil {
 		return Slot{}, err
 	}
 	now := normalize(s.now())
+	var unchanged Slot
 	apply := func(cur Slot) (Slot, error) {
 		if expectedVersion != 0 && cur.Version != expectedVersion {
 			return Slot{}, staleVersion(cur.Version, expectedVersion)
@@ -139,6 +152,10 @@ func (s *Service) Update(ctx context.Context, providerID string, id int64, p Pat
 		if p.Note != nil {
 			merged.Note = *p.Note
 		}
+		if merged.Start.Equal(cur.Start) && merged.End.Equal(cur.End) && merged.Status == cur.Status && merged.Note == cur.Note {
+			unchanged = cur
+			return Slot{}, errUnchanged
+		}
 		if err := merged.Validate(); err != nil {
 			return Slot{}, err
 		}
@@ -149,6 +166,9 @@ func (s *Service) Update(ctx context.Context, providerID string, id int64, p Pat
 		// Read, merge and write in one transaction: one read of the slot
 		// and no window for another writer, so no retries either.
 		c, err := ps.PatchSlot(ctx, providerID, id, now, apply)
+		if errors.Is(err, errUnchanged) {
+			return unchanged, nil
+		}
 		if err != nil {
 			return Slot{}, err
 		}
@@ -160,6 +180,9 @@ func (s *Service) Update(ctx context.Context, providerID string, id int64, p Pat
 			return Slot{}, err
 		}
 		merged, err := apply(cur)
+		if errors.Is(err, errUnchanged) {
+			return unchanged, nil
+		}
 		if err != nil {
 			return Slot{}, err
 		}

@@ -237,8 +237,18 @@ func testUpdateRules(t *testing.T, svc *availability.Service) {
 	if got, _ := svc.Get(ctx, "42", a.ID); got.Version != 1 || !got.End.Equal(a.End) || got.Note != "" {
 		t.Fatalf("slot changed by failed updates: %+v", got)
 	}
+	// Patches that change nothing return the slot as it is and write
+	// nothing; one with a stale version still fails.
+	for _, p := range []availability.Patch{{}, {Start: ptr(a.Start.In(time.FixedZone("x", 3600))), Status: ptr(a.Status), Note: ptr("")}} {
+		if got, err := svc.Update(ctx, "42", a.ID, p, 0); err != nil || got.Version != 1 || !got.Start.Equal(a.Start) {
+			t.Fatalf("patch changing nothing: %+v, %v", got, err)
+		}
+	}
+	if _, err := svc.Update(ctx, "42", a.ID, availability.Patch{}, 2); apperr.CodeOf(err) != apperr.CodePreconditionFailed {
+		t.Fatalf("stale patch changing nothing: %v", err)
+	}
 	if got := strings.Join(changes(t, svc, "42"), " "); got != "created:1 created:2" {
-		t.Fatalf("changes %s (failed writes record nothing)", got)
+		t.Fatalf("changes %s (failed writes and patches changing nothing record nothing)", got)
 	}
 
 	u, err := svc.Update(ctx, "42", a.ID, availability.Patch{Note: ptr("ok")}, 1)

@@ -226,15 +226,8 @@ func handleUpdateSlot(cfg Config, d Deps) http.Handler {
 			writeProblem(w, r, d.Logger, err)
 			return
 		}
-		if cur, same, err := unchangedBy(r, d.Slots, providerID, id, p, version); err != nil || same {
-			if err != nil {
-				writeProblem(w, r, d.Logger, err)
-				return
-			}
-			w.Header().Set("ETag", etag(cur))
-			encode(w, http.StatusOK, cur)
-			return
-		}
+		// A patch that changes nothing is answered with the slot as it
+		// is, and writes nothing (availability.Service.Update).
 		s, err := d.Slots.Update(r.Context(), providerID, id, p, version)
 		if err != nil {
 			writeProblem(w, r, d.Logger, err)
@@ -243,27 +236,6 @@ func handleUpdateSlot(cfg Config, d Deps) http.Handler {
 		w.Header().Set("ETag", etag(s))
 		encode(w, http.StatusOK, s)
 	})
-}
-
-// unchangedBy reads the slot and reports whether p would leave it as it is
-// (PATCH {}, or only the values it already has). Such a PATCH is answered
-// with the slot as read, and writes nothing: no new version, no seq, no
-// event. That is exact, not a shortcut: a change that changes nothing
-// takes effect at the moment of the read, whatever comes after it.
-// If-Match is checked against the slot read, as Update would.
-func unchangedBy(r *http.Request, slots *availability.Service, providerID string, id int64, p availability.Patch, version int64) (availability.Slot, bool, error) {
-	cur, err := slots.Get(r.Context(), providerID, id)
-	if err != nil {
-		return cur, false, err
-	}
-	if version != 0 && cur.Version != version {
-		return cur, false, apperr.Errorf(apperr.CodePreconditionFailed, "slot is at version %d, not %d", cur.Version, version)
-	}
-	same := (p.Start == nil || p.Start.Equal(cur.Start)) &&
-		(p.End == nil || p.End.Equal(cur.End)) &&
-		(p.Status == nil || *p.Status == cur.Status) &&
-		(p.Note == nil || *p.Note == cur.Note)
-	return cur, same, nil
 }
 
 func handleDeleteSlot(d Deps) http.Handler {
