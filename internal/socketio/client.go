@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/eventide/realtime/internal/engineio"
 )
@@ -63,7 +62,7 @@ type client struct {
 
 	mu      sync.Mutex
 	sockets []*Socket   // one per connected namespace; a slice: clients join few
-	timer   *time.Timer // connect timeout; nil once a namespace is joined
+	timer   func() bool // stops the connect timeout; nil once a namespace is joined
 	closed  bool        // (next to qmu: a word less per connection)
 
 	qmu     sync.Mutex
@@ -96,7 +95,7 @@ func (s *Server) newClient(conn engineConn) *client {
 		proto: conn.Protocol(),
 		dec:   Decoder{MaxAttachments: s.cfg.MaxAttachments},
 	}
-	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
+	c.timer = s.cfg.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
 	if c.proto == 3 {
 		// socket.io-client 2.x never sends CONNECT for "/": Node connects
 		// it at once with an empty auth; the query stays in
@@ -335,7 +334,7 @@ func (c *client) socket(nsp string) *Socket {
 
 func (c *client) stopTimerLocked() {
 	if c.timer != nil {
-		c.timer.Stop()
+		c.timer()
 		c.timer = nil
 	}
 }

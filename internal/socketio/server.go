@@ -71,7 +71,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (Handshake.Time); default time.Now.
 	Now func() time.Time
-	// AfterFunc runs f after d on a goroutine of its own and returns a
+	// AfterFunc schedules the connect and attachment timeouts: it runs f
+	// after d on a goroutine of its own and returns a
 	// function that cancels it (false if f already ran or was cancelled),
 	// like time.AfterFunc(d, f).Stop, the default. Tests pass a fake clock.
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)

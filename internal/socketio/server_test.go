@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventide/realtime/internal/fakeclock"
 )
 
 // dataError is a middleware error carrying data, like Node's err.data.
@@ -233,7 +235,7 @@ func TestEmitWithAckTimeoutAndDisconnect(t *testing.T) {
 		if !errors.Is(err, ErrDisconnected) {
 			t.Fatalf("err %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("pending ack not failed on disconnect")
 	}
 	if _, err := so.EmitWithAck(context.Background(), "q3"); !errors.Is(err, ErrDisconnected) {
@@ -355,7 +357,7 @@ func TestRooms(t *testing.T) {
 	}
 	// Disconnected sockets leave their rooms.
 	cs[0].send("1")
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(guard)
 	for len(nsp.Adapter().Sockets([]string{"a"})) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("socket still in room a after disconnect")
@@ -410,7 +412,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 					if r != ReasonParseError {
 						t.Fatalf("reason %q", r)
 					}
-				case <-time.After(5 * time.Second):
+				case <-time.After(guard):
 					t.Fatal("no disconnect")
 				}
 			}
@@ -442,7 +444,7 @@ func TestDisconnectReasons(t *testing.T) {
 			if r != want {
 				t.Fatalf("reason %q want %q", r, want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("no disconnect, want %q", want)
 		}
 	}
@@ -478,14 +480,30 @@ func TestDisconnectReasons(t *testing.T) {
 	wait("transport close")
 }
 
+// TestConnectTimeout: a connection that joins no namespace within
+// ConnectTimeout is closed, then and not before; one that joined stays.
+// The timeout runs on a fake clock: how fast the machine runs the
+// clients changes nothing.
 func TestConnectTimeout(t *testing.T) {
-	_, hs := newTestServer(t, Config{ConnectTimeout: time.Second})
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
+	s, hs := newTestServer(t, Config{ConnectTimeout: 45 * time.Second, AfterFunc: clock.AfterFunc})
+	s.Of("/").OnConnection(echo)
 	c := dial(t, hs.URL, 4, "")
-	// A client that connects in time stays past the timeout.
 	c2 := dial(t, hs.URL, 4, "")
 	c2.mustConnect("/", nil)
+	clock.Advance(45*time.Second - time.Nanosecond)
+	// Still open: a CONNECT to a namespace that does not exist is answered
+	// (and joins nothing).
+	if p := c.connect("/nowhere", nil); p.Type != PacketConnectError {
+		t.Fatalf("got %s, want CONNECT_ERROR", p.Type)
+	}
+	clock.Advance(time.Nanosecond)
 	c.expectClosed()
-	c2.expectNothing(500 * time.Millisecond)
+	// The one that joined in time answers past the timeout.
+	c2.emit("/", 1, "echo", "still")
+	if p := c2.next(); p.Type != PacketAck || p.ID != 1 {
+		t.Fatalf("got %s %d, want the ack", p.Type, p.ID)
+	}
 }
 
 func TestShutdown(t *testing.T) {
@@ -494,7 +512,7 @@ func TestShutdown(t *testing.T) {
 	s.Of("/").OnConnection(func(so *Socket) { so.OnDisconnect(func(r string) { reasons <- r }) })
 	c := dial(t, hs.URL, 4, "")
 	c.mustConnect("/", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -507,7 +525,7 @@ func TestShutdown(t *testing.T) {
 		if r != ReasonServerShuttingDown {
 			t.Fatalf("reason %q", r)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("no disconnect on shutdown")
 	}
 }
