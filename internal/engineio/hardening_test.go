@@ -64,7 +64,7 @@ func TestWebSocketHardening(t *testing.T) {
 				if reason != ReasonTransportError && reason != ReasonParseError {
 					t.Fatalf("reason %q", reason)
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(guard):
 				t.Fatal("session not closed")
 			}
 			// The server still serves new sessions.
@@ -105,7 +105,7 @@ func TestOriginOnEveryRequest(t *testing.T) {
 	wantError(t, st, body, 403, codeForbidden, "Forbidden")
 	st, _, body = e.request(http.MethodGet, "EIO=4&transport=polling&sid=nosuchsid", evil, "")
 	wantError(t, st, body, 403, codeForbidden, "Forbidden") // not "Session ID unknown"
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	if _, err := ws.Dial(ctx, e.wsURL("EIO=4&transport=websocket&sid="+sid), ws.DialOptions{Header: evil}); err == nil {
 		t.Fatal("upgrade from another origin accepted")
@@ -144,7 +144,7 @@ func TestWebSocketWhileUpgrading(t *testing.T) {
 		t.Fatalf("probe answer %q", got)
 	}
 	second := e.dial("EIO=4&transport=websocket&sid=" + sid)
-	_ = second.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = second.SetReadDeadline(time.Now().Add(guard))
 	if _, _, err := second.ReadMessage(1 << 20); !ws.IsPeerClose(err) {
 		t.Fatalf("second websocket: %v, want a close frame", err)
 	}
@@ -189,7 +189,7 @@ func TestEngineOwnsItsDeadlines(t *testing.T) {
 	// on the hijacked connection would fail it.
 	big := strings.Repeat("b", 8<<20)
 	_ = wr.conn.Send(TextMessage([]byte(big)))
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(guard))
 	if _, got, err := c.ReadMessage(16 << 20); err != nil || string(got) != "4"+big {
 		t.Fatalf("ws: %d bytes, %v", len(got), err)
 	}

@@ -14,6 +14,12 @@ import (
 	"github.com/eventide/realtime/internal/ws"
 )
 
+// guard bounds every wait of these tests for something that must happen
+// (a message, a close, a condition). It is only a failure guard: no test
+// outcome depends on it, so it is generous enough for a loaded 2-core
+// machine running the race detector.
+const guard = 30 * time.Second
+
 // recorder is a Receiver that records what it gets.
 type recorder struct {
 	conn   *Conn
@@ -71,7 +77,7 @@ func newEnvWith(t *testing.T, cfg Config, wrap func(http.Handler) http.Handler) 
 	}
 	e.hs = httptest.NewServer(h)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		defer cancel()
 		if err := e.srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
@@ -136,7 +142,7 @@ func (e *testEnv) nextConn() *recorder {
 	select {
 	case r := <-e.conns:
 		return r
-	case <-time.After(10 * time.Second):
+	case <-time.After(guard):
 		e.t.Fatal("no session opened")
 	}
 	return nil
@@ -190,7 +196,7 @@ func (e *testEnv) handshakeV3() (string, *recorder) {
 
 func (e *testEnv) dial(query string) *ws.Conn {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	c, err := ws.Dial(ctx, e.wsURL(query), ws.DialOptions{})
 	if err != nil {
@@ -211,7 +217,7 @@ func (e *testEnv) openWS() (*ws.Conn, *recorder) {
 
 func readWS(t *testing.T, c *ws.Conn) (ws.Opcode, string) {
 	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(guard))
 	op, b, err := c.ReadMessage(1 << 20)
 	if err != nil {
 		t.Fatalf("read: %v", err)
@@ -233,7 +239,7 @@ func (r *recorder) wantMsg(t *testing.T, data string, binary bool) {
 		if m.data != data || m.binary != binary {
 			t.Fatalf("message = %q (binary %v), want %q (binary %v)", m.data, m.binary, data, binary)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(guard):
 		t.Fatalf("no message, want %q", data)
 	}
 }
@@ -245,7 +251,7 @@ func (r *recorder) wantClose(t *testing.T, reason string) {
 		if got != reason {
 			t.Fatalf("close reason = %q, want %q", got, reason)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(guard):
 		t.Fatalf("not closed, want %q", reason)
 	}
 }
@@ -262,7 +268,7 @@ func (r *recorder) wantOpen(t *testing.T) {
 func newHTTPServer(t *testing.T, s *Server) *httptest.Server {
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		defer cancel()
 		_ = s.Shutdown(ctx)
 		hs.Close()
@@ -276,7 +282,7 @@ func stringsReader(s string) io.Reader { return strings.NewReader(s) }
 // deadline only guards against a hang; no outcome depends on it.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(guard)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -54,7 +54,7 @@ func TestNoLeakAfterClose(t *testing.T) {
 	// WebSocket sessions over TCP.
 	wsURL := "ws" + hs.URL[len("http"):] + "/socket.io/?EIO=4&transport=websocket"
 	for i := range 200 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		c, err := ws.Dial(ctx, wsURL, ws.DialOptions{})
 		cancel()
 		if err != nil {
@@ -81,7 +81,7 @@ func TestNoLeakAfterClose(t *testing.T) {
 	waitDone(t, &closes)
 	waitCount(t, srv, 0)
 	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(guard)
 	for {
 		runtime.GC()
 		n := runtime.NumGoroutine()
@@ -94,7 +94,7 @@ func TestNoLeakAfterClose(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func waitDone(t *testing.T, wg *sync.WaitGroup) {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("not every session was closed")
 	}
 }

@@ -34,7 +34,7 @@ func rawConn(t *testing.T, e *testEnv, req string) (net.Conn, *bufio.Reader) {
 // readResponse reads one HTTP response and its body from a raw connection.
 func readResponse(t *testing.T, nc net.Conn, br *bufio.Reader) (*http.Response, string) {
 	t.Helper()
-	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = nc.SetReadDeadline(time.Now().Add(guard))
 	res, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("no response: %v", err)
@@ -119,7 +119,7 @@ func TestPostBodyTimeout(t *testing.T) {
 // response read from it: the next read sees the end, not the guard.
 func wantConnClosed(t *testing.T, nc net.Conn, br *bufio.Reader) {
 	t.Helper()
-	_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard only
+	_ = nc.SetReadDeadline(time.Now().Add(guard)) // a guard only
 	if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the server kept the connection after the answer: %v", err)
 	}
@@ -131,21 +131,29 @@ func wantConnClosed(t *testing.T, nc net.Conn, br *bufio.Reader) {
 // deadline) after the handler: a client that announced a body and stopped
 // sending must not keep the connection and its goroutine.
 func TestRefusedPostEndsConnection(t *testing.T) {
-	e := newEnv(t, Config{PollBodyTimeout: 50 * time.Millisecond, MaxPayload: 1000, MaxPendingPayload: 100, PingInterval: time.Hour})
+	cfg := Config{MaxPayload: 1000, MaxPendingPayload: 100, PingInterval: time.Hour}
+	// The 408 comes whenever the server reads, so a short timeout; the 413s
+	// must not race one.
+	cfg.PollBodyTimeout = 50 * time.Millisecond
+	short := newEnv(t, cfg)
+	cfg.PollBodyTimeout = time.Hour
+	long := newEnv(t, cfg)
 	for _, tc := range []struct {
 		name   string
+		e      *testEnv
 		admit  bool   // the session has joined a namespace (MaxPayload applies)
 		rest   string // the request after its first header lines
 		status int
 	}{
 		// 300 bytes announced (under the cap), 4 sent.
-		{"408", true, "Content-Length: 300\r\n\r\n4abc", http.StatusRequestTimeout},
+		{"408", short, true, "Content-Length: 300\r\n\r\n4abc", http.StatusRequestTimeout},
 		// 5,000 bytes announced, over the pending cap: refused unread.
-		{"413 declared", false, "Content-Length: 5000\r\n\r\n4abc", http.StatusRequestEntityTooLarge},
+		{"413 declared", long, false, "Content-Length: 5000\r\n\r\n4abc", http.StatusRequestEntityTooLarge},
 		// A chunk of 150 bytes passes the cap; the body never ends.
-		{"413 chunked", false, "Transfer-Encoding: chunked\r\n\r\n96\r\n4" + strings.Repeat("x", 149) + "\r\n", http.StatusRequestEntityTooLarge},
+		{"413 chunked", long, false, "Transfer-Encoding: chunked\r\n\r\n96\r\n4" + strings.Repeat("x", 149) + "\r\n", http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			e := tc.e
 			sid, r := e.handshakeV4()
 			if tc.admit {
 				r.conn.Admit()
@@ -225,7 +233,7 @@ func TestPendingPayloadCap(t *testing.T) {
 
 	c, r := e.openWS()
 	writeWS(t, c, big)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(guard))
 	_, _, err := c.ReadMessage(1 << 20)
 	var ce *ws.CloseError
 	if !errors.As(err, &ce) || ce.Code != ws.CloseMessageTooBig {
@@ -269,7 +277,7 @@ func TestHandshakeSize(t *testing.T) {
 	wantError(t, st, body, http.StatusRequestHeaderFieldsTooLarge, codeBadRequest, "Handshake too large")
 
 	// The WebSocket handshake is refused before the upgrade.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	if _, err := ws.Dial(ctx, e.wsURL("EIO=4&transport=websocket"), ws.DialOptions{Header: http.Header{"Authorization": {strings.Repeat("a", 3000)}}}); err == nil {
 		t.Fatal("websocket handshake over the cap accepted")

@@ -45,14 +45,14 @@ func TestSlowReaderDoesNotHoldWriter(t *testing.T) {
 		if err := rf.conn.Send(TextMessage([]byte(msg))); err != nil {
 			t.Fatal(err)
 		}
-		// readWS fails after 5 s: the writer would still be blocked on slow.
+		// readWS fails after the guard: the writer would still be blocked on slow.
 		if _, got := readWS(t, fast); got != "4"+msg {
 			t.Fatalf("fast client got %q, want %q", got, "4"+msg)
 		}
 	}
 
 	for i := range n {
-		_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = slow.SetReadDeadline(time.Now().Add(guard))
 		op, b, err := slow.ReadMessage(1 << 20)
 		if err != nil {
 			t.Fatalf("slow client, message %d: %v", i, err)
@@ -81,7 +81,7 @@ func TestNeverReadingClientClosedByQueueBound(t *testing.T) {
 	fast, rf := e.openWS()
 
 	var err error
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(guard)
 	for i := 0; err == nil; i++ {
 		if time.Now().After(deadline) {
 			t.Fatal("send queue never overflowed")
@@ -138,7 +138,7 @@ func TestOverlappingHoldsStillDeliver(t *testing.T) {
 	for ci, c := range clients {
 		next := [2]int{}
 		for range 2 * perSender {
-			_, got := readWS(t, c) // fails after 5 s if the queue were stuck
+			_, got := readWS(t, c) // fails after the guard if the queue were stuck
 			var g, i int
 			if _, err := fmt.Sscanf(got, "4g%d-%d", &g, &i); err != nil || i != next[g] {
 				t.Fatalf("client %d got %q, want g%d-%d next", ci, got, g, next[g])
@@ -197,14 +197,14 @@ func TestInlineReleaseDoesNotWaitForSlowReader(t *testing.T) {
 	}()
 	select {
 	case <-released:
-	case <-time.After(30 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("ReleaseWrites waits for a client that does not read")
 	}
 	if _, got := readWS(t, fast); got != "4hello" {
 		t.Fatalf("fast client got %q", got)
 	}
 	for i := range n {
-		_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = slow.SetReadDeadline(time.Now().Add(guard))
 		op, b, err := slow.ReadMessage(1 << 20)
 		if err != nil {
 			t.Fatalf("slow client, message %d: %v", i, err)

@@ -17,6 +17,12 @@ import (
 	"github.com/eventide/realtime/internal/ws"
 )
 
+// guard bounds every wait of these tests for something that must happen (a
+// packet, a close, a disconnect). It is only a failure guard: no outcome
+// depends on it, so it is generous enough for a loaded 2-core machine
+// running the race detector.
+const guard = 30 * time.Second
+
 // testClient is a minimal Engine.IO long-polling client speaking EIO 4 or 3
 // (b64 text payloads), enough to drive the server through the real engine.
 type testClient struct {
@@ -59,7 +65,7 @@ func dialTransport(t *testing.T, srvURL string, proto int, query, transport stri
 	c := &testClient{
 		t: t, base: srvURL + "/socket.io/", proto: proto, dec: Decoder{Client: true},
 		msgs: make(chan engineMsg, 256), done: make(chan struct{}),
-		hc: &http.Client{Timeout: 10 * time.Second}, ctx: ctx, stop: stop,
+		hc: &http.Client{}, ctx: ctx, stop: stop, // no timeout: a long-poll waits for the heartbeat; Close cancels ctx
 	}
 	q := "EIO=" + strconv.Itoa(proto) + "&transport=polling"
 	if proto == 3 {
@@ -97,13 +103,13 @@ func dialWS(t *testing.T, srvURL string, proto int, query string) *testClient {
 	c := &testClient{
 		t: t, base: srvURL + "/socket.io/", proto: proto, dec: Decoder{Client: true},
 		msgs: make(chan engineMsg, 256), done: make(chan struct{}),
-		hc: &http.Client{Timeout: 10 * time.Second}, ctx: ctx, stop: stop,
+		hc: &http.Client{}, ctx: ctx, stop: stop, // no timeout: a long-poll waits for the heartbeat; Close cancels ctx
 	}
 	q := "EIO=" + strconv.Itoa(proto) + "&transport=websocket"
 	if query != "" {
 		q += "&" + query
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, guard)
 	defer cancel()
 	wsc, err := ws.Dial(dctx, c.url(q), ws.DialOptions{})
 	if err != nil {
@@ -315,7 +321,7 @@ func (c *testClient) emit(nsp string, id int64, event string, args ...any) {
 // after a timeout or on close.
 func (c *testClient) next() *DecodedPacket {
 	c.t.Helper()
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(guard)
 	for {
 		select {
 		case m := <-c.msgs:
@@ -339,7 +345,7 @@ func (c *testClient) next() *DecodedPacket {
 // Socket.IO packet received meanwhile other than DISCONNECT.
 func (c *testClient) expectClosed() {
 	c.t.Helper()
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(guard)
 	for {
 		select {
 		case m := <-c.msgs:
@@ -424,7 +430,7 @@ func newTestServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	mux.Handle("/socket.io/", s)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)

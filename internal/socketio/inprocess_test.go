@@ -38,7 +38,7 @@ func TestMailboxOverflowClosesConnection(t *testing.T) {
 		if r != ReasonReceiveQueueOverflow {
 			t.Fatalf("reason %q", r)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("no disconnect")
 	}
 }
@@ -95,7 +95,7 @@ func TestNoGoroutinePerIdleConnection(t *testing.T) {
 	for _, c := range conns {
 		c.recv.OnClose("transport close")
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(guard)
 	for s.Of("/").SocketsLen() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d sockets left", s.Of("/").SocketsLen())
@@ -110,7 +110,7 @@ func TestNoGoroutinePerIdleConnection(t *testing.T) {
 
 func waitGoroutines(t *testing.T, base int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(guard)
 	for runtime.NumGoroutine() > base+2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d goroutines, base %d", runtime.NumGoroutine(), base)

@@ -94,7 +94,7 @@ func inProcessClient(t *testing.T, s *Server, done chan *Socket) (*nullConn, *cl
 	cl.OnMessage([]byte("0"), false)
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("not connected")
 	}
 	return c, cl

@@ -62,7 +62,7 @@ func TestWebSocketTransport(t *testing.T) {
 				if r != ReasonParseError {
 					t.Fatalf("reason %q", r)
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(guard):
 				t.Fatal("no disconnect")
 			}
 			b.emit("/", 4, "echo", "still")

@@ -27,7 +27,7 @@ import (
 
 // Timeout bounds every wait of a Client: long enough for a loaded machine,
 // only reached when a test is broken.
-const Timeout = 10 * time.Second
+const Timeout = 30 * time.Second
 
 // Options configures Dial.
 type Options struct {
