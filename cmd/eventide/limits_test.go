@@ -68,7 +68,7 @@ func TestServedWhileConnectionsAreHeld(t *testing.T) {
 	for range maxConns / 2 {
 		fmt.Fprint(dialRaw(t, base), "GET /healthz HTTP/1.1\r\nHost: x\r\n")
 	}
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stdout.String(), "dev token"); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(guard); !strings.Contains(stdout.String(), "dev token"); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no dev token printed")
 		}

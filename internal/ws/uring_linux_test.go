@@ -16,7 +16,7 @@ import (
 func readAll(t *testing.T, nc net.Conn, want [][]byte) error {
 	cli := NewClientConn(nc)
 	for i, w := range want {
-		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = nc.SetReadDeadline(time.Now().Add(guard))
 		_, p, err := cli.ReadMessage(1 << 20)
 		if err != nil {
 			return err

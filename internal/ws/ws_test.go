@@ -19,6 +19,11 @@ import (
 
 const testMaxSize = 1024
 
+// guard bounds every wait of these tests for something that must happen.
+// It is only a failure guard: no outcome depends on it, so it is generous
+// enough for a loaded 2-core machine running the race detector.
+const guard = 30 * time.Second
+
 // echoServer upgrades every request and echoes messages until an error,
 // which it reports on errs.
 func echoServer(t *testing.T) (*httptest.Server, chan error) {
@@ -54,7 +59,7 @@ func wsURL(hs *httptest.Server) string { return "ws" + strings.TrimPrefix(hs.URL
 
 func dial(t *testing.T, hs *httptest.Server) *Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	c, err := Dial(ctx, wsURL(hs), DialOptions{})
 	if err != nil {
@@ -75,7 +80,7 @@ func checkEcho(t *testing.T, hs *httptest.Server) {
 		if err := c.WriteMessage(m.op, []byte(m.p)); err != nil {
 			t.Fatal(err)
 		}
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(guard))
 		op, p, err := c.ReadMessage(testMaxSize)
 		if err != nil || op != m.op || string(p) != m.p {
 			t.Fatalf("echo = %v %q %v, want %v %q", op, p, err, m.op, m.p)
@@ -90,7 +95,7 @@ func TestEcho(t *testing.T) {
 
 func TestCheckOrigin(t *testing.T) {
 	hs, _ := echoServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	_, err := Dial(ctx, wsURL(hs), DialOptions{Header: http.Header{"Origin": {"http://evil.example"}}})
 	if err == nil {
@@ -133,7 +138,7 @@ func TestUpgradeClearsServerDeadlines(t *testing.T) {
 	if err := c.WriteMessage(OpText, []byte("after the deadline")); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(guard))
 	if _, p, err := c.ReadMessage(testMaxSize); err != nil || string(p) != "after the deadline" {
 		t.Fatalf("echo = %q %v", p, err)
 	}
@@ -206,7 +211,7 @@ func frame(b0 byte, masked bool, p []byte) []byte {
 // readClose reads server frames until a close frame and returns its code.
 func readClose(t *testing.T, nc net.Conn, br *bufio.Reader) int {
 	t.Helper()
-	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = nc.SetReadDeadline(time.Now().Add(guard))
 	for {
 		var h [2]byte
 		if _, err := io.ReadFull(br, h[:]); err != nil {
@@ -287,7 +292,7 @@ func TestFrameHardening(t *testing.T) {
 				t.Fatalf("close code %d, want %d", got, tt.code)
 			}
 			// Earlier connections' EOFs may be queued first.
-			deadline := time.After(5 * time.Second)
+			deadline := time.After(guard)
 			for done := false; !done; {
 				select {
 				case err := <-errs:
@@ -318,7 +323,7 @@ func TestPingAnsweredAndFragmentsReassembled(t *testing.T) {
 	c := NewClientConn(nc)
 	c.r = br
 	// The first frame back is the pong, read raw (ReadMessage skips pongs).
-	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = nc.SetReadDeadline(time.Now().Add(guard))
 	var h [2]byte
 	_, _ = io.ReadFull(br, h[:])
 	p := make([]byte, h[1]&0x7f)
@@ -422,7 +427,7 @@ func TestWriteFramesNow(t *testing.T) {
 	var rest [][]byte
 	start := time.Now()
 	for i := 0; rest == nil; i++ {
-		if time.Since(start) > 10*time.Second {
+		if time.Since(start) > guard {
 			t.Fatal("the socket never filled")
 		}
 		size := 100

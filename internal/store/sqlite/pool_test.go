@@ -61,7 +61,7 @@ func TestPoolIsBounded(t *testing.T) {
 		_, err := d.ListSlots(ctx, "42", availability.Window{})
 		waited <- err
 	}()
-	for deadline := time.Now().Add(20 * time.Second); d.db.Stats().WaitCount == 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); d.db.Stats().WaitCount == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the extra read neither waited nor failed")
 		}
