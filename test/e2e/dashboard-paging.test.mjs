@@ -22,7 +22,7 @@ const skip =
     ? `dashboard not built (${webDist}/index.html missing): run \`make web\`; in CI this test fails instead`
     : false;
 
-test('dashboard lists every page of a provider with more slots than a page', { skip, timeout: 90_000 }, async (t) => {
+test('dashboard lists every page of a provider with more slots than a page', { skip, timeout: 240_000 }, async (t) => {
   assert.ok(built, `dashboard not built: ${webDist}/index.html missing (run \`make web\`)`);
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (scripts/ensure-deps.sh)`);
 
@@ -48,7 +48,7 @@ test('dashboard lists every page of a provider with more slots than a page', { s
   });
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.setDefaultTimeout(10_000);
+  page.setDefaultTimeout(30_000); // a guard: each step waits for what the page must show
   const pageLog = [];
   page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
   const byId = (id) => page.getByTestId(id);

@@ -30,7 +30,7 @@ const skip =
     ? `dashboard not built (${webDist}/index.html missing): run \`make web\`; in CI this test fails instead`
     : false;
 
-test('dashboard shows provider 42 slots live, catches up on what it missed, and refuses a foreign token', { skip, timeout: 90_000 }, async (t) => {
+test('dashboard shows provider 42 slots live, catches up on what it missed, and refuses a foreign token', { skip, timeout: 240_000 }, async (t) => {
   assert.ok(built, `dashboard not built: ${webDist}/index.html missing (run \`make web\`)`);
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (scripts/ensure-deps.sh)`);
 
@@ -65,7 +65,7 @@ test('dashboard shows provider 42 slots live, catches up on what it missed, and 
   t.after(() => browser.close());
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.setDefaultTimeout(10_000);
+  page.setDefaultTimeout(30_000); // a guard: each step waits for what the page must show
   const pageLog = [];
   page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));

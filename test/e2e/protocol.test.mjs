@@ -53,7 +53,7 @@ for (const [version, connect] of Object.entries(clients)) {
         const reply = await emitWithAck(s, 'message-with-ack', 1, '2', { three: [4, true, null] });
         assert.deepEqual(reply, [1, '2', { three: [4, true, null] }]);
         if (mode === 'upgrade') {
-          await until(() => s.io.engine.transport.name === 'websocket', 5000, 'the upgrade to websocket');
+          await until(() => s.io.engine.transport.name === 'websocket', undefined, 'the upgrade to websocket');
         } else {
           assert.equal(s.io.engine.transport.name, mode === 'polling' ? 'polling' : 'websocket');
         }
@@ -71,7 +71,7 @@ for (const [version, connect] of Object.entries(clients)) {
         outsider.on('news', (x) => gotOutsider.push(x));
         // Broadcast to both rooms the member is in: it must arrive once.
         await emitWithAck(outsider, 'broadcast', room, 'news', { n: 1, text: 'héllo' });
-        await until(() => gotMember.length >= 1, 5000, 'the room broadcast');
+        await until(() => gotMember.length >= 1, undefined, 'the room broadcast');
         await sleep(150);
         assert.deepEqual(gotMember, [{ n: 1, text: 'héllo' }]);
         assert.deepEqual(gotOutsider, []);

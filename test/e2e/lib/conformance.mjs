@@ -27,7 +27,7 @@ export async function startConformance() {
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`conformance server did not start:\n${output}`)), 15000);
+    const timer = setTimeout(() => reject(new Error(`conformance server did not start:\n${output}`)), 30_000);
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`conformance server exited ${code}:\n${output}`)); });
     child.stdout.on('data', () => { if (output.includes('conformance server on')) { clearTimeout(timer); resolve(); } });
   });

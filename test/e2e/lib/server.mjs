@@ -33,7 +33,7 @@ export function binaryPath() {
   return process.env.EVENTIDE_BIN || join(repoRoot, 'bin', 'eventide');
 }
 
-const HEALTH_TIMEOUT_MS = 15_000;
+const HEALTH_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /**
@@ -179,7 +179,7 @@ export async function mintToken(bin, secret, { sub = 'e2e', role, providerId, pr
   if (ttl !== undefined) args.push('--ttl', String(ttl));
   const { stdout } = await execFileP(bin, args, {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, EVENTIDE_JWT_SECRET: secret },
-    timeout: 10_000,
+    timeout: 30_000,
   });
   return stdout.trim();
 }
