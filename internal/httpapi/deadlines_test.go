@@ -196,3 +196,33 @@ func TestWriteTimeout(t *testing.T) {
 	}
 	waitFor(t, "the write timeout to be reported", func() bool { return rep.Count(httpapi.LimitWriteTimeout) == 1 })
 }
+
+// TestEngineRefusalsNotCountedAsREST: a 413 or 408 from Socket.IO (which
+// reports it under its own limit's name) is not counted, nor logged, as a
+// REST body limit too.
+func TestEngineRefusalsNotCountedAsREST(t *testing.T) {
+	rep := limits.New(limits.Config{})
+	e := newEnv(t, withLimits(rep, 0, 0), func(_ *httpapi.Config, d *httpapi.Deps) {
+		d.SocketIO = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("st") == "408" {
+				w.WriteHeader(http.StatusRequestTimeout)
+				return
+			}
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+		})
+	})
+	for _, st := range []string{"413", "408"} {
+		// Not e.do: the REST contract does not describe /socket.io/.
+		resp, err := http.Post(e.srv.URL+"/socket.io/?EIO=4&transport=polling&st="+st, "text/plain", strings.NewReader("4x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if fmt.Sprint(resp.StatusCode) != st {
+			t.Fatalf("status %d, want %s", resp.StatusCode, st)
+		}
+	}
+	if n, m := rep.Count(httpapi.LimitBodyBytes), rep.Count(httpapi.LimitBodyTimeout); n != 0 || m != 0 {
+		t.Fatalf("Socket.IO refusals counted as REST limits: %d body_bytes, %d body_read_timeout", n, m)
+	}
+}

@@ -83,7 +83,12 @@ func logRequests(logger *slog.Logger, rep *limits.Reporter) func(http.Handler) h
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(sw, r)
+			// Socket.IO and the plain WebSocket keep their own limits and
+			// report them under their own names; a 413 or 408 of theirs is
+			// not one of these.
+			engine := strings.HasPrefix(r.URL.Path, "/socket.io") || r.URL.Path == "/ws"
 			switch {
+			case engine:
 			case sw.status == http.StatusRequestEntityTooLarge:
 				rep.Hit(LimitBodyBytes, r.RemoteAddr, "path", r.URL.Path)
 			case sw.status == http.StatusRequestTimeout:
@@ -92,7 +97,7 @@ func logRequests(logger *slog.Logger, rep *limits.Reporter) func(http.Handler) h
 				rep.Hit(LimitWriteTimeout, r.RemoteAddr, "path", r.URL.Path)
 			}
 			level := slog.LevelInfo
-			if strings.HasPrefix(r.URL.Path, "/socket.io") || r.URL.Path == "/ws" {
+			if engine {
 				level = slog.LevelDebug
 			}
 			// Checked first so a disabled level costs no attributes, and
