@@ -9,11 +9,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/eventide/realtime/internal/admin"
 	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/ratelimit"
+	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/store/postgres"
 	"github.com/eventide/realtime/internal/store/sqlite"
@@ -77,6 +80,17 @@ type config struct {
 	MaxBufferedBytes  int64
 	AttachmentTimeout time.Duration
 	MaxRoomsPerSocket int64
+	// Rate limits per socket and per token subject (docs/operations.md,
+	// Limits); a rate of 0 turns a limit off.
+	SocketEventRate    float64
+	SocketEventBurst   int
+	SubjectEventRate   float64
+	SubjectEventBurst  int
+	EventAbuseRefusals int
+	EventAbuseWindow   time.Duration
+	RESTWriteRate      float64
+	RESTWriteBurst     int
+	RateLimitSubjects  int
 
 	// secretGenerated is set when a dev secret was created on this start.
 	secretGenerated bool
@@ -152,6 +166,7 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", envInt(getenv, "EVENTIDE_MAX_BUFFERED_BYTES", 1<<20), "received Socket.IO bytes a connection may hold before its handlers run [EVENTIDE_MAX_BUFFERED_BYTES]")
 	fs.DurationVar(&c.AttachmentTimeout, "attachment-timeout", envDuration(getenv, "EVENTIDE_ATTACHMENT_TIMEOUT", 30*time.Second), "time for the attachments of a binary Socket.IO packet to arrive [EVENTIDE_ATTACHMENT_TIMEOUT]")
 	fs.Int64Var(&c.MaxRoomsPerSocket, "max-rooms-per-socket", envInt(getenv, "EVENTIDE_MAX_ROOMS_PER_SOCKET", 100), "provider rooms one socket may be in [EVENTIDE_MAX_ROOMS_PER_SOCKET]")
+	bindRateLimits(fs, c, getenv)
 	return c, origins
 }
 
@@ -181,6 +196,68 @@ func (c *config) checkLimits() error {
 		return fmt.Errorf("--page-size (%d) must be between 1 and --max-page-size (%d)", c.PageSize, c.MaxPageSize)
 	}
 	return nil
+}
+
+// bindRateLimits registers the flags of the rate limits per socket and per
+// token subject (issue 12).
+func bindRateLimits(fs *flag.FlagSet, c *config, getenv func(string) string) {
+	fs.Float64Var(&c.SocketEventRate, "socket-event-rate", envFloat(getenv, "EVENTIDE_SOCKET_EVENT_RATE", realtime.DefaultSocketEventRate), "Socket.IO events a second one socket may send (joinRoom included), beyond its burst; over it an event is refused with an exception; 0: no limit [EVENTIDE_SOCKET_EVENT_RATE]")
+	fs.IntVar(&c.SocketEventBurst, "socket-event-burst", int(envInt(getenv, "EVENTIDE_SOCKET_EVENT_BURST", realtime.DefaultSocketEventBurst)), "Socket.IO events one socket may send at once; keep it above --max-rooms-per-socket [EVENTIDE_SOCKET_EVENT_BURST]")
+	fs.Float64Var(&c.SubjectEventRate, "subject-event-rate", envFloat(getenv, "EVENTIDE_SUBJECT_EVENT_RATE", realtime.DefaultSubjectEventRate), "Socket.IO events a second the sockets of one token subject may send together, beyond their burst; 0: no limit [EVENTIDE_SUBJECT_EVENT_RATE]")
+	fs.IntVar(&c.SubjectEventBurst, "subject-event-burst", int(envInt(getenv, "EVENTIDE_SUBJECT_EVENT_BURST", realtime.DefaultSubjectEventBurst)), "Socket.IO events the sockets of one token subject may send at once [EVENTIDE_SUBJECT_EVENT_BURST]")
+	fs.IntVar(&c.EventAbuseRefusals, "event-abuse-refusals", int(envInt(getenv, "EVENTIDE_EVENT_ABUSE_REFUSALS", realtime.DefaultAbuseRefusals)), "disconnect a socket with more than this many events refused within --event-abuse-window; 0: never [EVENTIDE_EVENT_ABUSE_REFUSALS]")
+	fs.DurationVar(&c.EventAbuseWindow, "event-abuse-window", envDuration(getenv, "EVENTIDE_EVENT_ABUSE_WINDOW", realtime.DefaultAbuseWindow), "the window of --event-abuse-refusals [EVENTIDE_EVENT_ABUSE_WINDOW]")
+	fs.Float64Var(&c.RESTWriteRate, "rest-write-rate", envFloat(getenv, "EVENTIDE_REST_WRITE_RATE", httpapi.DefaultWriteRate), "REST writes (POST, PATCH, DELETE) a second one token subject may make, beyond its burst; over it 429 with Retry-After; 0: no limit [EVENTIDE_REST_WRITE_RATE]")
+	fs.IntVar(&c.RESTWriteBurst, "rest-write-burst", int(envInt(getenv, "EVENTIDE_REST_WRITE_BURST", httpapi.DefaultWriteBurst)), "REST writes one token subject may make at once [EVENTIDE_REST_WRITE_BURST]")
+	fs.IntVar(&c.RateLimitSubjects, "rate-limit-subjects", int(envInt(getenv, "EVENTIDE_RATE_LIMIT_SUBJECTS", realtime.DefaultSubjects)), "token subjects whose rate limits are kept, for events and for REST writes each (about 200 bytes a subject); the least recently active is forgotten first [EVENTIDE_RATE_LIMIT_SUBJECTS]")
+}
+
+// checkRateLimits refuses rate limits that cannot work.
+func (c *config) checkRateLimits() error {
+	for _, r := range []struct {
+		flag  string
+		rate  float64
+		burst string
+		n     int
+	}{
+		{"socket-event-rate", c.SocketEventRate, "socket-event-burst", c.SocketEventBurst},
+		{"subject-event-rate", c.SubjectEventRate, "subject-event-burst", c.SubjectEventBurst},
+		{"rest-write-rate", c.RESTWriteRate, "rest-write-burst", c.RESTWriteBurst},
+	} {
+		if r.rate < 0 || math.IsNaN(r.rate) || math.IsInf(r.rate, 0) {
+			return fmt.Errorf("--%s must be a number of events a second, or 0 for no limit, not %v", r.flag, r.rate)
+		}
+		if r.rate > 0 && (r.n < 1 || r.n > math.MaxInt32) {
+			return fmt.Errorf("--%s must be between 1 and %d, not %d", r.burst, math.MaxInt32, r.n)
+		}
+	}
+	switch {
+	case c.EventAbuseRefusals < 0:
+		return fmt.Errorf("--event-abuse-refusals must be 0 (never disconnect) or more, not %d", c.EventAbuseRefusals)
+	case c.EventAbuseWindow <= 0:
+		return fmt.Errorf("--event-abuse-window must be positive, not %s", c.EventAbuseWindow)
+	case c.RateLimitSubjects < 1:
+		return fmt.Errorf("--rate-limit-subjects must be 1 or more, not %d", c.RateLimitSubjects)
+	}
+	return nil
+}
+
+// rateLimit is a flag pair as a ratelimit.Limit: a rate of 0 (off) is a
+// negative one for the packages, whose 0 is their default.
+func rateLimit(rate float64, burst int) ratelimit.Limit {
+	if rate == 0 {
+		return ratelimit.Limit{Rate: -1}
+	}
+	return ratelimit.Limit{Rate: rate, Burst: burst}
+}
+
+func envFloat(getenv func(string) string, key string, def float64) float64 {
+	if v := getenv(key); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return def
 }
 
 func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
@@ -234,6 +311,9 @@ func (c *config) finish(origins string, serving bool) error {
 		return errors.New("--events-page-max must be 1 or more")
 	}
 	if err := c.checkLimits(); err != nil {
+		return err
+	}
+	if err := c.checkRateLimits(); err != nil {
 		return err
 	}
 	if c.JWTLeeway < 0 {

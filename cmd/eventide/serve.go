@@ -83,6 +83,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		ReadTimeout:  cfg.HTTPReadTimeout,
 		WriteTimeout: cfg.HTTPWriteTimeout,
 
+		WriteRate:     rateLimit(cfg.RESTWriteRate, cfg.RESTWriteBurst),
+		WriteSubjects: cfg.RateLimitSubjects,
+
 		EventsPageMax: cfg.EventsPageMax,
 	}
 	allowOrigin := httpapi.AllowRequestOrigin(apiCfg)
@@ -117,6 +120,12 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		MaxRooms: int(cfg.MaxRoomsPerSocket),
 		Limits:   reporter,
 		Logger:   log.With("component", "realtime"),
+
+		SocketEvents:  rateLimit(cfg.SocketEventRate, cfg.SocketEventBurst),
+		SubjectEvents: rateLimit(cfg.SubjectEventRate, cfg.SubjectEventBurst),
+		Subjects:      cfg.RateLimitSubjects,
+		AbuseRefusals: offIfZero(cfg.EventAbuseRefusals),
+		AbuseWindow:   cfg.EventAbuseWindow,
 	})
 	events := gateway.Service()
 
