@@ -30,7 +30,7 @@ func TestRateLimitFlags(t *testing.T) {
 	}
 	c := parse(nil)
 	if c.SocketEventRate != 10 || c.SocketEventBurst != 200 || c.SubjectEventRate != 50 || c.SubjectEventBurst != 1000 ||
-		c.EventAbuseRefusals != 100 || c.EventAbuseWindow != 10*time.Second || c.RESTWriteRate != 20 || c.RESTWriteBurst != 200 ||
+		c.EventAbuseRefusals != 100 || c.EventAbuseWindow != time.Minute || c.RESTWriteRate != 20 || c.RESTWriteBurst != 200 ||
 		c.RateLimitSubjects != 50_000 {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -40,13 +40,13 @@ func TestRateLimitFlags(t *testing.T) {
 		"EVENTIDE_SUBJECT_EVENT_RATE":   "0",
 		"EVENTIDE_SUBJECT_EVENT_BURST":  "8",
 		"EVENTIDE_EVENT_ABUSE_REFUSALS": "9",
-		"EVENTIDE_EVENT_ABUSE_WINDOW":   "1m",
+		"EVENTIDE_EVENT_ABUSE_WINDOW":   "2m",
 		"EVENTIDE_REST_WRITE_RATE":      "3",
 		"EVENTIDE_REST_WRITE_BURST":     "4",
 		"EVENTIDE_RATE_LIMIT_SUBJECTS":  "5",
 	}, "--rest-write-burst", "6")
 	if c.SocketEventRate != 0.5 || c.SocketEventBurst != 7 || c.SubjectEventRate != 0 || c.SubjectEventBurst != 8 ||
-		c.EventAbuseRefusals != 9 || c.EventAbuseWindow != time.Minute || c.RESTWriteRate != 3 || c.RESTWriteBurst != 6 ||
+		c.EventAbuseRefusals != 9 || c.EventAbuseWindow != 2*time.Minute || c.RESTWriteRate != 3 || c.RESTWriteBurst != 6 ||
 		c.RateLimitSubjects != 5 {
 		t.Errorf("from the environment and a flag: %+v", c)
 	}

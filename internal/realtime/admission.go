@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/eventide/realtime/internal/ratelimit"
@@ -17,11 +18,12 @@ const (
 	DefaultSocketEventBurst  = 200  // events at once, per socket: all of MaxRooms, twice
 	DefaultSubjectEventRate  = 50   // events a second, per token subject
 	DefaultSubjectEventBurst = 1000 // events at once, per token subject
-	// DefaultAbuseRefusals events refused within DefaultAbuseWindow end
-	// the socket: a client that goes on sending after being told to slow
-	// down.
+	// More than DefaultAbuseRefusals events refused within
+	// DefaultAbuseWindow end the socket: a client that goes on sending
+	// after being told to slow down. Refused at 10 a second (twice the
+	// socket rate), it is gone within about 12 s.
 	DefaultAbuseRefusals = 100
-	DefaultAbuseWindow   = 10 * time.Second
+	DefaultAbuseWindow   = time.Minute
 	// DefaultSubjects bounds the token subjects whose buckets are kept
 	// (about 200 bytes each: 10 MB).
 	DefaultSubjects = 50_000
@@ -125,9 +127,9 @@ func (st *session) refuse(e *socketio.Event, bySubject bool, wait time.Duration,
 	abusive := st.abusive(now)
 	if abusive {
 		g.limits.Hit(LimitEventAbuse, addr, "sid", s.ID(), "sub", st.claims.Subject,
-			"refusals", a.abuseRefusals, "window", a.abuseWindow.String())
+			"refusals", a.abuseRefusals, "window", short(a.abuseWindow))
 		g.log.Info("too many events refused; disconnecting", "sid", s.ID(), "sub", st.claims.Subject)
-		msg = fmt.Sprintf("too many events: more than %d refused within %s; disconnecting", a.abuseRefusals, a.abuseWindow)
+		msg = fmt.Sprintf("too many events: more than %d refused within %s; disconnecting", a.abuseRefusals, short(a.abuseWindow))
 	}
 	_ = s.Emit(EventException, exception(msg, e.Name, roomOf(e)))
 	if e.Ack != nil {
@@ -165,6 +167,18 @@ func roomOf(e *socketio.Event) string {
 	}
 	room, _ := roomFromArgs(e.Args)
 	return room
+}
+
+// short writes d without zero units at its end: 1m, not 1m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // roundUp rounds a wait up to the millisecond: "retry in 0s" would be

@@ -163,7 +163,7 @@ func TestEventAbuseDisconnects(t *testing.T) {
 		t.Fatalf("got %v before the close, want exception, ack and DISCONNECT", got)
 	}
 	arr := got[0].Data.([]any)
-	want := "too many events: more than 3 refused within 1m0s; disconnecting"
+	want := "too many events: more than 3 refused within 1m; disconnecting"
 	if arr[0] != realtime.EventException || arr[1].(map[string]any)["message"] != want {
 		t.Fatalf("last exception %v, want %q", arr, want)
 	}
