@@ -1,7 +1,7 @@
 // docs/angular.md, "With ngx-socket-io": a typed socket whose handshake carries the token, without a cast.
 // Type-checked by test/e2e/contract.test.mjs (`npx tsc -p tsconfig.examples.json` in web/).
-import { ApplicationRef, Injectable, inject, signal } from '@angular/core';
-import { Socket, SocketIoConfig } from 'ngx-socket-io';
+import { ApplicationRef, EnvironmentProviders, Injectable, inject, signal } from '@angular/core';
+import { Socket, SocketIoConfig, provideSocketIo } from 'ngx-socket-io';
 import type { ManagerOptions, SocketOptions } from 'socket.io-client';
 
 import type {
@@ -16,6 +16,15 @@ import type {
  */
 export interface EventideSocketConfig extends SocketIoConfig {
   options?: Partial<ManagerOptions & SocketOptions>;
+}
+
+/**
+ * When the token is known at bootstrap, the widened config goes to provideSocketIo as it is (the injected
+ * `Socket` is then untyped: prefer the subclass below).
+ */
+export function provideEventideSocketIo(token: string): EnvironmentProviders {
+  const config: EventideSocketConfig = { url: 'https://rt.example.com', options: { auth: { token } } };
+  return provideSocketIo(config);
 }
 
 /** Where the app keeps its token (your auth service). */
