@@ -110,7 +110,9 @@ const NOTES = new Set(['description', 'title', 'examples', 'default', 'deprecate
  * Copies schema with every $ref pointed at #/$defs/<name>, and tells
  * seen(name) of each. A $ref's siblings (a description, a default) are
  * dropped: json-schema-to-typescript would declare a copy of the referenced
- * type for each such use, and the type is the same.
+ * type for each such use, and the type is the same. Titles are dropped too:
+ * json-schema-to-typescript would name types after them, and the names are
+ * those of components.schemas, which a title must not change.
  */
 function rewriteRefs(schema, refToName, where, seen) {
   if (Array.isArray(schema) && where.endsWith('/items')) {
@@ -123,12 +125,13 @@ function rewriteRefs(schema, refToName, where, seen) {
     seen(name, where);
     return { $ref: `#/$defs/${name}` };
   }
-  if (Object.keys(schema).every((k) => NOTES.has(k))) {
+  const { title: _title, ...rest } = schema;
+  if (Object.keys(rest).every((k) => NOTES.has(k))) {
     // Any JSON value: json-schema-to-typescript would say an object.
-    return { ...schema, tsType: 'unknown' };
+    return { ...rest, tsType: 'unknown' };
   }
   const out = {};
-  for (const [k, v] of Object.entries(schema)) {
+  for (const [k, v] of Object.entries(rest)) {
     if (SCHEMA.has(k)) {
       out[k] = rewriteRefs(v, refToName, `${where}/${k}`, seen);
     } else if (SCHEMA_LIST.has(k)) {
