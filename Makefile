@@ -28,9 +28,10 @@ build:
 $(BENCH): FORCE
 	$(GO) build -o $(BENCH) ./cmd/eventide-bench
 
-## web: install the dashboard's npm packages from its lock file and build it into web/dist
+## web: install the dashboard's npm packages from its lock file, check that its contract types match
+## api/openapi.yaml and api/asyncapi.yaml (ADR 0021), and build it into web/dist
 web: web/node_modules/.package-lock.json
-	cd web && npx ng build --configuration production
+	cd web && npm run build -- --configuration production
 
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && $(NPM) ci --no-audit --no-fund
