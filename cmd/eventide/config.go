@@ -124,8 +124,8 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 		adminDef = v
 	}
 	fs.StringVar(&c.AdminAddr, "admin-addr", adminDef, "admin listener (pprof), loopback only; empty disables it [EVENTIDE_ADMIN_ADDR]")
-	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory for the SQLite file and the dev JWT secret [EVENTIDE_DATA_DIR]")
-	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
+	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory of the default SQLite file and the dev JWT secret; created when needed [EVENTIDE_DATA_DIR]")
+	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite file (default <data-dir>/eventide.db; its directory must exist) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", getenv("EVENTIDE_JWT_PUBLIC_KEY"), "PEM file with an RSA, ECDSA or Ed25519 public key to verify tokens instead of a secret [EVENTIDE_JWT_PUBLIC_KEY]")
 	origins := fs.String("cors-origins", getenv("EVENTIDE_CORS_ORIGINS"), "comma-separated allowed origins; dev allows any when empty [EVENTIDE_CORS_ORIGINS]")
