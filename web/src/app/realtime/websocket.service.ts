@@ -48,7 +48,7 @@ export class WebsocketService implements OnDestroy {
 
   private readonly state = new BehaviorSubject<ConnectionState>({
     kind: 'disconnected',
-    reason: 'not connected yet',
+    reason: 'waiting for a token (get a dev token or paste one)',
   });
   private readonly changes = new Subject<Change>();
   private readonly exceptions = new Subject<ServerException>();
