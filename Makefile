@@ -12,25 +12,39 @@ BENCH   := bin/eventide-bench
 WEBDIST := web/dist/eventide-web/browser/index.html
 HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build web test deps go-test lint e2e bench bench-smoke abuse fuzz clean
+# What the dashboard is built from: everything under web/ but what npm and
+# ng write there, and the contracts its types come from. The dashboard is
+# rebuilt only when one of these is newer than the last build.
+WEB_SRC := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -path web/.angular -prune -o -type f -print 2>/dev/null) $(wildcard api/*.yaml)
 
-## run: build the dashboard when Node is present, then serve on :8080 with SQLite under ./data
-run: build
+.PHONY: run build web web-unchanged test deps go-test lint e2e readme bench bench-smoke abuse fuzz clean
+
+## run: build the server, and the dashboard when Node is present and web/ changed, then serve on :8080 with SQLite under ./data
+run: $(BIN)
 ifeq ($(HAVE_NODE),yes)
 	@$(MAKE) --no-print-directory web || echo "dashboard build failed; the server still runs and / says how to build it"
 endif
 	./$(BIN) serve
 
-build:
+build: $(BIN) $(FAULTS_BIN)
+
+# Always handed to go build, whose cache makes an unchanged build quick.
+$(BIN): FORCE
 	$(GO) build -o $(BIN) ./cmd/eventide
+
+$(FAULTS_BIN): FORCE
 	$(GO) build -tags faults -o $(FAULTS_BIN) ./cmd/eventide
 
 $(BENCH): FORCE
 	$(GO) build -o $(BENCH) ./cmd/eventide-bench
 
-## web: install the dashboard's npm packages from its lock file and build it into web/dist
-web: web/node_modules/.package-lock.json
-	cd web && npx ng build --configuration production
+## web: install the dashboard's npm packages from its lock file, check that its contract types match
+## api/openapi.yaml and api/asyncapi.yaml (ADR 0021), and build it into web/dist, when web/ or api/ changed
+web: $(WEBDIST)
+
+$(WEBDIST): web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run build -- --configuration production
+	@touch $@
 
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && $(NPM) ci --no-audit --no-fund
@@ -39,7 +53,7 @@ web/node_modules/.package-lock.json: web/package-lock.json
 ## tests: TestNodeClients (internal/socketio) drives the server with them, and
 ## must run here rather than skip.
 test: NODE_CLIENT_TEST := 1
-test: deps lint test/e2e/node_modules/.package-lock.json go-test e2e
+test: deps lint test/e2e/node_modules/.package-lock.json go-test e2e readme web-unchanged
 
 deps:
 	bash scripts/ensure-deps.sh
@@ -51,6 +65,19 @@ lint:
 
 go-test:
 	EVENTIDE_NODE_CLIENT_TEST=$(NODE_CLIENT_TEST) $(GO) test -race -count=1 ./...
+
+## readme: run README.md's walkthrough as written against a fresh server (a few seconds)
+readme: $(BIN) test/e2e/node_modules/.package-lock.json
+	node scripts/readme-check.mjs
+
+# web-unchanged: right after a build of the dashboard, `make run` would not
+# build it again (it rebuilds only when web/ changed). Through a copy of
+# $(MAKE), so that `make -n` only prints this question too.
+ASK_MAKE := $(MAKE)
+web-unchanged: web
+	@$(ASK_MAKE) --no-print-directory -q web \
+	  && echo "web-unchanged: make run does not rebuild the dashboard while web/ is unchanged" \
+	  || { echo "web-unchanged: make run would rebuild the dashboard though web/ did not change"; exit 1; }
 
 test/e2e/node_modules/.package-lock.json: test/e2e/package-lock.json
 	cd test/e2e && $(NPM) ci --no-audit --no-fund

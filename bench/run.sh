@@ -75,6 +75,11 @@ wait_healthy() { # url
 # answered by a stranger).
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Every client of a run shares one token (sub "bench"), and the e2e scenarios
+# write back to back with it: the per-subject rate limits, meant for people,
+# are off. The per-socket event limit stays (each client sends one joinRoom).
+eventide_limits=(--subject-event-rate 0 --rest-write-rate 0)
+
 # start_server NAME PORT: starts a fresh server, sets server_pid.
 start_server() {
   local name=$1 port=$2
@@ -87,13 +92,13 @@ start_server() {
       local db_url
       db_url=$(printf '%s' "$BENCH_POSTGRES_URL" | sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$pg_db#")
       "$EVENTIDE_BIN" serve --addr "127.0.0.1:$port" --raw-addr "" --env dev --jwt-secret "$secret" \
-        --database-url "$db_url" --data-dir "$work/pg-$pg_db" --log-level warn >"$work/$name.log" 2>&1 &
+        --database-url "$db_url" --data-dir "$work/pg-$pg_db" --log-level warn "${eventide_limits[@]}" >"$work/$name.log" 2>&1 &
       server_flags=(--db-pids-cmd "psql -Atc \"SELECT pid FROM pg_stat_activity WHERE datname = '$pg_db'\" '$BENCH_POSTGRES_URL'")
       ;;
     eventide)
       local db="$work/db-$RANDOM$RANDOM"
       "$EVENTIDE_BIN" serve --addr "127.0.0.1:$port" --raw-addr "" --env dev --jwt-secret "$secret" \
-        --database-url "$db/eventide.db" --data-dir "$db" --log-level warn >"$work/$name.log" 2>&1 &
+        --database-url "$db/eventide.db" --data-dir "$db" --log-level warn "${eventide_limits[@]}" >"$work/$name.log" 2>&1 &
       ;;
     harness) # the Socket.IO stack alone (cmd/eventide-bench/harness): no REST, so no e2e
       "${HARNESS_BIN:-bin/bench-harness}" --addr "127.0.0.1:$port" --pprof-addr "" --jwt-secret "$secret" >"$work/$name.log" 2>&1 &

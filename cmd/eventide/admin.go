@@ -25,7 +25,7 @@ func startAdmin(cfg *config, log *slog.Logger) (*admin.Server, error) {
 				"addr", cfg.AdminAddr, "err", err)
 			return nil, nil
 		}
-		return nil, err
+		return nil, listenError("admin", cfg.AdminAddr, err)
 	}
 	log.Info("listening", "listener", "admin", "addr", srv.Addr())
 	return srv, nil

@@ -67,7 +67,7 @@ func TestAdminAddrTaken(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err = run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--raw-addr", "", "--data-dir", t.TempDir(), "--admin-addr", ln.Addr().String()},
 		env(map[string]string{}), &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "listen admin") {
+	if err == nil || !strings.Contains(err.Error(), "--admin-addr "+ln.Addr().String()+": the address is in use") {
 		t.Fatalf("serve with a taken admin address: %v", err)
 	}
 

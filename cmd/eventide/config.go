@@ -1,19 +1,24 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math"
-	"os"
+	"net"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/eventide/realtime/internal/admin"
+	"github.com/eventide/realtime/internal/auth"
 	"github.com/eventide/realtime/internal/httpapi"
+	"github.com/eventide/realtime/internal/ratelimit"
+	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/store/postgres"
 	"github.com/eventide/realtime/internal/store/sqlite"
@@ -77,17 +82,39 @@ type config struct {
 	MaxBufferedBytes  int64
 	AttachmentTimeout time.Duration
 	MaxRoomsPerSocket int64
+	// Rate limits per socket and per token subject (docs/operations.md,
+	// Limits); a rate of 0 turns a limit off.
+	SocketEventRate    float64
+	SocketEventBurst   int
+	SubjectEventRate   float64
+	SubjectEventBurst  int
+	EventAbuseRefusals int
+	EventAbuseWindow   time.Duration
+	RESTWriteRate      float64
+	RESTWriteBurst     int
+	RateLimitSubjects  int
 
-	// secretGenerated is set when a dev secret was created on this start.
+	// secretGenerated is set when a dev secret was created on this start,
+	// secretLoaded when a kept one was read.
 	secretGenerated bool
+	secretLoaded    bool
 	// secretFile is where a dev secret is kept.
 	secretFile string
 }
 
 func (c config) production() bool { return c.Env == "production" }
 
+// newServeFlags is serve's flag set: every setting, each with its
+// environment variable. token and migrate borrow the few they read.
+func newServeFlags(lookupEnv func(string) (string, bool)) (*flag.FlagSet, *config, *string) {
+	fs := newFlagSet("serve")
+	c, origins := bindConfig(fs, lookupEnv)
+	return fs, c, origins
+}
+
 // bindConfig registers the shared flags on fs, each defaulting to its
-// environment variable.
+// environment variable, which its usage names in brackets (checkEnv and the
+// docs test read it there).
 func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*config, *string) {
 	c := &config{}
 	getenv := func(key string) string { v, _ := lookupEnv(key); return v }
@@ -110,8 +137,8 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 		adminDef = v
 	}
 	fs.StringVar(&c.AdminAddr, "admin-addr", adminDef, "admin listener (pprof), loopback only; empty disables it [EVENTIDE_ADMIN_ADDR]")
-	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory for the SQLite file and the dev JWT secret [EVENTIDE_DATA_DIR]")
-	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite path (default <data-dir>/eventide.db) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
+	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory of the default SQLite file and the dev JWT secret; created when needed [EVENTIDE_DATA_DIR]")
+	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite file (default <data-dir>/eventide.db; its directory must exist) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", getenv("EVENTIDE_JWT_PUBLIC_KEY"), "PEM file with an RSA, ECDSA or Ed25519 public key to verify tokens instead of a secret [EVENTIDE_JWT_PUBLIC_KEY]")
 	origins := fs.String("cors-origins", getenv("EVENTIDE_CORS_ORIGINS"), "comma-separated allowed origins; dev allows any when empty [EVENTIDE_CORS_ORIGINS]")
@@ -152,11 +179,12 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", envInt(getenv, "EVENTIDE_MAX_BUFFERED_BYTES", 1<<20), "received Socket.IO bytes a connection may hold before its handlers run [EVENTIDE_MAX_BUFFERED_BYTES]")
 	fs.DurationVar(&c.AttachmentTimeout, "attachment-timeout", envDuration(getenv, "EVENTIDE_ATTACHMENT_TIMEOUT", 30*time.Second), "time for the attachments of a binary Socket.IO packet to arrive [EVENTIDE_ATTACHMENT_TIMEOUT]")
 	fs.Int64Var(&c.MaxRoomsPerSocket, "max-rooms-per-socket", envInt(getenv, "EVENTIDE_MAX_ROOMS_PER_SOCKET", 100), "provider rooms one socket may be in [EVENTIDE_MAX_ROOMS_PER_SOCKET]")
+	bindRateLimits(fs, c, getenv)
 	return c, origins
 }
 
-// checkLimits refuses limits that cannot work.
-func (c *config) checkLimits() error {
+// checkLimits reports limits that cannot work.
+func (c *config) checkLimits(p *problems) {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
@@ -165,22 +193,110 @@ func (c *config) checkLimits() error {
 		{"http-read-timeout", c.HTTPReadTimeout}, {"http-write-timeout", c.HTTPWriteTimeout},
 	} {
 		if d.v <= 0 {
-			return fmt.Errorf("--%s must be positive, not %s", d.flag, d.v)
+			p.addf("--%s must be positive, not %s", d.flag, d.v)
 		}
 	}
-	switch {
-	case c.HTTPMaxHeaderBytes < 1024:
-		return fmt.Errorf("--http-max-header-bytes must be at least 1024, not %d", c.HTTPMaxHeaderBytes)
-	case c.HTTPMaxBodyBytes < 1024:
-		return fmt.Errorf("--http-max-body-bytes must be at least 1024, not %d", c.HTTPMaxBodyBytes)
-	case c.MaxConns < 0:
-		return fmt.Errorf("--max-conns must be 0 (derived) or positive, not %d", c.MaxConns)
-	case c.DBMaxConns < 0:
-		return fmt.Errorf("--db-max-conns must be 0 (the store's default) or positive, not %d", c.DBMaxConns)
-	case c.MaxPageSize < 1 || c.PageSize < 1 || c.PageSize > c.MaxPageSize:
-		return fmt.Errorf("--page-size (%d) must be between 1 and --max-page-size (%d)", c.PageSize, c.MaxPageSize)
+	if c.HTTPMaxHeaderBytes < 1024 {
+		p.addf("--http-max-header-bytes must be at least 1024, not %d", c.HTTPMaxHeaderBytes)
 	}
-	return nil
+	if c.HTTPMaxBodyBytes < 1024 {
+		p.addf("--http-max-body-bytes must be at least 1024, not %d", c.HTTPMaxBodyBytes)
+	}
+	if c.MaxConns < 0 {
+		p.addf("--max-conns must be 0 (derived) or positive, not %d", c.MaxConns)
+	}
+	if c.MaxPageSize < 1 || c.PageSize < 1 || c.PageSize > c.MaxPageSize {
+		p.addf("--page-size (%d) must be between 1 and --max-page-size (%d)", c.PageSize, c.MaxPageSize)
+	}
+	if c.JWTLeeway < 0 {
+		p.addf("--jwt-leeway must not be negative, not %s", c.JWTLeeway)
+	}
+	if c.AttachmentTimeout <= 0 {
+		p.addf("--attachment-timeout must be positive, not %s", c.AttachmentTimeout)
+	}
+	for _, l := range []struct {
+		flag string
+		n    int64
+	}{
+		{"max-connect-bytes", c.MaxConnectBytes},
+		{"max-buffered-bytes", c.MaxBufferedBytes},
+		{"max-rooms-per-socket", c.MaxRoomsPerSocket},
+	} {
+		if l.n <= 0 || l.n > math.MaxInt32 {
+			p.addf("--%s must be between 1 and %d, not %d", l.flag, math.MaxInt32, l.n)
+		}
+	}
+	if c.RelayPollInterval <= 0 {
+		p.addf("--relay-poll-interval must be positive, not %s", c.RelayPollInterval)
+	}
+	if c.EventRetention == 0 || c.EventRetentionCount == 0 {
+		p.addf("--event-retention and --event-retention-count must be positive, or negative for no limit")
+	}
+	if c.EventsPageMax < 1 {
+		p.addf("--events-page-max must be 1 or more, not %d", c.EventsPageMax)
+	}
+}
+
+// bindRateLimits registers the flags of the rate limits per socket and per
+// token subject (issue 12).
+func bindRateLimits(fs *flag.FlagSet, c *config, getenv func(string) string) {
+	fs.Float64Var(&c.SocketEventRate, "socket-event-rate", envFloat(getenv, "EVENTIDE_SOCKET_EVENT_RATE", realtime.DefaultSocketEventRate), "Socket.IO events a second one socket may send (joinRoom included), beyond its burst; over it an event is refused with an exception; 0: no limit [EVENTIDE_SOCKET_EVENT_RATE]")
+	fs.IntVar(&c.SocketEventBurst, "socket-event-burst", int(envInt(getenv, "EVENTIDE_SOCKET_EVENT_BURST", realtime.DefaultSocketEventBurst)), "Socket.IO events one socket may send at once; keep it above --max-rooms-per-socket [EVENTIDE_SOCKET_EVENT_BURST]")
+	fs.Float64Var(&c.SubjectEventRate, "subject-event-rate", envFloat(getenv, "EVENTIDE_SUBJECT_EVENT_RATE", realtime.DefaultSubjectEventRate), "Socket.IO events a second the sockets of one token subject may send together, beyond their burst; 0: no limit [EVENTIDE_SUBJECT_EVENT_RATE]")
+	fs.IntVar(&c.SubjectEventBurst, "subject-event-burst", int(envInt(getenv, "EVENTIDE_SUBJECT_EVENT_BURST", realtime.DefaultSubjectEventBurst)), "Socket.IO events the sockets of one token subject may send at once [EVENTIDE_SUBJECT_EVENT_BURST]")
+	fs.IntVar(&c.EventAbuseRefusals, "event-abuse-refusals", int(envInt(getenv, "EVENTIDE_EVENT_ABUSE_REFUSALS", realtime.DefaultAbuseRefusals)), "disconnect a socket with more than this many events refused within --event-abuse-window; 0: never [EVENTIDE_EVENT_ABUSE_REFUSALS]")
+	fs.DurationVar(&c.EventAbuseWindow, "event-abuse-window", envDuration(getenv, "EVENTIDE_EVENT_ABUSE_WINDOW", realtime.DefaultAbuseWindow), "the window of --event-abuse-refusals [EVENTIDE_EVENT_ABUSE_WINDOW]")
+	fs.Float64Var(&c.RESTWriteRate, "rest-write-rate", envFloat(getenv, "EVENTIDE_REST_WRITE_RATE", httpapi.DefaultWriteRate), "REST writes (POST, PATCH, DELETE) a second one token subject may make, beyond its burst; over it 429 with Retry-After; 0: no limit [EVENTIDE_REST_WRITE_RATE]")
+	fs.IntVar(&c.RESTWriteBurst, "rest-write-burst", int(envInt(getenv, "EVENTIDE_REST_WRITE_BURST", httpapi.DefaultWriteBurst)), "REST writes one token subject may make at once [EVENTIDE_REST_WRITE_BURST]")
+	fs.IntVar(&c.RateLimitSubjects, "rate-limit-subjects", int(envInt(getenv, "EVENTIDE_RATE_LIMIT_SUBJECTS", realtime.DefaultSubjects)), "token subjects whose rate limits are kept, for events and for REST writes each (about 200 bytes a subject); the least recently active is forgotten first [EVENTIDE_RATE_LIMIT_SUBJECTS]")
+}
+
+// checkRateLimits refuses rate limits that cannot work.
+func (c *config) checkRateLimits(p *problems) {
+	for _, r := range []struct {
+		flag  string
+		rate  float64
+		burst string
+		n     int
+	}{
+		{"socket-event-rate", c.SocketEventRate, "socket-event-burst", c.SocketEventBurst},
+		{"subject-event-rate", c.SubjectEventRate, "subject-event-burst", c.SubjectEventBurst},
+		{"rest-write-rate", c.RESTWriteRate, "rest-write-burst", c.RESTWriteBurst},
+	} {
+		if r.rate < 0 || math.IsNaN(r.rate) || math.IsInf(r.rate, 0) {
+			p.addf("--%s must be a number of events a second, or 0 for no limit, not %v", r.flag, r.rate)
+		}
+		if r.rate > 0 && (r.n < 1 || r.n > math.MaxInt32) {
+			p.addf("--%s must be between 1 and %d, not %d", r.burst, math.MaxInt32, r.n)
+		}
+	}
+	if c.EventAbuseRefusals < 0 {
+		p.addf("--event-abuse-refusals must be 0 (never disconnect) or more, not %d", c.EventAbuseRefusals)
+	}
+	if c.EventAbuseWindow <= 0 {
+		p.addf("--event-abuse-window must be positive, not %s", c.EventAbuseWindow)
+	}
+	if c.RateLimitSubjects < 1 {
+		p.addf("--rate-limit-subjects must be 1 or more, not %d", c.RateLimitSubjects)
+	}
+}
+
+// rateLimit is a flag pair as a ratelimit.Limit: a rate of 0 (off) is a
+// negative one for the packages, whose 0 is their default.
+func rateLimit(rate float64, burst int) ratelimit.Limit {
+	if rate == 0 {
+		return ratelimit.Limit{Rate: -1}
+	}
+	return ratelimit.Limit{Rate: rate, Burst: burst}
+}
+
+func envFloat(getenv func(string) string, key string, def float64) float64 {
+	if v := getenv(key); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return def
 }
 
 func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
@@ -210,95 +326,153 @@ func (c *config) databasePath() string {
 	return filepath.Join(c.DataDir, "eventide.db")
 }
 
-// finish validates c after parsing and fills in what depends on other
-// fields: the database path, the CORS list and, in dev, the JWT secret.
-// Only a serving process needs production's explicit origins.
-func (c *config) finish(origins string, serving bool) error {
-	switch c.Env {
-	case "dev", "production":
-	default:
-		return fmt.Errorf("--env must be dev or production, not %q", c.Env)
-	}
+// finish checks c after parsing and fills in what depends on other fields:
+// the database path, the CORS list and, in dev, the JWT secret. Every
+// problem is reported at once, flags and environment variables alike.
+func (c *config) finish(fs *flag.FlagSet, lookupEnv func(string) (string, bool), origins string) error {
+	var p problems
+	checkEnv(fs, lookupEnv, &p)
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		}
 	}
-	if c.RelayPollInterval <= 0 {
-		return errors.New("--relay-poll-interval must be positive")
-	}
-	if c.EventRetention == 0 || c.EventRetentionCount == 0 {
-		return errors.New("--event-retention and --event-retention-count must be positive, or negative for no limit")
-	}
-	if c.EventsPageMax < 1 {
-		return errors.New("--events-page-max must be 1 or more")
-	}
-	if err := c.checkLimits(); err != nil {
-		return err
-	}
-	if c.JWTLeeway < 0 {
-		return fmt.Errorf("--jwt-leeway must not be negative, not %s", c.JWTLeeway)
-	}
-	if c.AttachmentTimeout <= 0 {
-		return fmt.Errorf("--attachment-timeout must be positive, not %s", c.AttachmentTimeout)
-	}
-	for _, l := range []struct {
-		flag string
-		n    int64
-	}{
-		{"max-connect-bytes", c.MaxConnectBytes},
-		{"max-buffered-bytes", c.MaxBufferedBytes},
-		{"max-rooms-per-socket", c.MaxRoomsPerSocket},
-	} {
-		if l.n <= 0 || l.n > math.MaxInt32 {
-			return fmt.Errorf("--%s must be between 1 and %d, not %d", l.flag, math.MaxInt32, l.n)
+	c.checkEnvName(&p)
+	c.checkLogLevel(&p)
+	c.checkAddrs(&p)
+	c.checkDatabase(&p)
+	c.checkAuth(&p)
+	c.checkLimits(&p)
+	c.checkRateLimits(&p)
+	if c.production() {
+		if c.JWTSecret == "" && c.JWTPublicKey == "" {
+			p.addf("production needs --jwt-secret or --jwt-public-key (EVENTIDE_JWT_SECRET / EVENTIDE_JWT_PUBLIC_KEY)")
 		}
+		if len(c.CORSOrigins) == 0 {
+			p.addf("production needs --cors-origins (EVENTIDE_CORS_ORIGINS): the origins of the dashboard and of your apps")
+		}
+		if slices.Contains(c.CORSOrigins, "*") {
+			p.addf("production does not allow the CORS origin *: list the origins in --cors-origins")
+		}
+	}
+	if err := p.err(); err != nil {
+		return err
 	}
 	c.DatabaseURL = c.databasePath()
 	c.secretFile = filepath.Join(c.DataDir, "jwt-secret")
-	if c.production() {
-		if c.JWTSecret == "" && c.JWTPublicKey == "" {
-			return errors.New("production needs --jwt-secret or --jwt-public-key (EVENTIDE_JWT_SECRET / EVENTIDE_JWT_PUBLIC_KEY)")
-		}
-		if serving && len(c.CORSOrigins) == 0 {
-			return errors.New("production needs explicit --cors-origins (EVENTIDE_CORS_ORIGINS)")
-		}
-		for _, o := range c.CORSOrigins {
-			if o == "*" {
-				return errors.New("production does not allow the CORS origin *; list the origins")
-			}
-		}
-		return nil
-	}
-	if c.JWTSecret == "" && c.JWTPublicKey == "" {
+	if !c.production() && c.JWTSecret == "" && c.JWTPublicKey == "" {
 		return c.loadDevSecret()
 	}
 	return nil
 }
 
-// loadDevSecret reads the dev secret kept under the data directory, or
-// generates and keeps one, so dev tokens survive restarts.
-func (c *config) loadDevSecret() error {
-	b, err := os.ReadFile(c.secretFile)
-	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
-		c.JWTSecret = strings.TrimSpace(string(b))
-		return nil
+func (c *config) checkEnvName(p *problems) {
+	if c.Env != "dev" && c.Env != "production" {
+		p.addf("--env must be dev or production, not %q", c.Env)
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read dev secret: %w", err)
+}
+
+func (c *config) checkLogLevel(p *problems) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		p.addf("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return fmt.Errorf("generate dev secret: %w", err)
+}
+
+// checkAddrs reports listen addresses net.Listen would refuse, with the
+// fix for the usual slip (--addr 8080 for :8080).
+func (c *config) checkAddrs(p *problems) {
+	addrs := []struct{ flag, addr string }{{"addr", c.Addr}, {"raw-addr", c.RawAddr}, {"admin-addr", c.AdminAddr}}
+	seen := map[string]string{}
+	for i, a := range addrs {
+		if a.addr == "" {
+			if i == 0 {
+				p.addf("--addr must not be empty (the REST, Socket.IO and dashboard listener; e.g. \":8080\")")
+			}
+			continue // --raw-addr and --admin-addr: empty disables the listener
+		}
+		if err := checkListenAddr(a.addr); err != nil {
+			p.addf("--%s %q: %v", a.flag, a.addr, err)
+			continue
+		}
+		if a.flag == "admin-addr" {
+			if err := admin.CheckAddr(a.addr); err != nil {
+				p.addf("--admin-addr: %v", err)
+			}
+		}
+		// The default admin address is best effort (startAdmin), so
+		// only one set by hand can clash.
+		if _, port, _ := net.SplitHostPort(a.addr); port != "0" && (a.flag != "admin-addr" || a.addr != admin.DefaultAddr) {
+			if other, ok := seen[a.addr]; ok {
+				p.addf("--%s and --%s are both %q: each listener needs its own address", other, a.flag, a.addr)
+			} else {
+				seen[a.addr] = a.flag
+			}
+		}
 	}
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+}
+
+// checkListenAddr reports why addr is not a host:port to listen on.
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if _, nerr := strconv.ParseUint(addr, 10, 16); nerr == nil {
+			return fmt.Errorf("a port alone is not an address: write \":%s\" (every interface) or \"127.0.0.1:%s\" (this machine only)", addr, addr)
+		}
+		if ae, ok := err.(*net.AddrError); ok {
+			err = errors.New(ae.Err)
+		}
+		return fmt.Errorf("%v; write host:port, such as \":8080\" or \"127.0.0.1:8080\"", err)
 	}
-	secret := hex.EncodeToString(raw)
-	if err := os.WriteFile(c.secretFile, []byte(secret+"\n"), 0o600); err != nil {
-		return fmt.Errorf("keep dev secret: %w", err)
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("port %q is not a port number", port)
 	}
-	c.JWTSecret = secret
-	c.secretGenerated = true
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("host %q is not a host name or IP address", host)
+	}
 	return nil
+}
+
+// listenError says which flag to change when a listener cannot bind: name
+// is serve's listener ("http", "rawws" or "admin").
+func listenError(name, addr string, err error) error {
+	flagName := map[string]string{"http": "addr", "rawws": "raw-addr", "admin": "admin-addr"}[name]
+	key := "EVENTIDE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("--%s %s: the address is in use (another eventide, or another server, listens there): stop it, or choose a free port with --%s or %s", flagName, addr, flagName, key)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("--%s %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): choose another port with --%s or %s", flagName, addr, flagName, key)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("--%s %s: no network interface of this machine has that address: choose another with --%s or %s", flagName, addr, flagName, key)
+	}
+	return fmt.Errorf("--%s %s: %w", flagName, addr, err)
+}
+
+// databaseSchemes are the URL schemes --database-url understands; a plain
+// path is SQLite.
+var databaseSchemes = []string{"sqlite", "file", "postgres", "postgresql"}
+
+func (c *config) checkDatabase(p *problems) {
+	if scheme, _, ok := strings.Cut(c.DatabaseURL, "://"); ok && !slices.Contains(databaseSchemes, strings.ToLower(scheme)) {
+		p.addf("--database-url %q: unknown scheme %q; use a SQLite path (such as ./data/eventide.db or sqlite:///var/lib/eventide/eventide.db) or a postgres:// URL", displayDatabase(c.DatabaseURL), scheme)
+	}
+	if c.DBMaxConns < 0 {
+		p.addf("--db-max-conns must be 0 (the store's default) or positive, not %d", c.DBMaxConns)
+	}
+}
+
+// checkAuth reports a secret or key the server could not verify with.
+func (c *config) checkAuth(p *problems) {
+	if c.JWTSecret != "" && c.JWTPublicKey != "" {
+		p.addf("--jwt-secret and --jwt-public-key are both set: give one (with a public key the server verifies only tokens signed with its private key, never HS256 ones)")
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < auth.MinSecretLen {
+		p.addf("--jwt-secret is %d bytes long; it must be at least %d", len(c.JWTSecret), auth.MinSecretLen)
+	}
+	if c.JWTPublicKey != "" {
+		if _, err := auth.LoadPublicKeyVerifier(c.JWTPublicKey); err != nil {
+			p.addf("--jwt-public-key %q (a PEM file): %v", c.JWTPublicKey, err)
+		}
+	}
 }

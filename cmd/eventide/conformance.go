@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,11 +27,18 @@ var conformanceEngine = engineio.Config{
 // runConformance serves what the suites' reference servers do: Socket.IO at
 // /socket.io/ and a bare Engine.IO echo at /engine.io/, on one port.
 func runConformance(ctx context.Context, args []string, _ func(string) (string, bool), stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("conformance")
 	addr := fs.String("addr", "127.0.0.1:3000", "listen address")
 	verbose := fs.Bool("v", false, "log protocol events")
-	if err := fs.Parse(args); err != nil {
+	cmd := &command{
+		name:     "conformance",
+		synopsis: "conformance [--addr 127.0.0.1:3000] [-v]",
+		about: `Serves what the official protocol test suites (socketio/engine.io-protocol and
+socketio/socket.io-protocol) expect of the server under test: Socket.IO at /socket.io/
+and an Engine.IO echo at /engine.io/, with their short heartbeat. Not for clients.`,
+		fs: fs,
+	}
+	if help, err := cmd.parse(args, stdout); help || err != nil {
 		return err
 	}
 	level := slog.LevelWarn

@@ -12,39 +12,59 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "eventide:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }
 
 const usage = `eventide — realtime availability server
 
+Usage: eventide <command> [flags]
+
 Commands:
-  serve        start the server
-  token        print a signed JWT (eventide token --sub S --role provider|client|admin ...)
+  serve        start the server (SQLite under ./data by default)
+  token        print a signed JWT: eventide token --sub S --role provider|client|admin ...
   migrate      apply the database schema and exit
   conformance  serve the configuration the official Socket.IO / Engine.IO test suites expect
 
-Run "eventide <command> -h" for a command's flags.
+Run "eventide <command> --help" for a command's flags.
 `
+
+// serveCommand is `eventide serve`; its flags are all the settings.
+func serveCommand(fs *flag.FlagSet) *command {
+	return &command{
+		name:     "serve",
+		synopsis: "serve [flags]",
+		about: `Runs the server: the REST API, Socket.IO at /socket.io/, the plain WebSocket and the
+dashboard. Every flag has the environment variable in brackets; a flag wins over it.
+dev (the default) generates a JWT secret into <data-dir>/jwt-secret and prints an admin
+token; production needs --jwt-secret or --jwt-public-key and --cors-origins.
+Every flag and limit: docs/operations.md.`,
+		fs: fs,
+	}
+}
 
 // run is the whole program; main only supplies the process's context,
 // arguments, environment and streams, so tests can call run directly.
+// exitCode maps its error to the process's exit status.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("no command given")
+		return &usageError{"no command given"}
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
@@ -55,11 +75,20 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runMigrate(ctx, rest, lookupEnv, stdout, stderr)
 	case "conformance":
 		return runConformance(ctx, rest, lookupEnv, stdout, stderr)
-	case "-h", "--help", "help":
+	case "help":
+		if len(rest) > 0 && rest[0] != "help" {
+			// "eventide help token" is "eventide token --help".
+			return run(ctx, []string{rest[0], "--help"}, lookupEnv, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		if strings.HasPrefix(cmd, "-") {
+			return &usageError{fmt.Sprintf("%s before a command: flags follow the command, as in \"eventide serve %s\"; see \"eventide --help\"", cmd, strings.Join(args, " "))}
+		}
+		return &usageError{fmt.Sprintf("unknown command %q; the commands are serve, token, migrate and conformance (see \"eventide --help\")", cmd)}
 	}
 }

@@ -222,34 +222,35 @@ func TestTokenCommandMintsVerifiableTokens(t *testing.T) {
 
 func TestDevSecretIsGeneratedOnceAndKept(t *testing.T) {
 	dir := t.TempDir()
-	mint := func() string {
-		var out bytes.Buffer
-		args := []string{"token", "--sub", "a", "--role", "admin", "--data-dir", dir}
-		if err := run(context.Background(), args, env(nil), &out, &bytes.Buffer{}); err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out.String())
+	_, _, stderr, stop := startServe(t, "--data-dir", dir)
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
-	tok1, tok2 := mint(), mint()
-	secret, err := os.ReadFile(filepath.Join(dir, "jwt-secret"))
+	file := filepath.Join(dir, "jwt-secret")
+	if !strings.Contains(stderr.String(), "generated a JWT secret") || !strings.Contains(stderr.String(), "file="+file) {
+		t.Errorf("the first start does not say where it kept the secret:\n%s", stderr)
+	}
+	secret, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatalf("no dev secret kept: %v", err)
 	}
-	v, err := auth.NewVerifier([]byte(strings.TrimSpace(string(secret))))
-	if err != nil {
+	_, _, stderr, stop = startServe(t, "--data-dir", dir)
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, tok := range []string{tok1, tok2} {
-		if _, err := v.Verify(tok); err != nil {
-			t.Errorf("token not signed with the kept secret: %v", err)
-		}
+	if strings.Contains(stderr.String(), "generated") || !strings.Contains(stderr.String(), `msg="dev mode: JWT secret kept" file=`+file) {
+		t.Errorf("the second start does not say it uses the kept secret:\n%s", stderr)
+	}
+	again, err := os.ReadFile(file)
+	if err != nil || string(again) != string(secret) {
+		t.Errorf("the secret changed on restart (%v)", err)
 	}
 }
 
 func TestMigrateCreatesTheSchema(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	db := filepath.Join(dir, "sub", "e.db")
+	db := filepath.Join(dir, "e.db")
 	for range 2 { // idempotent
 		out.Reset()
 		if err := run(context.Background(), []string{"migrate", "--database-url", db}, env(nil), &out, &bytes.Buffer{}); err != nil {
@@ -265,12 +266,17 @@ func TestMigrateCreatesTheSchema(t *testing.T) {
 }
 
 func TestUnknownCommand(t *testing.T) {
-	var stderr bytes.Buffer
-	if err := run(context.Background(), []string{"frobnicate"}, env(nil), &bytes.Buffer{}, &stderr); err == nil {
-		t.Fatal("unknown command accepted")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"frobnicate"}, env(nil), &stdout, &stderr)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), `unknown command "frobnicate"`) || !strings.Contains(err.Error(), "serve, token, migrate") {
+		t.Fatalf("unknown command: exit %d, %v", exitCode(err), err)
 	}
-	if !strings.Contains(stderr.String(), "serve") {
-		t.Errorf("no usage printed: %q", stderr.String())
+	if stdout.Len()+stderr.Len() != 0 {
+		t.Errorf("printed more than the error: %q %q", stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	if err := run(context.Background(), nil, env(nil), &stdout, &stderr); exitCode(err) != 2 || !strings.Contains(stderr.String(), "Commands:") {
+		t.Errorf("no command: exit %d, %v, usage %q", exitCode(err), err, stderr.String())
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,13 +33,11 @@ import (
 const shutdownGrace = 10 * time.Second
 
 func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg, origins := bindConfig(fs, lookupEnv)
-	if err := fs.Parse(args); err != nil {
+	fs, cfg, origins := newServeFlags(lookupEnv)
+	if help, err := serveCommand(fs).parse(args, stdout); help || err != nil {
 		return err
 	}
-	if err := cfg.finish(*origins, true); err != nil {
+	if err := cfg.finish(fs, lookupEnv, *origins); err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
@@ -53,12 +50,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 	defer stopAdmin(adm, log) // last: it outlives the public listeners
 
-	if !cfg.production() {
-		log.Warn("dev mode: CORS allows any origin, POST /api/v1/dev/token mints tokens, the plain WebSocket needs no token")
-		if cfg.secretGenerated {
-			log.Warn("dev mode: generated a JWT secret", "file", cfg.secretFile)
-		}
-	}
+	logDevMode(log, cfg)
 
 	db, err := openDatabase(ctx, cfg, log.With("component", "store"))
 	if err != nil {
@@ -82,6 +74,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		MaxPageSize:  cfg.MaxPageSize,
 		ReadTimeout:  cfg.HTTPReadTimeout,
 		WriteTimeout: cfg.HTTPWriteTimeout,
+
+		WriteRate:     rateLimit(cfg.RESTWriteRate, cfg.RESTWriteBurst),
+		WriteSubjects: cfg.RateLimitSubjects,
 
 		EventsPageMax: cfg.EventsPageMax,
 	}
@@ -117,6 +112,12 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		MaxRooms: int(cfg.MaxRoomsPerSocket),
 		Limits:   reporter,
 		Logger:   log.With("component", "realtime"),
+
+		SocketEvents:  rateLimit(cfg.SocketEventRate, cfg.SocketEventBurst),
+		SubjectEvents: rateLimit(cfg.SubjectEventRate, cfg.SubjectEventBurst),
+		Subjects:      cfg.RateLimitSubjects,
+		AbuseRefusals: offIfZero(cfg.EventAbuseRefusals),
+		AbuseWindow:   cfg.EventAbuseWindow,
 	})
 	events := gateway.Service()
 
@@ -181,7 +182,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	listen := func(name, addr string, h http.Handler) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("listen %s on %s: %w", name, addr, err)
+			return listenError(name, addr, err)
 		}
 		srv := &http.Server{
 			Handler: h,

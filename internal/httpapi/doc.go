@@ -5,6 +5,10 @@
 // WebSocket endpoint (/ws) and the dashboard (/). NewServer returns one
 // http.Handler; routes.go lists every route in one table.
 //
+// Writes are rate limited per token subject (writes.go): over
+// Config.WriteRate a write is answered 429 with Retry-After before its
+// body is read.
+//
 // It is the only package that imports go-chi/chi and go-chi/cors. Errors
 // become application/problem+json (RFC 9457) in exactly one place,
 // problem.go, which maps apperr codes to HTTP statuses.

@@ -14,7 +14,7 @@ func routes(r chi.Router, cfg Config, d Deps) {
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Group(func(r chi.Router) {
-			r.Use(requireAuth(d))
+			r.Use(requireAuth(d), limitWrites(cfg, d))
 			r.Method(http.MethodGet, "/providers/{providerId}/slots", handleListSlots(cfg, d))
 			r.Method(http.MethodPost, "/providers/{providerId}/slots", handleCreateSlot(cfg, d))
 			r.Method(http.MethodGet, "/providers/{providerId}/slots/{slotId}", handleGetSlot(d))

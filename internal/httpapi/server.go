@@ -14,6 +14,7 @@ import (
 	"github.com/eventide/realtime/internal/auth"
 	"github.com/eventide/realtime/internal/availability"
 	"github.com/eventide/realtime/internal/limits"
+	"github.com/eventide/realtime/internal/ratelimit"
 )
 
 // DefaultMaxBodyBytes is the largest JSON request body accepted by default.
@@ -39,6 +40,16 @@ type Config struct {
 	// time it may take to read its answer. 0 = the defaults.
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+
+	// WriteRate bounds the writes (any method but GET, HEAD and OPTIONS)
+	// of one token subject: Rate a second, Burst at once. One over it is
+	// answered 429 problem+json with Retry-After, before its body is
+	// read. Zero: DefaultWriteRate and DefaultWriteBurst; a Burst of 0
+	// with a Rate: the default burst; a negative Rate: no limit.
+	// WriteSubjects bounds the subjects whose buckets are kept (the least
+	// recently active dropped first); 0: DefaultWriteSubjects.
+	WriteRate     ratelimit.Limit
+	WriteSubjects int
 }
 
 func (c Config) readTimeout() time.Duration {
@@ -95,6 +106,7 @@ type Deps struct {
 	Minter   *auth.Minter // dev token endpoint; nil disables it
 
 	Ready   func(ctx context.Context) error // /readyz; nil = always ready
+	Now     func() time.Time                // the write rate limit's clock; nil = time.Now
 	Emitter Emitter                         // dev emit endpoint; nil disables it
 	// Attendance broadcasts to the plain WebSocket clients (dev endpoint);
 	// nil disables it.

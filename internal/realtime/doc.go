@@ -14,4 +14,13 @@
 // disconnected at exp plus the Verifier's leeway (TokenVerifier.ValidUntil),
 // the instant from which a handshake or REST call with the token is refused.
 // A socket may be in at most Config.MaxRooms provider rooms.
+//
+// Every event a socket sends, whatever its name, is first admitted
+// against two token buckets (admission.go): the socket's own
+// (Config.SocketEvents) and that of its token's subject, shared by all of
+// the subject's sockets (Config.SubjectEvents, for at most Config.Subjects
+// subjects). An event over either reaches no handler: the socket gets an
+// `exception` and the ack {status: "error"} saying when to retry. A socket
+// refused more than Config.AbuseRefusals times within Config.AbuseWindow
+// gets a last exception and is disconnected.
 package realtime

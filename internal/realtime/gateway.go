@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventide/realtime/internal/auth"
 	"github.com/eventide/realtime/internal/limits"
+	"github.com/eventide/realtime/internal/ratelimit"
 	"github.com/eventide/realtime/internal/socketio"
 )
 
@@ -60,7 +61,26 @@ type Config struct {
 	MaxRooms int
 	// Limits counts and logs the limits clients hit (nil: not reported).
 	Limits *limits.Reporter
-	// Now is the clock used for token expiry; nil means time.Now.
+
+	// SocketEvents bounds the events one socket may send (every event:
+	// joinRoom, leaveRoom and names the gateway does not handle), Rate a
+	// second and Burst at once; SubjectEvents those of all the sockets of
+	// one token subject together. An event over either is refused: the
+	// socket gets an exception and the ack {status: "error"}. Zero: the
+	// Default* values; a Burst of 0 with a Rate: the default burst; a
+	// negative Rate: no limit.
+	SocketEvents, SubjectEvents ratelimit.Limit
+	// Subjects bounds the token subjects whose buckets are kept (the
+	// least recently active is dropped first). 0: DefaultSubjects.
+	Subjects int
+	// A socket that has had more than AbuseRefusals events refused within
+	// AbuseWindow is disconnected. 0: DefaultAbuseRefusals and
+	// DefaultAbuseWindow; negative refusals: never.
+	AbuseRefusals int
+	AbuseWindow   time.Duration
+
+	// Now is the clock of token expiry and of the rate limits; nil means
+	// time.Now.
 	Now func() time.Time
 	// AfterFunc schedules the expiry of live sockets: it runs f after d
 	// and returns a function that cancels it, as time.AfterFunc(d,
@@ -80,6 +100,8 @@ type Gateway struct {
 	now      func() time.Time
 	expiries expiries
 	svc      *Service
+	// admission holds the event rate limits (admission.go).
+	admission admission
 
 	// The room handlers are built once and shared by every socket (they
 	// find their socket in the event), so a connection costs no closures.
@@ -97,6 +119,10 @@ type session struct {
 	// heapIndex is the session's place in the gateway's expiries, -1 when
 	// it is not there. Under expiries.mu.
 	heapIndex int
+	// events is the socket's event bucket; refusals counts its refused
+	// events, from the first (admission.go).
+	events   ratelimit.Bucket
+	refusals *ratelimit.Bucket
 }
 
 // NewGateway registers the handshake middleware and the room handlers on
@@ -110,6 +136,8 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 		limits:   cfg.Limits,
 		maxRooms: cfg.MaxRooms,
 		now:      cfg.Now,
+
+		admission: newAdmission(cfg),
 	}
 	g.svc = newService(g.nsp)
 	g.onJoin = func(e *socketio.Event) { g.handleRoom(e.Socket, e, true) }
@@ -131,6 +159,7 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 	g.expiries.until = g.verifier.ValidUntil
 	g.expiries.expire = (*session).expire
 	g.nsp.Use(g.authenticate)
+	g.nsp.AdmitEvents(g.admit)
 	g.nsp.OnConnection(g.onConnection)
 	return g
 }
@@ -163,7 +192,9 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 		g.refused(s, hs, err.Error())
 		return fmt.Errorf("unauthorized: %s", err.Error())
 	}
-	s.Set(sessionKey, &session{g: g, s: s, claims: c, heapIndex: -1})
+	st := &session{g: g, s: s, claims: c, heapIndex: -1}
+	st.events.Init(g.admission.socket)
+	s.Set(sessionKey, st)
 	return nil
 }
 

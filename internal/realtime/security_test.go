@@ -42,6 +42,8 @@ type gateway struct {
 type gatewayOptions struct {
 	leeway   time.Duration
 	maxRooms int
+	// tune changes the gateway's configuration further (rate limits).
+	tune func(*realtime.Config)
 }
 
 func startGateway(t *testing.T, opts gatewayOptions) *gateway {
@@ -59,14 +61,18 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	rep := limits.New(limits.Config{Logger: log, Now: clock.Now})
 	io := socketio.NewServer(socketio.Config{Engine: engineio.Config{AllowEIO3: true}, Logger: log})
-	gw := realtime.NewGateway(io, realtime.Config{
+	cfg := realtime.Config{
 		Verifier:  verifier,
 		Logger:    log,
 		MaxRooms:  opts.maxRooms,
 		Limits:    rep,
 		Now:       clock.Now,
 		AfterFunc: clock.AfterFunc,
-	})
+	}
+	if opts.tune != nil {
+		opts.tune(&cfg)
+	}
+	gw := realtime.NewGateway(io, cfg)
 	hs := httptest.NewServer(io)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), siotest.Timeout)

@@ -30,11 +30,11 @@
 //
 // A client is one Engine.IO connection; it carries one Socket per connected
 // namespace. Every socket is in the room named by its id. Handlers of one
-// connection (middleware, OnConnection, On, OnAny, OnDisconnect) run one at a
-// time, in arrival order, on a goroutine that exists only while there is work,
-// never on the network reader; acknowledgements are resolved on the reader,
-// so a handler may block in EmitWithAck. A panicking handler is logged and
-// the connection goes on.
+// connection (middleware, OnConnection, AdmitEvents checks, On, OnAny,
+// OnDisconnect) run one at a time, in arrival order, on a goroutine that
+// exists only while there is work, never on the network reader;
+// acknowledgements are resolved on the reader, so a handler may block in
+// EmitWithAck. A panicking handler is logged and the connection goes on.
 //
 // Event arguments are decoded with encoding/json into any: objects as
 // map[string]any, arrays as []any, numbers as float64 (JavaScript numbers);

@@ -13,6 +13,7 @@ type Namespace struct {
 	sockets map[string]*Socket
 	mws     []func(s *Socket) error
 	onConn  []func(s *Socket)
+	admits  []func(e *Event) bool
 }
 
 // Name returns the namespace name, e.g. "/".
@@ -38,6 +39,31 @@ func (n *Namespace) OnConnection(fn func(s *Socket)) {
 	n.mu.Lock()
 	n.onConn = append(n.onConn, fn)
 	n.mu.Unlock()
+}
+
+// AdmitEvents adds a check run for every event a socket of the namespace
+// receives, before the socket's OnAny and On handlers, in their order
+// (one at a time per connection). An event a check refuses (false) reaches
+// no later check and no handler; the check answers the client itself if
+// it should (e.Ack, an error event). It is where rate limits go: Node's
+// socket.use, for a whole namespace.
+func (n *Namespace) AdmitEvents(check func(e *Event) bool) {
+	n.mu.Lock()
+	n.admits = append(n.admits, check)
+	n.mu.Unlock()
+}
+
+// admit runs the AdmitEvents checks on e.
+func (n *Namespace) admit(e *Event) bool {
+	n.mu.RLock()
+	checks := n.admits
+	n.mu.RUnlock()
+	for _, check := range checks {
+		if !check(e) {
+			return false
+		}
+	}
+	return true
 }
 
 func (n *Namespace) runMiddleware(s *Socket) error {

@@ -367,6 +367,9 @@ func (s *Socket) onEvent(p *DecodedPacket) {
 			return s.client.send(ap)
 		}
 	}
+	if !s.nsp.admit(e) {
+		return
+	}
 	s.mu.Lock()
 	anys := s.anyHandlers
 	hs := s.handlers

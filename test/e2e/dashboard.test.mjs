@@ -84,6 +84,10 @@ test('dashboard shows provider 42 slots live, catches up on what it missed, and 
   try {
     await page.goto(srv.url);
     await byId('connection-state').filter({ hasText: /^disconnected$/ }).waitFor();
+    // The event log starts by saying what the dashboard waits for.
+    const firstEntry = byId('event-log').locator('li').last();
+    await firstEntry.filter({ hasText: 'connection disconnected: waiting for a token (get a dev token or paste one)' }).waitFor();
+    assert.equal(await byId('event-log').getByText('not connected yet').count(), 0);
 
     // A provider-42 token from the dashboard's own dev-token button.
     await byId('dev-token-role').selectOption('provider');

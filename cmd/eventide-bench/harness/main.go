@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/eventide/realtime/internal/auth"
+	"github.com/eventide/realtime/internal/ratelimit"
 	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/socketio"
 )
@@ -64,7 +65,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, token)
 
 	sio := socketio.NewServer(socketio.Config{Logger: logger})
-	svc := realtime.NewGateway(sio, realtime.Config{Verifier: verifier, Logger: logger}).Service()
+	// Every bench client shares the one token printed above: no limit per
+	// token subject (as run.sh runs eventide).
+	svc := realtime.NewGateway(sio, realtime.Config{
+		Verifier:      verifier,
+		Logger:        logger,
+		SubjectEvents: ratelimit.Limit{Rate: -1},
+	}).Service()
 
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", sio)

@@ -72,8 +72,9 @@ func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
 
 // Open opens (creating if needed) the SQLite database named by databaseURL:
 // a plain path, "sqlite:///abs/path", "sqlite://rel/path", "sqlite:path" or a
-// "file:path?..." URI. The parent directory is created. Open does not
-// migrate; call Migrate.
+// "file:path?..." URI. The file's directory must exist: Open creates no
+// directory, so a mistyped path leaves nothing behind. Its errors name the
+// file. Open does not migrate; call Migrate.
 func Open(ctx context.Context, databaseURL string, logger *slog.Logger, opts ...Option) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -91,10 +92,8 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger, opts ...
 	}
 	memory := path == ":memory:" || query.Get("mode") == "memory"
 	if !memory {
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o750); err != nil {
-				return nil, fmt.Errorf("sqlite: create directory: %w", err)
-			}
+		if err := checkFile(path); err != nil {
+			return nil, err
 		}
 	}
 	query.Add("_pragma", "busy_timeout(5000)")
@@ -127,9 +126,41 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger, opts ...
 		wake: make(chan struct{}, 1), tail: make(chan availability.Change, tailSize)}
 	if err := d.Ping(ctx); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, errors.Unwrap(err))
 	}
 	return d, nil
+}
+
+// FilePath returns the file a database URL of Open names, "" for an
+// in-memory database.
+func FilePath(databaseURL string) (string, error) {
+	path, query, err := parseURL(databaseURL)
+	if err != nil {
+		return "", err
+	}
+	if path == ":memory:" || query.Get("mode") == "memory" {
+		return "", nil
+	}
+	return path, nil
+}
+
+// checkFile says, naming the path, why path cannot be a database file
+// that SQLite opens or creates.
+func checkFile(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("sqlite: %s is a directory, not a database file", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("sqlite: cannot create %s: the directory %s does not exist (create it first)", path, dir)
+	case err != nil:
+		return fmt.Errorf("sqlite: %s: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("sqlite: cannot create %s: %s is not a directory", path, dir)
+	}
+	return nil
 }
 
 // parseURL splits databaseURL into a file path and URI query parameters.

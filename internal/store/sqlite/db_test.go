@@ -46,6 +46,11 @@ type plain struct{ storetest.Store }
 
 func TestOpenURLForms(t *testing.T) {
 	dir := t.TempDir()
+	for _, sub := range []string{"a", "b", "c"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct{ url, file string }{
 		{filepath.Join(dir, "a", "plain.db"), filepath.Join(dir, "a", "plain.db")},
 		{"sqlite://" + filepath.Join(dir, "b", "url.db"), filepath.Join(dir, "b", "url.db")},
@@ -64,6 +69,44 @@ func TestOpenURLForms(t *testing.T) {
 	}
 	if _, err := sqlite.Open(context.Background(), "", nil); err == nil {
 		t.Fatal("empty URL accepted")
+	}
+}
+
+// TestOpenBadPaths: a path Open cannot use is refused with an error that
+// names it, and leaves nothing behind (no directory is ever created).
+func TestOpenBadPaths(t *testing.T) {
+	dir := t.TempDir()
+	notDB := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notDB, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ url, want string }{
+		{filepath.Join(dir, "missing", "deeper", "e.db"), "the directory " + filepath.Join(dir, "missing", "deeper") + " does not exist"},
+		{"sqlite://" + filepath.Join(dir, "gone", "e.db"), "the directory " + filepath.Join(dir, "gone") + " does not exist"},
+		{dir, dir + " is a directory"},
+		{filepath.Join(notDB, "e.db"), notDB + " is not a directory"},
+		{notDB, "open " + notDB + ": file is not a database"},
+	} {
+		db, err := sqlite.Open(context.Background(), tc.url, nil)
+		if err == nil {
+			db.Close()
+			t.Errorf("Open(%q) succeeded", tc.url)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%q) = %v, want it to say %q", tc.url, err, tc.want)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("Open left %v behind, want only notes.txt", names)
 	}
 }
 

@@ -23,7 +23,7 @@ func (d *DB) Migrate(ctx context.Context) error {
 		version    TEXT    PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
+		return fmt.Errorf("sqlite: migrate %s: %w", d.path, err)
 	}
 	names, err := fs.Glob(migrationsFS, "migrations/*.sql")
 	if err != nil {
@@ -55,7 +55,7 @@ func (d *DB) Migrate(ctx context.Context) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", version, err)
+			return fmt.Errorf("sqlite: migrate %s: migration %s: %w", d.path, version, err)
 		}
 		if applied {
 			d.logger.Info("applied migration", "version", version)

@@ -2,7 +2,8 @@ import { Component, computed, inject, signal } from '@angular/core';
 import { FormsModule } from '@angular/forms';
 
 import { WebsocketService } from '../realtime/websocket.service';
-import { DevTokenRequest, TokenService } from './token.service';
+import type { TokenRequest } from '../contract/eventide-contract';
+import { Role, TokenService } from './token.service';
 
 /**
  * TokenPanelComponent gets the dashboard a token: from the dev endpoint
@@ -18,7 +19,7 @@ export class TokenPanelComponent {
   private readonly tokens = inject(TokenService);
   private readonly ws = inject(WebsocketService);
 
-  protected readonly role = signal<DevTokenRequest['role']>('provider');
+  protected readonly role = signal<Role>('provider');
   protected readonly providerId = signal('42');
   protected readonly watched = signal('42');
   protected readonly pasted = signal('');
@@ -40,7 +41,7 @@ export class TokenPanelComponent {
   protected async getDevToken(): Promise<void> {
     this.error.set('');
     this.busy.set(true);
-    const req: DevTokenRequest = { role: this.role(), sub: 'dashboard' };
+    const req: TokenRequest = { role: this.role(), sub: 'dashboard' };
     if (this.role() === 'provider') {
       req.providerId = this.providerId().trim();
     } else if (this.role() === 'client') {

@@ -3,17 +3,11 @@ import { Injectable, computed, inject, signal } from '@angular/core';
 import { firstValueFrom } from 'rxjs';
 
 import { EVENTIDE_CONFIG } from '../config';
-import { ApiError } from '../availability/availability-api.service';
-import { Problem } from '../availability/slot';
+import { ApiError, localProblem } from '../availability/availability-api.service';
+import type { Problem, TokenRequest, TokenResponse } from '../contract/eventide-contract';
 
-/** Body of the dev-only POST /api/v1/dev/token. */
-export interface DevTokenRequest {
-  sub?: string;
-  role: 'provider' | 'client' | 'admin';
-  providerId?: string;
-  providers?: string[] | '*';
-  ttl?: string;
-}
+/** A role a token can have. */
+export type Role = NonNullable<TokenRequest['role']>;
 
 /** What the dashboard can read from a token's payload (not verified here: the server verifies). */
 export interface TokenClaims {
@@ -40,10 +34,10 @@ export class TokenService {
   readonly claims = computed(() => decodeClaims(this.token()));
 
   /** Asks the dev endpoint for a token and keeps it. */
-  async fetchDevToken(req: DevTokenRequest): Promise<string> {
+  async fetchDevToken(req: TokenRequest): Promise<string> {
     try {
       const res = await firstValueFrom(
-        this.http.post<{ token: string; expiresAt: string }>(`${this.config.apiUrl}/api/v1/dev/token`, req),
+        this.http.post<TokenResponse>(`${this.config.apiUrl}/api/v1/dev/token`, req),
       );
       this.token.set(res.token);
       return res.token;
@@ -51,20 +45,16 @@ export class TokenService {
       const status = err instanceof HttpErrorResponse ? err.status : 0;
       if (status === 404) {
         // The route exists only with --env dev.
-        throw new ApiError({
-          title: 'Dev tokens are off',
-          status,
-          detail: 'the server does not run with --env dev; paste a token instead',
-        });
+        throw new ApiError(
+          localProblem('Dev tokens are off', status, 'the server does not run with --env dev; paste a token instead'),
+        );
       }
       if (err instanceof HttpErrorResponse && err.error && typeof err.error === 'object' && 'title' in err.error) {
         throw new ApiError(err.error as Problem);
       }
-      throw new ApiError({
-        title: 'Could not get a dev token',
-        status,
-        detail: err instanceof HttpErrorResponse ? err.message : String(err),
-      });
+      throw new ApiError(
+        localProblem('Could not get a dev token', status, err instanceof HttpErrorResponse ? err.message : String(err)),
+      );
     }
   }
 

@@ -3,17 +3,7 @@ import { Injectable, inject } from '@angular/core';
 import { firstValueFrom } from 'rxjs';
 
 import { EVENTIDE_CONFIG } from '../config';
-import { EventPage, Problem, Slot, SlotCreate } from './slot';
-
-/** The slot list response (api/openapi.yaml, SlotList). */
-export interface SlotList {
-  providerId: string;
-  /** The provider's seq, read before the slots: apply only changes after it. */
-  seq: number;
-  slots: Slot[];
-  /** Present when more slots follow: sent back as ?cursor= for the next page. */
-  nextCursor?: string;
-}
+import type { EventPage, Problem, Slot, SlotCreate, SlotList } from '../contract/eventide-contract';
 
 /**
  * A bound on the pages one listSlots follows, so a server that keeps
@@ -51,14 +41,14 @@ export class AvailabilityApiService {
       const body = await this.call(
         this.http.get<SlotList>(this.slotsUrl(providerId), { headers: auth(token), params }),
       );
-      seq ??= body.seq ?? 0;
-      slots.push(...(body.slots ?? []));
+      seq ??= body.seq;
+      slots.push(...body.slots);
       if (!body.nextCursor) {
         return { slots, seq };
       }
       params['cursor'] = body.nextCursor;
     }
-    throw new ApiError({ title: 'Too many pages', status: 0, detail: `more than ${MAX_PAGES} pages of slots` });
+    throw new ApiError(localProblem('Too many pages', 0, `more than ${MAX_PAGES} pages of slots`));
   }
 
   /**
@@ -111,6 +101,14 @@ export function describeProblem(p: Problem): string {
   return head + detail + field;
 }
 
+/**
+ * A problem the dashboard states itself, when the server sent none (no
+ * answer, a body that is not problem+json): shown the same way.
+ */
+export function localProblem(title: string, status: number, detail?: string): Problem {
+  return { type: 'about:blank', title, status, detail };
+}
+
 function auth(token: string): HttpHeaders {
   return new HttpHeaders({ Authorization: `Bearer ${token}` });
 }
@@ -122,9 +120,9 @@ function toProblem(err: unknown): Problem {
       return body as Problem;
     }
     if (err.status === 0) {
-      return { title: 'Server unreachable', status: 0, detail: err.message };
+      return localProblem('Server unreachable', 0, err.message);
     }
-    return { title: err.statusText || 'Request failed', status: err.status, detail: typeof body === 'string' ? body : undefined };
+    return localProblem(err.statusText || 'Request failed', err.status, typeof body === 'string' ? body : undefined);
   }
-  return { title: 'Request failed', status: 0, detail: err instanceof Error ? err.message : String(err) };
+  return localProblem('Request failed', 0, err instanceof Error ? err.message : String(err));
 }

@@ -4,8 +4,9 @@ import { FormsModule } from '@angular/forms';
 
 import { TokenService } from '../auth/token.service';
 import { ConnectionState, WebsocketService } from '../realtime/websocket.service';
+import type { Change, Slot, SlotStatus } from '../contract/eventide-contract';
 import { ApiError, AvailabilityApiService } from './availability-api.service';
-import { AvailabilityChange, Slot, applyChange, byStart, providerRoom } from './slot';
+import { applyChange, byStart, providerRoom } from './slot';
 
 type RoomStatus = 'none' | 'joining' | 'joined' | 'refused';
 
@@ -62,12 +63,12 @@ export class AvailabilityComponent {
   // The new-slot form.
   protected readonly newStart = signal(defaultStart());
   protected readonly newMinutes = signal(60);
-  protected readonly newStatus = signal<Slot['status']>('available');
+  protected readonly newStatus = signal<SlotStatus>('available');
   protected readonly newNote = signal('');
 
   /** True while the list or a catch-up is being fetched: events wait in `buffered`. */
   private syncing = false;
-  private buffered: AvailabilityChange[] = [];
+  private buffered: Change[] = [];
 
   constructor() {
     const destroyRef = inject(DestroyRef);
@@ -273,7 +274,7 @@ export class AvailabilityComponent {
    * Applies the held-back events that follow lastSeq, in seq order, and
    * returns those left after a gap (an empty list when there is none).
    */
-  private drain(): AvailabilityChange[] {
+  private drain(): Change[] {
     const events = [...this.buffered].sort((a, b) => a.seq - b.seq);
     this.buffered = [];
     let slots = this.slots();
@@ -291,7 +292,7 @@ export class AvailabilityComponent {
     return events.slice(i).filter((c) => c.seq > last);
   }
 
-  private onChange(c: AvailabilityChange): void {
+  private onChange(c: Change): void {
     if (c.providerId !== this.provider() || this.roomStatus() === 'refused') return;
     this.addLog('event', `${c.action} slot ${c.slot.id} (seq ${c.seq})`);
     if (this.syncing) {

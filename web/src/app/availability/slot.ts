@@ -1,56 +1,12 @@
-/** One availability slot as the REST API and availabilityUpdated carry it. */
-export interface Slot {
-  id: number;
-  providerId: string;
-  /** RFC 3339. */
-  start: string;
-  /** RFC 3339. */
-  end: string;
-  status: 'available' | 'booked' | 'blocked';
-  note: string;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
+import type { Change, RoomName, Slot } from '../contract/eventide-contract';
 
-/** Body of POST /api/v1/providers/{id}/slots. */
-export interface SlotCreate {
-  start: string;
-  end: string;
-  status?: Slot['status'];
-  note?: string;
-}
-
-/** Payload of the server's availabilityUpdated event. */
-export interface AvailabilityChange {
-  action: 'created' | 'updated' | 'deleted';
-  providerId: string;
-  slot: Slot;
-  /** Rises by exactly one per change of this provider; a gap means a missed event. */
-  seq: number;
-  at: string;
-}
-
-/** A page of GET /api/v1/providers/{id}/events (api/openapi.yaml, EventPage). */
-export interface EventPage {
-  providerId: string;
-  /** The provider's current seq; page on while the last event's seq is below it. */
-  seq: number;
-  events: AvailabilityChange[];
-}
-
-/** application/problem+json as the server sends it on every 4xx/5xx. */
-export interface Problem {
-  type?: string;
-  title: string;
-  status: number;
-  detail?: string;
-  field?: string;
-  errors?: { field: string; message: string }[];
-}
+// The wire types (Slot, SlotCreate, Change, EventPage, Problem, ...) are
+// generated from api/openapi.yaml and api/asyncapi.yaml into
+// ../contract/eventide-contract.ts; this file has what the dashboard does
+// with them.
 
 /** The room name the server uses for a provider. */
-export function providerRoom(providerId: string): string {
+export function providerRoom(providerId: string): RoomName {
   return `provider-${providerId}`;
 }
 
@@ -66,7 +22,7 @@ export function byStart(a: Slot, b: Slot): number {
  * unless that one is newer, and deleting a missing slot changes nothing, so a
  * change that a fresh REST snapshot already contains does no harm.
  */
-export function applyChange(slots: readonly Slot[], change: AvailabilityChange): Slot[] {
+export function applyChange(slots: readonly Slot[], change: Change): Slot[] {
   const rest = slots.filter((s) => s.id !== change.slot.id);
   if (change.action === 'deleted') {
     return rest;

@@ -3,7 +3,21 @@ import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import { io, Socket } from 'socket.io-client';
 
 import { EVENTIDE_CONFIG } from '../config';
-import { AvailabilityChange, providerRoom } from '../availability/slot';
+import { providerRoom } from '../availability/slot';
+import type {
+  Change,
+  ClientToServerEvents,
+  RoomAck,
+  ServerException,
+  ServerToClientEvents,
+} from '../contract/eventide-contract';
+
+/**
+ * The Socket.IO socket, typed by the realtime contract (api/asyncapi.yaml):
+ * an event name, a payload or an ack the contract does not have is a
+ * compile error, and every listener's argument has the contract's type.
+ */
+export type EventideSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** Where the Socket.IO connection stands, and why. */
 export type ConnectionState =
@@ -13,20 +27,6 @@ export type ConnectionState =
   | { kind: 'reconnecting'; attempt: number; reason: string }
   /** The server rejected the handshake (missing, forged or expired token); no retry. */
   | { kind: 'refused'; reason: string };
-
-/** The server's `exception` event, sent when it refuses a request such as joinRoom. */
-export interface ServerException {
-  status: 'error';
-  message: string;
-  cause?: { event?: string; room?: string };
-}
-
-/** The ack of joinRoom / leaveRoom. */
-export interface RoomAck {
-  status: 'ok' | 'error';
-  room?: string;
-  message?: string;
-}
 
 /** How long a joinRoom/leaveRoom waits for its ack. */
 const ACK_TIMEOUT_MS = 5000;
@@ -43,14 +43,14 @@ const ACK_TIMEOUT_MS = 5000;
 @Injectable({ providedIn: 'root' })
 export class WebsocketService implements OnDestroy {
   private readonly config = inject(EVENTIDE_CONFIG);
-  private socket?: Socket;
+  private socket?: EventideSocket;
   private readonly rooms = new Set<string>();
 
   private readonly state = new BehaviorSubject<ConnectionState>({
     kind: 'disconnected',
-    reason: 'not connected yet',
+    reason: 'waiting for a token (get a dev token or paste one)',
   });
-  private readonly changes = new Subject<AvailabilityChange>();
+  private readonly changes = new Subject<Change>();
   private readonly exceptions = new Subject<ServerException>();
   private readonly joined = new Subject<string>();
   private readonly left = new Subject<string>();
@@ -58,7 +58,7 @@ export class WebsocketService implements OnDestroy {
   /** The connection state; replays the current one to new subscribers. */
   readonly connectionState$: Observable<ConnectionState> = this.state.asObservable();
   /** Every availabilityUpdated of every joined room. */
-  readonly availabilityUpdated$: Observable<AvailabilityChange> = this.changes.asObservable();
+  readonly availabilityUpdated$: Observable<Change> = this.changes.asObservable();
   /** The server's refusals (e.g. joining a room the token does not allow). */
   readonly exceptions$: Observable<ServerException> = this.exceptions.asObservable();
   /** A room the server confirmed (joinedRoom), also after each automatic re-join. */
@@ -78,12 +78,17 @@ export class WebsocketService implements OnDestroy {
   connect(token: string): void {
     this.closeSocket();
     this.state.next({ kind: 'connecting' });
-    const socket = io(this.config.socketUrl ?? window.location.origin, {
+    const socket: EventideSocket = io(this.config.socketUrl ?? window.location.origin, {
       path: this.config.socketPath,
       auth: { token },
       // Long-polling first, then upgrade: the client library's default, and
       // the path that works through every proxy.
       reconnectionDelayMax: 10_000,
+      // How long joinRoom/leaveRoom wait for their ack. Set here rather than
+      // with socket.timeout(ms): socket.io-client 4.8's types make
+      // timeout(ms).emitWithAck(...) resolve to any, emitWithAck alone to
+      // the contract's ack type.
+      ackTimeout: ACK_TIMEOUT_MS,
     });
     this.socket = socket;
 
@@ -132,10 +137,11 @@ export class WebsocketService implements OnDestroy {
       this.state.next({ kind: 'reconnecting', attempt, reason });
     });
 
-    socket.on('availabilityUpdated', (change: AvailabilityChange) => this.changes.next(change));
-    socket.on('exception', (e: ServerException) => this.exceptions.next(e));
-    socket.on('joinedRoom', (msg: { room: string }) => this.joined.next(msg.room));
-    socket.on('leftRoom', (msg: { room: string }) => this.left.next(msg.room));
+    // The listeners' arguments are typed by ServerToClientEvents.
+    socket.on('availabilityUpdated', (change) => this.changes.next(change));
+    socket.on('exception', (e) => this.exceptions.next(e));
+    socket.on('joinedRoom', ({ room }) => this.joined.next(room));
+    socket.on('leftRoom', ({ room }) => this.left.next(room));
   }
 
   /** Closes the connection and forgets the joined rooms. */
@@ -172,19 +178,19 @@ export class WebsocketService implements OnDestroy {
     this.closeSocket();
   }
 
-  private requireSocket(): Socket {
+  private requireSocket(): EventideSocket {
     if (!this.socket) {
       throw new Error('not connected: call connect(token) first');
     }
     return this.socket;
   }
 
-  private async emitRoom(socket: Socket, event: 'joinRoom' | 'leaveRoom', room: string): Promise<RoomAck> {
+  private async emitRoom(socket: EventideSocket, event: 'joinRoom' | 'leaveRoom', room: string): Promise<RoomAck> {
     try {
       // emitWithAck buffers while disconnected and sends once connected.
-      return (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, { room })) as RoomAck;
+      return await socket.emitWithAck(event, { room });
     } catch {
-      return { status: 'error', room, message: `${event} got no answer within ${ACK_TIMEOUT_MS / 1000} s` };
+      return { status: 'error', message: `${event} got no answer within ${ACK_TIMEOUT_MS / 1000} s` };
     }
   }
 
