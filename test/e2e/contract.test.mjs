@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 import { repoRoot, startServer } from './lib/server.mjs';
-import { until } from './lib/wait.mjs';
+import { until, GUARD_MS } from './lib/wait.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -175,7 +175,7 @@ export function app() {
 
   tokens.token.set(provider);
   const connected = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no connect within 15 s')), 15_000);
+    const timer = setTimeout(() => reject(new Error(`no connect within ${GUARD_MS} ms`)), GUARD_MS);
     socket.ioSocket.once('connect', () => resolve(clearTimeout(timer)));
     socket.ioSocket.once('connect_error', (err) => reject(new Error(`handshake refused: ${err.message}`)));
   });
@@ -189,13 +189,13 @@ export function app() {
     body: JSON.stringify({ start: '2030-01-01T09:00:00Z', end: '2030-01-01T10:00:00Z', note: 'ngx' }),
   });
   assert.equal(res.status, 201, await res.text());
-  await until(() => changes.length === 1, 15_000, 'availabilityUpdated through fromEvent');
+  await until(() => changes.length === 1, undefined, 'availabilityUpdated through fromEvent');
   assert.equal(changes[0].action, 'created');
   assert.equal(changes[0].seq, 1);
   assert.equal(changes[0].slot.note, 'ngx');
 
   const refused = await feed.join('43');
   assert.deepEqual(refused, { status: 'error', message: 'forbidden: not allowed to join provider-43' });
-  await until(() => exceptions.length === 1, 15_000, 'the exception');
+  await until(() => exceptions.length === 1, undefined, 'the exception');
   assert.deepEqual(exceptions[0].cause, { event: 'joinRoom', room: 'provider-43' });
 });

@@ -43,7 +43,7 @@ async function connect(sub, opts = {}) {
   const token = await srv.token({ sub, role: 'client', providers: '*' });
   const s = io(srv.url, { auth: { token }, forceNew: true, ...opts });
   sockets.push(s);
-  await waitFor(s, 'connect', 15_000);
+  await waitFor(s, 'connect');
   return s;
 }
 
@@ -78,7 +78,7 @@ for (const [name, opts] of Object.entries(transports)) {
 
       // More than ABUSE_REFUSALS refused: the last exception, then the
       // server disconnects, and socket.io-client does not reconnect by itself.
-      const gone = waitFor(s, 'disconnect', 15_000);
+      const gone = waitFor(s, 'disconnect');
       for (let refusals = 2; refusals < ABUSE_REFUSALS; refusals++) await join(s, 'provider-99');
       s.emit('joinRoom', 'provider-99');
       const [reason] = await gone;
@@ -93,9 +93,9 @@ for (const [name, opts] of Object.entries(transports)) {
       // The server said so too: a WARN line per limit (one per limit every
       // 10 s: the other transport's test may have written it), and why
       // the socket went.
-      await srv.waitOutput('msg="limit reached" component=limits limit=realtime.socket_events', 15_000);
-      await srv.waitOutput('msg="limit reached" component=limits limit=realtime.event_abuse', 15_000);
-      await srv.waitOutput('msg="too many events refused; disconnecting"', 15_000);
+      await srv.waitOutput('msg="limit reached" component=limits limit=realtime.socket_events');
+      await srv.waitOutput('msg="limit reached" component=limits limit=realtime.event_abuse');
+      await srv.waitOutput('msg="too many events refused; disconnecting"');
     });
   });
 }
@@ -118,7 +118,7 @@ describe('events per token subject', () => {
 
     const other = await connect('rl-subject-other');
     assert.equal((await join(other, 'provider-42')).status, 'ok');
-    await srv.waitOutput('limit=realtime.subject_events', 15_000);
+    await srv.waitOutput('limit=realtime.subject_events');
   });
 });
 
@@ -155,6 +155,6 @@ describe('REST writes per token subject', () => {
 
     const other = await srv.token({ sub: 'rl-rest-other', role: 'provider', providerId: '42' });
     assert.equal((await post(other, 20)).status, 201);
-    await srv.waitOutput('limit=http.write_rate', 15_000);
+    await srv.waitOutput('limit=http.write_rate');
   });
 });
