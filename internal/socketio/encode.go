@@ -217,3 +217,23 @@ func deconstruct(v any, att [][]byte) (any, [][]byte) {
 	}
 	return v, att
 }
+
+// Decode returns p as values: its type, namespace and ack id, and its data
+// decoded as Decoder does (objects map[string]any, arrays []any, numbers
+// float64, attachments []byte in place of their placeholders). A broker
+// whose wire format carries packets decoded (the Redis adapter's msgpack)
+// uses it; Encode builds a Packet back from them.
+func (p *Packet) Decode() (*DecodedPacket, error) {
+	d := Decoder{Client: true, MaxAttachments: max(len(p.Attachments), 1)}
+	dp, err := d.Add(p.Text, false)
+	for _, a := range p.Attachments {
+		if err != nil {
+			break
+		}
+		dp, err = d.Add(a, true)
+	}
+	if err == nil && dp == nil {
+		err = perr("attachments missing")
+	}
+	return dp, err
+}
