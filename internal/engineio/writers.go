@@ -233,3 +233,13 @@ func (s *Server) flushBatch(n int) {
 
 // defaultWriters is the number of shared writers.
 func defaultWriters() int { return max(1, runtime.GOMAXPROCS(0)) }
+
+// Broadcast queues msgs to every connection of conns (temporary: to be
+// reworked).
+func (s *Server) Broadcast(conns []*Conn, msgs ...*Message) {
+	s.HoldWrites()
+	for _, c := range conns {
+		_ = c.Send(msgs...)
+	}
+	s.ReleaseWrites()
+}
