@@ -26,7 +26,6 @@ import (
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/webui"
-	"github.com/eventide/realtime/internal/ws"
 )
 
 // shutdownGrace bounds a graceful shutdown: in-flight requests get this long
@@ -45,7 +44,6 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 	log := newLogger(cfg, stderr)
 	setGCPercent(lookupEnv, log)
-	logBatchPath(log)
 
 	adm, err := startAdmin(cfg, log)
 	if err != nil {
@@ -112,6 +110,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		Limits:            reporter,
 		Logger:            log.With("component", "socketio"),
 	})
+	logBatchPath(log, sio.Engine())
 	gateway := realtime.NewGateway(sio, realtime.Config{
 		Verifier: verifier,
 		MaxRooms: int(cfg.MaxRoomsPerSocket),
@@ -330,9 +329,10 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 
 // logBatchPath says once how small broadcasts reach their sockets: one
 // io_uring submission, or one send(2) per connection where the kernel lacks
-// what that needs (ws.SendBatch probes it here, at start).
-func logBatchPath(log *slog.Logger) {
-	if path, why := ws.BatchPath(); why != "" {
+// what that needs (the engine sets its rings up and probes it here, at
+// start).
+func logBatchPath(log *slog.Logger, eng *engineio.Server) {
+	if path, why := eng.BatchPath(); why != "" {
 		log.Info("websocket batch sends", "path", path, "reason", why)
 	} else {
 		log.Info("websocket batch sends", "path", path)

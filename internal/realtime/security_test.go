@@ -42,6 +42,7 @@ type gateway struct {
 type gatewayOptions struct {
 	leeway   time.Duration
 	maxRooms int
+	broker   socketio.Broker // nil: the server's own, a node alone
 }
 
 func startGateway(t *testing.T, opts gatewayOptions) *gateway {
@@ -58,7 +59,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	rep := limits.New(limits.Config{Logger: log})
-	io := socketio.NewServer(socketio.Config{Engine: engineio.Config{AllowEIO3: true}, Logger: log})
+	io := socketio.NewServer(socketio.Config{Engine: engineio.Config{AllowEIO3: true}, Logger: log, Broker: opts.broker})
 	gw := realtime.NewGateway(io, realtime.Config{
 		Verifier:  verifier,
 		Logger:    log,

@@ -146,7 +146,9 @@ type Local interface {
 	// adds its own. onCount is called once, before any onAck, with the
 	// number of sockets it was sent to; onAck with each socket's ack
 	// arguments, as they come, until they all have or the sockets are
-	// gone. Neither is called after Unsubscribe returned.
+	// gone (a socket that disconnects first never calls it). onAck runs
+	// on the socket's reader and may come after Unsubscribe: a broker
+	// drops what comes for a request it no longer tracks.
 	BroadcastWithAck(b *Broadcast, onCount func(n int), onAck func(args []any))
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 
@@ -236,4 +237,38 @@ func (p *Packet) Decode() (*DecodedPacket, error) {
 		err = perr("attachments missing")
 	}
 	return dp, err
+}
+
+// withAckID returns a copy of p, an EVENT or BINARY_EVENT encoded without
+// an ack id, carrying id: the id goes between the header (type,
+// attachments, namespace) and the data, so the rest of the encoding is
+// shared.
+func (p *Packet) withAckID(id int64) (*Packet, error) {
+	t := p.Text
+	if p.Type != PacketEvent && p.Type != PacketBinaryEvent {
+		return nil, fmt.Errorf("socketio: an ack id for a %s packet", p.Type)
+	}
+	i := 1
+	if p.Type.binary() {
+		j := bytes.IndexByte(t, '-')
+		if j < 0 {
+			return nil, perr("illegal attachments")
+		}
+		i = j + 1
+	}
+	if i < len(t) && t[i] == '/' {
+		j := bytes.IndexByte(t[i:], ',')
+		if j < 0 {
+			return nil, perr("namespace without ','")
+		}
+		i += j + 1
+	}
+	if i >= len(t) || t[i] != '[' {
+		return nil, errors.New("socketio: the packet has an ack id already, or no data")
+	}
+	text := make([]byte, 0, len(t)+20)
+	text = append(text, t[:i]...)
+	text = strconv.AppendInt(text, id, 10)
+	text = append(text, t[i:]...)
+	return &Packet{Type: p.Type, Namespace: p.Namespace, Text: text, Attachments: p.Attachments}, nil
 }

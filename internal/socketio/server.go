@@ -64,9 +64,11 @@ type Config struct {
 	AttachmentTimeout time.Duration
 	// Limits counts and logs the limits clients hit (nil: not reported).
 	Limits *limits.Reporter
-	// NewAdapter returns the room adapter of a namespace. Default
-	// NewMemoryAdapter.
-	NewAdapter func(nsp *Namespace) Adapter
+	// Broker carries broadcasts and requests to the other nodes of a
+	// cluster (ADR 0018). Default: a MemoryBroker of the server's own, a
+	// cluster of one node. A Broker given here stays its creator's, who
+	// closes it after Shutdown.
+	Broker Broker
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (Handshake.Time); default time.Now.
@@ -83,6 +85,9 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	engine *engineio.Server
+	broker Broker
+	// ownBroker: the broker is the default one, closed by Shutdown.
+	ownBroker bool
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
@@ -110,9 +115,6 @@ func NewServer(cfg Config) *Server {
 	if cfg.AttachmentTimeout <= 0 {
 		cfg.AttachmentTimeout = DefaultAttachmentTimeout
 	}
-	if cfg.NewAdapter == nil {
-		cfg.NewAdapter = func(nsp *Namespace) Adapter { return NewMemoryAdapter(nsp) }
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -125,7 +127,10 @@ func NewServer(cfg Config) *Server {
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace)}
+	s := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace), broker: cfg.Broker}
+	if s.broker == nil {
+		s.broker, s.ownBroker = NewMemoryBroker(), true
+	}
 	s.Of("/")
 	s.engine = engineio.NewServer(cfg.Engine, func(c *engineio.Conn) engineio.Receiver {
 		return s.newClient(c)
@@ -139,9 +144,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.Se
 // Engine returns the underlying Engine.IO server (e.g. for Count).
 func (s *Server) Engine() *engineio.Server { return s.engine }
 
-// Of returns the namespace name, creating it. A name without a leading "/"
-// gets one. Clients connecting to a namespace never created get
-// CONNECT_ERROR {"message":"Invalid namespace"}.
+// Of returns the namespace name, creating it and subscribing it to the
+// broker. A name without a leading "/" gets one. Clients connecting to a
+// namespace never created get CONNECT_ERROR {"message":"Invalid namespace"}.
 func (s *Server) Of(name string) *Namespace {
 	if !strings.HasPrefix(name, "/") {
 		name = "/" + name
@@ -157,8 +162,12 @@ func (s *Server) Of(name string) *Namespace {
 	if n = s.nsps[name]; n != nil {
 		return n
 	}
-	n = &Namespace{name: name, server: s, sockets: make(map[string]*Socket)}
-	n.adapter = s.cfg.NewAdapter(n)
+	n = newNamespace(name, s)
+	if err := s.broker.Subscribe(context.Background(), n.local()); err != nil {
+		// The namespace serves this node's sockets; other nodes' broadcasts
+		// do not reach it.
+		s.log.Error("socketio: broker subscription failed", "nsp", name, "err", err)
+	}
 	s.nsps[name] = n
 	return n
 }
@@ -170,12 +179,22 @@ func (s *Server) lookup(name string) *Namespace {
 	return s.nsps[name]
 }
 
-// Shutdown closes every connection (reason "server shutting down"), waits
-// (bounded by ctx) for the disconnect handlers to run, and closes the
-// adapters. It is safe to call twice.
+// Shutdown unsubscribes the namespaces from the broker, closes every
+// connection (reason "server shutting down"), waits (bounded by ctx) for
+// the disconnect handlers to run, and closes the engine and the default
+// broker. It is safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
-		s.shutdownErr = s.engine.Shutdown(ctx)
+		s.mu.RLock()
+		for name := range s.nsps {
+			if err := s.broker.Unsubscribe(ctx, name); err != nil && s.shutdownErr == nil {
+				s.shutdownErr = err
+			}
+		}
+		s.mu.RUnlock()
+		if err := s.engine.Shutdown(ctx); err != nil && s.shutdownErr == nil {
+			s.shutdownErr = err
+		}
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for s.drains.Load() > 0 && s.shutdownErr == nil {
@@ -185,13 +204,40 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			case <-tick.C:
 			}
 		}
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		for _, n := range s.nsps {
-			if err := n.adapter.Close(); err != nil && s.shutdownErr == nil {
+		if s.ownBroker {
+			if err := s.broker.Close(); err != nil && s.shutdownErr == nil {
 				s.shutdownErr = err
 			}
 		}
 	})
 	return s.shutdownErr
+}
+
+// connPool holds slices of engine connections for fanout.
+var connPool = sync.Pool{New: func() any { s := make([]*engineio.Conn, 0, 64); return &s }}
+
+// fanout hands p to the engine once for every socket of list: one call,
+// in which the engine decides how the bytes are written
+// (engineio.Server.Broadcast). Sockets on another kind of connection (the
+// tests' in-process ones) are sent to one by one.
+func (s *Server) fanout(list []*Socket, p *Packet) {
+	if len(list) == 0 {
+		return
+	}
+	msgs := p.Messages()
+	cp := connPool.Get().(*[]*engineio.Conn)
+	conns := (*cp)[:0]
+	for _, so := range list {
+		if c, ok := so.client.conn.(*engineio.Conn); ok {
+			conns = append(conns, c)
+		} else {
+			so.client.sendMessages(msgs)
+		}
+	}
+	if len(conns) > 0 {
+		s.engine.Broadcast(conns, msgs...)
+	}
+	clear(conns)
+	*cp = conns[:0]
+	connPool.Put(cp)
 }

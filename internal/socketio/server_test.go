@@ -356,7 +356,7 @@ func TestRooms(t *testing.T) {
 	// Disconnected sockets leave their rooms.
 	cs[0].send("1")
 	deadline := time.Now().Add(5 * time.Second)
-	for len(nsp.Adapter().Sockets([]string{"a"})) != 0 {
+	for len(nsp.To("a").Sockets()) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("socket still in room a after disconnect")
 		}
