@@ -89,6 +89,19 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	// per limit, and a count per limit.
 	reporter := limits.New(limits.Config{Logger: log.With("component", "limits")})
 
+	// The broker between nodes (--adapter); closed after the Socket.IO
+	// server's Shutdown, which the deferred Close follows.
+	broker, err := newBroker(cfg, log.With("component", "redis"))
+	if err != nil {
+		return err
+	}
+	var sioBroker socketio.Broker
+	if broker != nil {
+		defer broker.Close()
+		sioBroker = broker
+		log.Info("socket.io adapter", "adapter", cfg.Adapter, "key", cfg.RedisKey)
+	}
+
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
 			PingInterval:       cfg.PingInterval,
@@ -107,6 +120,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		MaxConnectBytes:   int(cfg.MaxConnectBytes),
 		MaxBufferedBytes:  int(cfg.MaxBufferedBytes),
 		AttachmentTimeout: cfg.AttachmentTimeout,
+		Broker:            sioBroker,
 		Limits:            reporter,
 		Logger:            log.With("component", "socketio"),
 	})
@@ -164,7 +178,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		Slots:      slots,
 		Verifier:   verifier,
 		Minter:     devMinter,
-		Ready:      db.Ping,
+		Ready:      readiness(db.Ping, broker),
 		Emitter:    events,
 		Attendance: raw,
 		SocketIO:   sio,
