@@ -12,7 +12,7 @@ BENCH   := bin/eventide-bench
 WEBDIST := web/dist/eventide-web/browser/index.html
 HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build web test deps go-test lint e2e bench bench-smoke abuse fuzz clean
+.PHONY: run build web test deps go-test lint e2e interop redis-fixtures bench bench-smoke abuse fuzz clean
 
 ## run: build the dashboard when Node is present, then serve on :8080 with SQLite under ./data
 run: build
@@ -39,7 +39,7 @@ web/node_modules/.package-lock.json: web/package-lock.json
 ## tests: TestNodeClients (internal/socketio) drives the server with them, and
 ## must run here rather than skip.
 test: NODE_CLIENT_TEST := 1
-test: deps lint test/e2e/node_modules/.package-lock.json go-test e2e
+test: deps lint test/e2e/node_modules/.package-lock.json go-test e2e interop
 
 deps:
 	bash scripts/ensure-deps.sh
@@ -57,6 +57,17 @@ test/e2e/node_modules/.package-lock.json: test/e2e/package-lock.json
 
 e2e: build web test/e2e/node_modules/.package-lock.json
 	cd test/e2e && node --test --test-concurrency=1 --test-timeout=120000
+
+test/interop/node_modules/.package-lock.json: test/interop/package-lock.json
+	cd test/interop && $(NPM) ci --no-audit --no-fund
+
+## interop: eventide beside Node's socket.io on @socket.io/redis-adapter, redis-streams-adapter and redis-emitter, one Redis
+interop: build test/interop/node_modules/.package-lock.json
+	cd test/interop && node --test --test-concurrency=1 --test-timeout=120000
+
+## redis-fixtures: capture again what Node's Redis adapters write (internal/realtime/redisadapter/testdata)
+redis-fixtures: test/interop/node_modules/.package-lock.json
+	cd test/interop && node capture-fixtures.mjs
 
 ## bench: our server against the Node.js socket.io reference, same scenarios; prints ratios
 bench: build $(BENCH)
