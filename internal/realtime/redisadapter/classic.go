@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -336,8 +335,10 @@ func (c *Classic) onBroadcastWithAck(n *localNsp[classicChannels], l socketio.Lo
 	if timeout <= 0 {
 		timeout = c.cfg.RequestTimeout
 	}
+	// The acks come until the requester's timeout; then the context is
+	// released.
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+c.cfg.RequestTimeout)
-	var answered atomic.Bool
+	context.AfterFunc(ctx, cancel)
 	b := broadcastOf(req.Packet, *req.Opts)
 	b.Namespace = l.Name()
 	l.BroadcastWithAck(b, func(count int) {
@@ -348,7 +349,6 @@ func (c *Classic) onBroadcastWithAck(n *localNsp[classicChannels], l socketio.Lo
 		if err != nil {
 			c.cfg.Logger.Debug("redis: client count not sent", "err", err)
 		}
-		answered.Store(true)
 	}, func(args []any) {
 		var reply any
 		if len(args) > 0 {
@@ -362,9 +362,6 @@ func (c *Classic) onBroadcastWithAck(n *localNsp[classicChannels], l socketio.Lo
 			c.cfg.Logger.Debug("redis: ack not sent", "err", err)
 		}
 	})
-	// The acks come until the requester's timeout; then the context
-	// is released.
-	time.AfterFunc(timeout+c.cfg.RequestTimeout, cancel)
 }
 
 func (c *Classic) publishResponse(ctx context.Context, n *localNsp[classicChannels], req *classicRequest, payload []byte) error {

@@ -454,3 +454,57 @@ func TestRedisOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamsSessionRestore: a persisted session is taken once, with the
+// broadcasts of its rooms after its offset, in order; a session taken or a
+// bad offset cannot be restored.
+func TestStreamsSessionRestore(t *testing.T) {
+	key := testKey(t)
+	s, err := redisadapter.NewStreams(redisadapter.Config{URL: redisURL(), Key: key, SessionKeyPrefix: key + ":session:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	publish := func(room, text string) string {
+		t.Helper()
+		p, err := socketio.EncodeEvent("/", socketio.NoID, "x", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "publish", func() bool { return s.Ready(ctx) == nil })
+		off, err := s.Publish(ctx, &socketio.Broadcast{Namespace: "/", Packet: p, Rooms: []string{room}})
+		if err != nil || off == "" {
+			t.Fatalf("Publish = %q, %v", off, err)
+		}
+		return off
+	}
+	from := publish("r", "before")
+	publish("other", "not mine")
+	third := publish("r", "missed")
+	sess := redisadapter.Session{SID: "sid1", PID: "pid1", Rooms: []string{"sid1", "r"}, Data: map[string]any{"user": "bob"}}
+	if err := s.PersistSession(ctx, sess, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, missed, ok, err := s.RestoreSession(ctx, "/", "pid1", from)
+	if err != nil || !ok {
+		t.Fatalf("RestoreSession = %v, %v", ok, err)
+	}
+	if got.SID != "sid1" || !slices.Equal(got.Rooms, sess.Rooms) || !reflect.DeepEqual(got.Data, sess.Data) {
+		t.Errorf("session %+v", got)
+	}
+	if len(missed) != 1 || missed[0].Offset != third || string(missed[0].Packet.Text) != `2["x","missed"]` {
+		t.Fatalf("missed %+v", missed)
+	}
+	if _, _, ok, err := s.RestoreSession(ctx, "/", "pid1", from); ok || err != nil {
+		t.Errorf("a taken session restored again: %v, %v", ok, err)
+	}
+	if err := s.PersistSession(ctx, sess, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []string{"not-an-offset", "1-0"} { // malformed; no longer in the stream
+		if _, _, ok, err := s.RestoreSession(ctx, "/", "pid1", off); ok || err != nil {
+			t.Errorf("offset %q: restored %v, %v", off, ok, err)
+		}
+	}
+}

@@ -117,6 +117,11 @@ func (s *subscriber) run() {
 
 		err := s.subscribe(ps, channels, patterns)
 		if err == nil {
+			// The pong says the connection works even with nothing to
+			// subscribe to yet.
+			err = ps.Ping(s.ctx)
+		}
+		if err == nil {
 			err = s.receive(ps, &b)
 		}
 		s.mu.Lock()
