@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/eventide/realtime/internal/realtime/redisadapter"
 	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/socketio/siotest"
@@ -36,10 +38,22 @@ func redisURL() string {
 	return "redis://127.0.0.1:6379"
 }
 
+// testKey returns a key of the test's own; the stream of that name is
+// deleted after the test.
 func testKey(t *testing.T) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return "eventide-test-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + hex.EncodeToString(b)
+	key := "eventide-test-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		opt, err := redis.ParseURL(redisURL())
+		if err != nil {
+			return
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		_ = rdb.Del(context.Background(), key).Err()
+	})
+	return key
 }
 
 type broker interface {
