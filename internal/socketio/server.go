@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -185,25 +186,23 @@ func (s *Server) lookup(name string) *Namespace {
 // broker. It is safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		var errs []error
 		s.mu.RLock()
 		for name := range s.nsps {
-			if err := s.broker.Unsubscribe(ctx, name); err != nil && s.shutdownErr == nil {
-				s.shutdownErr = err
-			}
+			errs = append(errs, s.broker.Unsubscribe(ctx, name))
 		}
 		s.mu.RUnlock()
-		if err := s.engine.Shutdown(ctx); err != nil && s.shutdownErr == nil {
-			s.shutdownErr = err
-		}
+		err := s.engine.Shutdown(ctx)
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
-		for s.drains.Load() > 0 && s.shutdownErr == nil {
+		for s.drains.Load() > 0 && err == nil {
 			select {
 			case <-ctx.Done():
-				s.shutdownErr = ctx.Err()
+				err = ctx.Err()
 			case <-tick.C:
 			}
 		}
+		s.shutdownErr = errors.Join(append(errs, err)...)
 		if s.ownBroker {
 			if err := s.broker.Close(); err != nil && s.shutdownErr == nil {
 				s.shutdownErr = err
