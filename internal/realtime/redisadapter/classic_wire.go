@@ -143,24 +143,22 @@ func broadcastOf(p *socketio.Packet, o wireOpts) *socketio.Broadcast {
 // classicRequest is a request on the request channel, or a response on a
 // response channel: one struct for every type, as Node's are one object.
 type classicRequest struct {
-	UID       string    `json:"uid,omitempty"`
-	RequestID string    `json:"requestId,omitempty"`
-	Type      int       `json:"type"`
-	Opts      *wireOpts `json:"opts,omitempty"`
-	Rooms     roomList  `json:"rooms,omitempty"` // REMOTE_JOIN/LEAVE: the rooms to join/leave; SOCKETS: the selection
-	SID       string    `json:"sid,omitempty"`   // REMOTE_JOIN/LEAVE/DISCONNECT of one socket (adapters before 7.x)
-	Room      string    `json:"room,omitempty"`
-	Close     *bool     `json:"close,omitempty"`
-	Data      any       `json:"data,omitempty"` // SERVER_SIDE_EMIT: [event, ...args]; its response: the reply
+	UID       string
+	RequestID string
+	Type      int
+	Opts      *wireOpts
+	Rooms     roomList // REMOTE_JOIN/LEAVE: the rooms to join/leave; SOCKETS: the selection
+	SID       string   // REMOTE_JOIN/LEAVE/DISCONNECT of one socket (adapters before 7.x)
+	Room      string
+	Close     *bool
+	Data      any // SERVER_SIDE_EMIT: [event, ...args]; its response: the reply
 
 	// Only in MessagePack (BROADCAST) and responses.
-	Packet      *socketio.Packet `json:"-"`
-	Reply       any              `json:"-"` // BROADCAST_ACK's packet
-	ClientCount *int             `json:"clientCount,omitempty"`
-	Sockets     []any            `json:"sockets,omitempty"`
-	AllRooms    roomList         `json:"-"` // ALL_ROOMS response's rooms
-
-	hasData bool
+	Packet      *socketio.Packet
+	Reply       any // BROADCAST_ACK's packet
+	ClientCount *int
+	Sockets     []any
+	AllRooms    roomList // ALL_ROOMS response's rooms
 }
 
 // decodeClassicRequest reads a request or response, JSON or MessagePack.
@@ -201,7 +199,6 @@ func decodeClassicJSON(payload []byte) (*classicRequest, error) {
 		r.AllRooms = r.Rooms
 	}
 	if len(raw.Data) > 0 {
-		r.hasData = true
 		if err := json.Unmarshal(raw.Data, &r.Data); err != nil {
 			return nil, err
 		}
@@ -257,7 +254,6 @@ func decodeClassicMsgpack(payload []byte, nsp string) (*classicRequest, error) {
 			c, err = dec.DecodeBool()
 			r.Close = &c
 		case "data":
-			r.hasData = true
 			r.Data, err = decodeValue(dec, 0)
 		case "clientCount":
 			var n int64

@@ -522,3 +522,33 @@ func TestStreamsSessionRestore(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisDownAtStart: a node started while Redis is unreachable is not
+// ready and fails its publishes, then works once Redis is there.
+func TestRedisDownAtStart(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			key := testKey(t)
+			px := startProxy(t)
+			px.cut()
+			var logs logBuffer
+			b := newBroker(t, k, redisadapter.Config{URL: px.url(), Key: key, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			eventually(t, "down logged", func() bool { return logs.count(`msg="redis unreachable`) == 1 })
+			if b.Ready(t.Context()) == nil {
+				t.Fatal("ready while Redis is unreachable")
+			}
+			p, _ := socketio.EncodeEvent("/", socketio.NoID, "x")
+			if _, err := b.Publish(t.Context(), &socketio.Broadcast{Namespace: "/", Packet: p}); err == nil {
+				t.Fatal("publish succeeded while Redis is unreachable")
+			}
+			px.restore()
+			waitReady(t, b)
+			if _, err := b.Publish(t.Context(), &socketio.Broadcast{Namespace: "/", Packet: p}); err != nil {
+				t.Fatalf("publish once Redis is there: %v", err)
+			}
+			if n := logs.count(`msg="redis connected"`); n != 1 {
+				t.Fatalf("%d 'redis connected' lines:\n%s", n, logs.buf.String())
+			}
+		})
+	}
+}

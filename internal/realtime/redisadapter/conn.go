@@ -161,22 +161,28 @@ func (h *health) set(part string, err error) {
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	h.parts[part] = err
-	var first error
+	var first, failed error // any error; one of a part that failed (not one still starting)
 	for _, e := range h.parts {
-		if e != nil && first == nil {
+		if e != nil {
 			first = e
+			if !errors.Is(e, errStarting) {
+				failed = e
+			}
 		}
 	}
-	switch {
-	case first == nil && !h.started:
-		h.started = true
-		h.log.Info("redis connected")
-	case first == nil && h.down:
-		h.down = false
-		h.log.Info("redis reachable again")
-	case first != nil && !errors.Is(first, errStarting) && !h.down:
+	if first == nil {
+		switch {
+		case !h.started:
+			h.log.Info("redis connected")
+		case h.down:
+			h.log.Info("redis reachable again")
+		}
+		h.started, h.down = true, false
+		return
+	}
+	if failed != nil && !h.down {
 		h.down = true
-		h.log.Warn("redis unreachable; broadcasts to other nodes fail until it is back", "err", first.Error())
+		h.log.Warn("redis unreachable; broadcasts to other nodes fail until it is back", "err", failed.Error())
 	}
 }
 
