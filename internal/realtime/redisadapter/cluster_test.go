@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"reflect"
 	"slices"
 	"sort"
@@ -549,6 +550,85 @@ func TestRedisDownAtStart(t *testing.T) {
 			if n := logs.count(`msg="redis connected"`); n != 1 {
 				t.Fatalf("%d 'redis connected' lines:\n%s", n, logs.buf.String())
 			}
+		})
+	}
+}
+
+// privateRedis is a redis-server of the test's own, which it can restart:
+// what a restart does to a node (its connections dropped, the pub/sub
+// subscriptions and, without persistence, the stream gone) cannot be done
+// to the shared one.
+type privateRedis struct {
+	t    *testing.T
+	port string
+	cmd  *exec.Cmd
+}
+
+func startPrivateRedis(t *testing.T) *privateRedis {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_ = ln.Close()
+	r := &privateRedis{t: t, port: port}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *privateRedis) url() string { return "redis://127.0.0.1:" + r.port }
+
+func (r *privateRedis) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("redis-server: %v", err)
+	}
+	opt, _ := redis.ParseURL(r.url())
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	eventually(r.t, "private redis answers", func() bool { return rdb.Ping(context.Background()).Err() == nil })
+}
+
+func (r *privateRedis) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+	}
+}
+
+// TestRedisRestart: Redis restarted (without persistence) under two nodes;
+// both subscribe again and read the new stream, and broadcasts flow again.
+func TestRedisRestart(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			rs := startPrivateRedis(t)
+			cfg := redisadapter.Config{URL: rs.url(), Key: "socket.io", BlockTime: 200 * time.Millisecond, HealthInterval: 200 * time.Millisecond}
+			ba, bb := newBroker(t, k, cfg), newBroker(t, k, cfg)
+			a, b := startNode(t, ba), startNode(t, bb)
+			_, _ = a.client("r")
+			cb, sb := b.client("r")
+			if err := a.nsp().To("r").Emit("x", "before"); err != nil {
+				t.Fatal(err)
+			}
+			waitEvents(t, cb, `x "before"`)
+
+			rs.stop()
+			eventually(t, "not ready", func() bool { return ba.Ready(t.Context()) != nil && bb.Ready(t.Context()) != nil })
+			rs.start()
+			waitReady(t, ba)
+			waitReady(t, bb)
+			eventually(t, "both nodes subscribed again", func() bool {
+				n, err := a.nsp().ServerCount(t.Context())
+				return err == nil && n == 2
+			})
+			if err := a.nsp().To("r").Emit("x", "after"); err != nil {
+				t.Fatal(err)
+			}
+			waitEvents(t, cb, `x "after"`)
+			expect(t, b, cb, sb)
 		})
 	}
 }
