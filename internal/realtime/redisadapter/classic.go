@@ -48,6 +48,7 @@ type route struct {
 // Shutdown.
 func NewClassic(cfg Config) (*Classic, error) {
 	cfg.defaults()
+	routeLibraryLog(cfg.Logger)
 	rdb, err := newClient(cfg.URL, 0)
 	if err != nil {
 		return nil, err

@@ -123,6 +123,20 @@ func clientOptions(url string, poolSize int) (*redis.Options, error) {
 	return opt, nil
 }
 
+// libraryLogger takes go-redis's own log lines (a failed dial, a pool
+// error) at DEBUG: the broker reports Redis's state itself, once per change
+// (health), and go-redis would otherwise print to stderr, unstructured, once
+// per failure.
+type libraryLogger struct{ log *slog.Logger }
+
+func (l libraryLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "source", "go-redis")
+}
+
+// routeLibraryLog sends go-redis's log to log. go-redis has one logger for
+// the whole process, not one per client: the last broker created sets it.
+func routeLibraryLog(log *slog.Logger) { redis.SetLogger(libraryLogger{log}) }
+
 // newUID returns a node id: n random bytes in hex.
 func newUID(n int) string {
 	b := make([]byte, n)

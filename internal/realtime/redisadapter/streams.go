@@ -59,6 +59,7 @@ type streamsChannels struct {
 // Shutdown.
 func NewStreams(cfg Config) (*Streams, error) {
 	cfg.defaults()
+	routeLibraryLog(cfg.Logger)
 	rdb, err := newClient(cfg.URL, 0)
 	if err != nil {
 		return nil, err
