@@ -30,6 +30,8 @@ describe('eventide and Node on @socket.io/redis-streams-adapter 0.3', () => {
       .split('\n').some((l) => l.includes(`name=${name} `) && l.includes('cmd=xread')), 10_000, "Node's stream reader");
     providerToken = await srv.token({ sub: 'p42', role: 'provider', providerId: '42' });
     const clientToken = await srv.token({ sub: 'c42', role: 'client', providers: '42' });
+    // Both nodes are subscribed (Redis counts them) before anything is sent.
+    await until(async () => (await node.io.of('/').adapter.serverCount()) === 2, 10_000, 'both nodes subscribed');
     onNode = await client(node.url, 'provider-42', {}, cleanups);
     onEventide = await client(srv.url, 'provider-42', { token: clientToken }, cleanups);
   });

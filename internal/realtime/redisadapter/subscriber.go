@@ -81,14 +81,17 @@ func (s *subscriber) remove(channels, patterns []string) {
 	}
 }
 
+// subscribe sends PSUBSCRIBE before SUBSCRIBE: Redis runs a connection's
+// commands in order, so once another node counts this one on a channel
+// (PUBSUB NUMSUB, serverCount) its patterns are in place too.
 func (s *subscriber) subscribe(ps *redis.PubSub, channels, patterns []string) error {
-	if len(channels) > 0 {
-		if err := ps.Subscribe(s.ctx, channels...); err != nil {
+	if len(patterns) > 0 {
+		if err := ps.PSubscribe(s.ctx, patterns...); err != nil {
 			return err
 		}
 	}
-	if len(patterns) > 0 {
-		return ps.PSubscribe(s.ctx, patterns...)
+	if len(channels) > 0 {
+		return ps.Subscribe(s.ctx, channels...)
 	}
 	return nil
 }
