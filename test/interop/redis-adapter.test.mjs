@@ -61,6 +61,11 @@ describe('eventide and Node on @socket.io/redis-adapter 8.3', () => {
     const [b, o] = await bin;
     assert.equal(Buffer.from(b).toString(), 'bytes');
     assert.deepEqual([...new Uint8Array(o.nested)], [7]);
+
+    // Its requests carry no uid and no requestId: eventide acts on them.
+    emitter.in(onEventide.id).socketsJoin('joined-by-emitter');
+    await until(async () => (await node.io.of('/').adapter.allRooms()).has('joined-by-emitter'), 10_000,
+      'eventide socket in the room the emitter named');
   });
 
   test("Node's serverCount and fetchSockets include eventide, without a timeout", async () => {
