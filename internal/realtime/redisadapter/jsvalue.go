@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"sort"
@@ -48,70 +47,224 @@ type jnode struct {
 	kids []jnode // array items, or object values in keys' order
 }
 
-// parseJSON reads one JSON value keeping its keys' order.
+// parseJSON reads one JSON value keeping its keys' order. The JSON comes
+// from a Packet this process encoded (encoding/json's output), but it is
+// checked as any JSON is.
 func parseJSON(data []byte) (jnode, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	n, err := parseJNode(dec, 0)
+	p := jsonParser{data: data}
+	n, err := p.value(0)
 	if err != nil {
 		return jnode{}, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return jnode{}, errors.New("redisadapter: trailing data after JSON value")
+	p.space()
+	if p.i != len(p.data) {
+		return jnode{}, p.fail("trailing data after the value")
 	}
 	return n, nil
 }
 
-func parseJNode(dec *json.Decoder, depth int) (jnode, error) {
+// jsonParser is a recursive-descent JSON reader into jnodes: one pass, no
+// tokens, strings copied once.
+type jsonParser struct {
+	data []byte
+	i    int
+}
+
+func (p *jsonParser) fail(what string) error {
+	return fmt.Errorf("redisadapter: JSON at %d: %s", p.i, what)
+}
+
+func (p *jsonParser) space() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) value(depth int) (jnode, error) {
 	if depth > maxDepth {
 		return jnode{}, errTooDeep
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return jnode{}, err
+	p.space()
+	if p.i >= len(p.data) {
+		return jnode{}, p.fail("unexpected end")
 	}
-	switch t := tok.(type) {
-	case nil:
-		return jnode{kind: 'n'}, nil
-	case bool:
-		return jnode{kind: 'b', b: t}, nil
-	case string:
-		return jnode{kind: 's', s: t}, nil
-	case json.Number:
-		return jnode{kind: 'd', s: string(t)}, nil
-	case json.Delim:
-		switch t {
-		case '[':
-			n := jnode{kind: 'a'}
-			for dec.More() {
-				k, err := parseJNode(dec, depth+1)
-				if err != nil {
-					return jnode{}, err
-				}
-				n.kids = append(n.kids, k)
+	switch c := p.data[p.i]; {
+	case c == '{':
+		p.i++
+		n := jnode{kind: 'o'}
+		p.space()
+		if p.i < len(p.data) && p.data[p.i] == '}' {
+			p.i++
+			return n, nil
+		}
+		for {
+			p.space()
+			if p.i >= len(p.data) || p.data[p.i] != '"' {
+				return jnode{}, p.fail("expected a key")
 			}
-			_, err := dec.Token() // ]
-			return n, err
-		case '{':
-			n := jnode{kind: 'o'}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return jnode{}, err
-				}
-				key, _ := kt.(string)
-				v, err := parseJNode(dec, depth+1)
-				if err != nil {
-					return jnode{}, err
-				}
-				n.keys = append(n.keys, key)
-				n.kids = append(n.kids, v)
+			key, err := p.str()
+			if err != nil {
+				return jnode{}, err
 			}
-			_, err := dec.Token() // }
-			return n, err
+			p.space()
+			if p.i >= len(p.data) || p.data[p.i] != ':' {
+				return jnode{}, p.fail("expected ':'")
+			}
+			p.i++
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return jnode{}, err
+			}
+			n.keys = append(n.keys, key)
+			n.kids = append(n.kids, v)
+			if done, err := p.next('}'); err != nil || done {
+				return n, err
+			}
+		}
+	case c == '[':
+		p.i++
+		n := jnode{kind: 'a'}
+		p.space()
+		if p.i < len(p.data) && p.data[p.i] == ']' {
+			p.i++
+			return n, nil
+		}
+		for {
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return jnode{}, err
+			}
+			n.kids = append(n.kids, v)
+			if done, err := p.next(']'); err != nil || done {
+				return n, err
+			}
+		}
+	case c == '"':
+		s, err := p.str()
+		return jnode{kind: 's', s: s}, err
+	case c == 't':
+		return jnode{kind: 'b', b: true}, p.word("true")
+	case c == 'f':
+		return jnode{kind: 'b'}, p.word("false")
+	case c == 'n':
+		return jnode{kind: 'n'}, p.word("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := p.i
+		p.i++
+		for p.i < len(p.data) {
+			c := p.data[p.i]
+			if (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-' {
+				p.i++
+				continue
+			}
+			break
+		}
+		text := string(p.data[start:p.i])
+		if !jsonNumber(text) {
+			return jnode{}, p.fail("bad number " + text)
+		}
+		return jnode{kind: 'd', s: text}, nil
+	}
+	return jnode{}, p.fail(fmt.Sprintf("unexpected %q", p.data[p.i]))
+}
+
+// jsonNumber reports whether s is a JSON number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(s string) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
 		}
 	}
-	return jnode{}, fmt.Errorf("redisadapter: unexpected JSON token %v", tok)
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// next reads ',' (false) or the closing byte (true).
+func (p *jsonParser) next(closing byte) (bool, error) {
+	p.space()
+	if p.i >= len(p.data) {
+		return false, p.fail("unexpected end")
+	}
+	switch p.data[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, p.fail("expected ',' or '" + string(closing) + "'")
+}
+
+func (p *jsonParser) word(w string) error {
+	if !bytes.HasPrefix(p.data[p.i:], []byte(w)) {
+		return p.fail("bad literal")
+	}
+	p.i += len(w)
+	return nil
+}
+
+// str reads a string at p.i (its opening quote). One with escapes or
+// invalid UTF-8 is unquoted by encoding/json (invalid bytes become U+FFFD).
+func (p *jsonParser) str() (string, error) {
+	start := p.i
+	p.i++
+	escaped := false
+	for p.i < len(p.data) {
+		switch c := p.data[p.i]; {
+		case c == '"':
+			p.i++
+			if raw := p.data[start+1 : p.i-1]; !escaped && utf8.Valid(raw) {
+				return string(raw), nil
+			}
+			var s string
+			if err := json.Unmarshal(p.data[start:p.i], &s); err != nil {
+				return "", p.fail("bad string")
+			}
+			return s, nil
+		case c == '\\':
+			escaped = true
+			p.i += 2
+		case c < 0x20:
+			return "", p.fail("control character in a string")
+		default:
+			p.i++
+		}
+	}
+	return "", p.fail("unterminated string")
 }
 
 // placeholder returns the attachment index of a socket.io-parser binary
@@ -377,14 +530,20 @@ func mapKey(dec *msgpack.Decoder) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if msgpcode.IsString(c) || msgpcode.IsBin(c) {
+	switch {
+	case msgpcode.IsString(c) || msgpcode.IsBin(c):
 		return dec.DecodeString()
+	case msgpcode.IsFixedNum(c) || c == msgpcode.Int8 || c == msgpcode.Int16 || c == msgpcode.Int32 || c == msgpcode.Int64:
+		v, err := dec.DecodeInt64()
+		return string(appendJSInt(nil, v)), err
+	case c == msgpcode.Uint8 || c == msgpcode.Uint16 || c == msgpcode.Uint32 || c == msgpcode.Uint64:
+		v, err := dec.DecodeUint64()
+		return string(appendJSFloat(nil, float64(v))), err
+	case c == msgpcode.Float || c == msgpcode.Double:
+		v, err := dec.DecodeFloat64()
+		return string(appendJSFloat(nil, v)), err
 	}
-	v, err := dec.DecodeInterfaceLoose()
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprint(v), nil
+	return "", fmt.Errorf("redisadapter: MessagePack map key of code 0x%x", c)
 }
 
 // appendJSInt writes an integer as JavaScript prints the number it becomes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -192,6 +193,12 @@ func readPacket(dec *msgpack.Decoder, nsp string) (*socketio.Packet, error) {
 	}
 	if typ < 0 || typ > int64(socketio.PacketBinaryAck) {
 		return nil, fmt.Errorf("redisadapter: packet type %d", typ)
+	}
+	if nsp == "" {
+		nsp = "/"
+	}
+	if nsp[0] != '/' || strings.IndexByte(nsp, ',') >= 0 {
+		return nil, fmt.Errorf("redisadapter: packet namespace %q", nsp)
 	}
 	t := socketio.PacketType(typ)
 	switch {
