@@ -75,7 +75,7 @@ func (c clientPacket) attachments(t *testing.T) [][]byte {
 	return out
 }
 
-func loadFixture(t *testing.T, name string) fixtureFile {
+func loadFixture(t testing.TB, name string) fixtureFile {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

@@ -55,7 +55,7 @@ func FuzzParseJSON(f *testing.F) {
 // error or a message, never panic, and what they decode encodes again.
 func FuzzDecodeMessages(f *testing.F) {
 	for _, name := range []string{"classic.json", "emitter.json", "streams.json"} {
-		fx := loadFixture(&testing.T{}, name)
+		fx := loadFixture(f, name)
 		for _, c := range fx.Cases {
 			for _, cmd := range c.Commands {
 				if len(cmd) == 3 && string(cmd[0]) == "PUBLISH" {
