@@ -35,11 +35,12 @@ web: web/node_modules/.package-lock.json
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && $(NPM) ci --no-audit --no-fund
 
-## test: everything CI runs. The end-to-end npm packages come before the Go
-## tests: TestNodeClients (internal/socketio) drives the server with them, and
-## must run here rather than skip.
+## test: everything CI runs. The end-to-end and interop npm packages come
+## before the Go tests: TestNodeClients (internal/socketio) and
+## TestRequestsToNode (internal/realtime/redisadapter) drive Node with them,
+## and must run here rather than skip.
 test: NODE_CLIENT_TEST := 1
-test: deps lint test/e2e/node_modules/.package-lock.json go-test e2e interop
+test: deps lint test/e2e/node_modules/.package-lock.json test/interop/node_modules/.package-lock.json go-test e2e interop
 
 deps:
 	bash scripts/ensure-deps.sh
