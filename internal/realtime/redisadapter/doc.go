@@ -20,6 +20,10 @@
 // the Node packages wrote (testdata/, captured by
 // test/interop/capture-fixtures.mjs); ADR 0019 records the choices.
 //
+// For connection-state recovery, Streams keeps a disconnected socket's
+// Session in Node's format (PersistSession) and gives it back once with the
+// broadcasts it missed (RestoreSession).
+//
 // A node reports Redis unreachable once (one WARN line) and reachable again
 // once (one INFO line), and Ready says which it is, for /readyz. While Redis
 // is unreachable Publish fails at once, so the event log's relay keeps the
