@@ -17,7 +17,7 @@ HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/nul
 # rebuilt only when one of these is newer than the last build.
 WEB_SRC := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -path web/.angular -prune -o -type f -print 2>/dev/null) $(wildcard api/*.yaml)
 
-.PHONY: run build web web-unchanged test deps go-test lint e2e readme bench bench-smoke abuse fuzz clean
+.PHONY: run build web web-unchanged test deps go-test lint e2e interop redis-fixtures readme bench bench-smoke abuse fuzz clean
 
 ## run: build the server, and the dashboard when Node is present and web/ changed, then serve on :8080 with SQLite under ./data
 run: $(BIN)
@@ -49,11 +49,12 @@ $(WEBDIST): web/node_modules/.package-lock.json $(WEB_SRC)
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && $(NPM) ci --no-audit --no-fund
 
-## test: everything CI runs. The end-to-end npm packages come before the Go
-## tests: TestNodeClients (internal/socketio) drives the server with them, and
-## must run here rather than skip.
+## test: everything CI runs. The end-to-end and interop npm packages come
+## before the Go tests: TestNodeClients (internal/socketio) and
+## TestRequestsToNode (internal/realtime/redisadapter) drive Node with them,
+## and must run here rather than skip.
 test: NODE_CLIENT_TEST := 1
-test: deps lint test/e2e/node_modules/.package-lock.json go-test e2e readme web-unchanged
+test: deps lint test/e2e/node_modules/.package-lock.json test/interop/node_modules/.package-lock.json go-test e2e interop readme web-unchanged
 
 deps:
 	bash scripts/ensure-deps.sh
@@ -84,6 +85,17 @@ test/e2e/node_modules/.package-lock.json: test/e2e/package-lock.json
 
 e2e: build web test/e2e/node_modules/.package-lock.json
 	cd test/e2e && node --test --test-concurrency=1 --test-timeout=120000
+
+test/interop/node_modules/.package-lock.json: test/interop/package-lock.json
+	cd test/interop && $(NPM) ci --no-audit --no-fund
+
+## interop: eventide beside Node's socket.io on @socket.io/redis-adapter, redis-streams-adapter and redis-emitter, one Redis
+interop: build test/interop/node_modules/.package-lock.json
+	cd test/interop && node --test --test-concurrency=1 --test-timeout=120000
+
+## redis-fixtures: capture again what Node's Redis adapters write (internal/realtime/redisadapter/testdata)
+redis-fixtures: test/interop/node_modules/.package-lock.json
+	cd test/interop && node capture-fixtures.mjs
 
 ## bench: our server against the Node.js socket.io reference, same scenarios; prints ratios
 bench: build $(BENCH)

@@ -19,6 +19,7 @@ import (
 	"github.com/eventide/realtime/internal/httpapi"
 	"github.com/eventide/realtime/internal/ratelimit"
 	"github.com/eventide/realtime/internal/realtime"
+	"github.com/eventide/realtime/internal/realtime/redisadapter"
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/store/postgres"
 	"github.com/eventide/realtime/internal/store/sqlite"
@@ -93,6 +94,12 @@ type config struct {
 	RESTWriteRate      float64
 	RESTWriteBurst     int
 	RateLimitSubjects  int
+	// Several nodes (issue 11, ADR 0019): the broker between them.
+	Adapter             string // memory, redis or redis-streams
+	RedisURL            string
+	RedisKey            string
+	RedisStreamMaxLen   int64
+	RedisRequestTimeout time.Duration
 
 	// secretGenerated is set when a dev secret was created on this start,
 	// secretLoaded when a kept one was read.
@@ -178,6 +185,11 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.Int64Var(&c.MaxConnectBytes, "max-connect-bytes", envInt(getenv, "EVENTIDE_MAX_CONNECT_BYTES", 8<<10), "largest Socket.IO CONNECT packet (the auth payload) in bytes [EVENTIDE_MAX_CONNECT_BYTES]")
 	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", envInt(getenv, "EVENTIDE_MAX_BUFFERED_BYTES", 1<<20), "received Socket.IO bytes a connection may hold before its handlers run [EVENTIDE_MAX_BUFFERED_BYTES]")
 	fs.DurationVar(&c.AttachmentTimeout, "attachment-timeout", envDuration(getenv, "EVENTIDE_ATTACHMENT_TIMEOUT", 30*time.Second), "time for the attachments of a binary Socket.IO packet to arrive [EVENTIDE_ATTACHMENT_TIMEOUT]")
+	fs.StringVar(&c.Adapter, "adapter", env("EVENTIDE_ADAPTER", "memory"), "how nodes share broadcasts: memory (one node), redis (@socket.io/redis-adapter 8.x format) or redis-streams (@socket.io/redis-streams-adapter 0.3 format) [EVENTIDE_ADAPTER]")
+	fs.StringVar(&c.RedisURL, "redis-url", env("EVENTIDE_REDIS_URL", "redis://127.0.0.1:6379"), "Redis for --adapter redis and redis-streams: redis://[user:password@]host:port[/db], rediss:// for TLS [EVENTIDE_REDIS_URL]")
+	fs.StringVar(&c.RedisKey, "redis-key", env("EVENTIDE_REDIS_KEY", redisadapter.DefaultKey), "prefix of the Redis channels and name of the stream, the same on every node (Node's key / streamName / channelPrefix) [EVENTIDE_REDIS_KEY]")
+	fs.Int64Var(&c.RedisStreamMaxLen, "redis-stream-maxlen", envInt(getenv, "EVENTIDE_REDIS_STREAM_MAXLEN", redisadapter.DefaultMaxLen), "--adapter redis-streams: entries the stream keeps (XADD MAXLEN ~) [EVENTIDE_REDIS_STREAM_MAXLEN]")
+	fs.DurationVar(&c.RedisRequestTimeout, "redis-request-timeout", envDuration(getenv, "EVENTIDE_REDIS_REQUEST_TIMEOUT", redisadapter.DefaultRequestTimeout), "how long a request to the other nodes (fetchSockets, allRooms, serverSideEmit with acks) waits for their answers [EVENTIDE_REDIS_REQUEST_TIMEOUT]")
 	fs.Int64Var(&c.MaxRoomsPerSocket, "max-rooms-per-socket", envInt(getenv, "EVENTIDE_MAX_ROOMS_PER_SOCKET", 100), "provider rooms one socket may be in [EVENTIDE_MAX_ROOMS_PER_SOCKET]")
 	bindRateLimits(fs, c, getenv)
 	return c, origins
@@ -344,6 +356,7 @@ func (c *config) finish(fs *flag.FlagSet, lookupEnv func(string) (string, bool),
 	c.checkAuth(&p)
 	c.checkLimits(&p)
 	c.checkRateLimits(&p)
+	c.checkAdapter(&p)
 	if c.production() {
 		if c.JWTSecret == "" && c.JWTPublicKey == "" {
 			p.addf("production needs --jwt-secret or --jwt-public-key (EVENTIDE_JWT_SECRET / EVENTIDE_JWT_PUBLIC_KEY)")
@@ -474,5 +487,20 @@ func (c *config) checkAuth(p *problems) {
 		if _, err := auth.LoadPublicKeyVerifier(c.JWTPublicKey); err != nil {
 			p.addf("--jwt-public-key %q (a PEM file): %v", c.JWTPublicKey, err)
 		}
+	}
+}
+
+// checkAdapter checks the broker between nodes (ADR 0019).
+func (c *config) checkAdapter(p *problems) {
+	switch c.Adapter {
+	case "memory", "redis", "redis-streams":
+	default:
+		p.addf("--adapter must be memory, redis or redis-streams, not %q", c.Adapter)
+	}
+	if c.RedisStreamMaxLen < 1 {
+		p.addf("--redis-stream-maxlen must be positive, not %d", c.RedisStreamMaxLen)
+	}
+	if c.RedisRequestTimeout <= 0 {
+		p.addf("--redis-request-timeout must be positive, not %s", c.RedisRequestTimeout)
 	}
 }

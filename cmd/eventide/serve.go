@@ -25,7 +25,6 @@ import (
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/webui"
-	"github.com/eventide/realtime/internal/ws"
 )
 
 // shutdownGrace bounds a graceful shutdown: in-flight requests get this long
@@ -42,7 +41,6 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 	log := newLogger(cfg, stderr)
 	setGCPercent(lookupEnv, log)
-	logBatchPath(log)
 
 	adm, err := startAdmin(cfg, log)
 	if err != nil {
@@ -86,6 +84,19 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	// per limit, and a count per limit.
 	reporter := limits.New(limits.Config{Logger: log.With("component", "limits")})
 
+	// The broker between nodes (--adapter); closed after the Socket.IO
+	// server's Shutdown, which the deferred Close follows.
+	broker, err := newBroker(cfg, log.With("component", "redis"))
+	if err != nil {
+		return err
+	}
+	var sioBroker socketio.Broker
+	if broker != nil {
+		defer broker.Close()
+		sioBroker = broker
+		log.Info("socket.io adapter", "adapter", cfg.Adapter, "key", cfg.RedisKey)
+	}
+
 	sio := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
 			PingInterval:       cfg.PingInterval,
@@ -104,9 +115,11 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		MaxConnectBytes:   int(cfg.MaxConnectBytes),
 		MaxBufferedBytes:  int(cfg.MaxBufferedBytes),
 		AttachmentTimeout: cfg.AttachmentTimeout,
+		Broker:            sioBroker,
 		Limits:            reporter,
 		Logger:            log.With("component", "socketio"),
 	})
+	logBatchPath(log, sio.Engine())
 	gateway := realtime.NewGateway(sio, realtime.Config{
 		Verifier: verifier,
 		MaxRooms: int(cfg.MaxRoomsPerSocket),
@@ -166,7 +179,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		Slots:      slots,
 		Verifier:   verifier,
 		Minter:     devMinter,
-		Ready:      db.Ping,
+		Ready:      readiness(db.Ping, broker),
 		Emitter:    events,
 		Attendance: raw,
 		SocketIO:   sio,
@@ -331,9 +344,10 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 
 // logBatchPath says once how small broadcasts reach their sockets: one
 // io_uring submission, or one send(2) per connection where the kernel lacks
-// what that needs (ws.SendBatch probes it here, at start).
-func logBatchPath(log *slog.Logger) {
-	if path, why := ws.BatchPath(); why != "" {
+// what that needs (the engine sets its rings up and probes it here, at
+// start).
+func logBatchPath(log *slog.Logger, eng *engineio.Server) {
+	if path, why := eng.BatchPath(); why != "" {
 		log.Info("websocket batch sends", "path", path, "reason", why)
 	} else {
 		log.Info("websocket batch sends", "path", path)

@@ -336,21 +336,6 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
-func TestRooms(t *testing.T) {
-	if auth.RoomForProvider("42") != "provider-42" {
-		t.Fatal(auth.RoomForProvider("42"))
-	}
-	for room, want := range map[string]string{
-		"provider-42": "42", "provider-a_B-9": "a_B-9", "provider-": "", "provider-4 2": "", "room-42": "",
-		"provider-" + strings.Repeat("x", 65): "", "provider-" + strings.Repeat("x", 64): strings.Repeat("x", 64),
-	} {
-		got, ok := auth.ParseRoom(room)
-		if got != want || ok != (want != "") {
-			t.Errorf("ParseRoom(%q) = %q, %v", room, got, ok)
-		}
-	}
-}
-
 func TestContextAndTokenFromRequest(t *testing.T) {
 	ctx := auth.WithClaims(t.Context(), auth.Claims{Subject: "x", Role: auth.RoleAdmin})
 	if c, ok := auth.ClaimsFrom(ctx); !ok || c.Subject != "x" {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/eventide/realtime/internal/apperr"
@@ -35,22 +34,8 @@ var providerIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'.
 func ValidProviderID(id string) bool { return providerIDPattern.MatchString(id) }
 
-const roomPrefix = "provider-"
-
-// RoomForProvider returns the Socket.IO room of a provider: "provider-<id>".
-func RoomForProvider(providerID string) string { return roomPrefix + providerID }
-
-// ParseRoom returns the provider id of a "provider-<id>" room; ok is false
-// for any other name or a malformed id.
-func ParseRoom(room string) (providerID string, ok bool) {
-	id, found := strings.CutPrefix(room, roomPrefix)
-	if !found || !ValidProviderID(id) {
-		return "", false
-	}
-	return id, true
-}
-
-// CanWatch reports whether c may see providerID's slots and join its room:
+// CanWatch reports whether c may see providerID's slots (and receive its
+// changes: internal/realtime maps a room to its provider id and asks this):
 // admins any, a provider its own, a client those listed (or all with "*").
 func CanWatch(c Claims, providerID string) bool {
 	switch c.Role {

@@ -1,6 +1,7 @@
-// Package auth verifies and mints Eventide's JWTs and holds the room policy:
-// who may watch (join the room of) and write (change the slots of) which
-// provider. It is the only package that imports github.com/golang-jwt/jwt/v5,
+// Package auth verifies and mints Eventide's JWTs and holds the access
+// policy: who may watch (see the slots and changes of) and write (change the
+// slots of) which provider, by provider id. Room names are
+// internal/realtime's. It is the only package that imports github.com/golang-jwt/jwt/v5,
 // so the rest of the code sees only Claims, Verifier and Minter.
 //
 // Tokens carry sub, role ("provider", "client" or "admin"), provider_id (the

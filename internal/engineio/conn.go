@@ -57,7 +57,7 @@ type Conn struct {
 	proto     uint8 // 3 or 4; immutable
 	b64       bool  // v3 polling client asked for base64 binary (b64=1); immutable
 	state     connState
-	writing   bool // a writeLoop goroutine is running
+	writing   bool // a write is under way (a writer, a Broadcast, or writeLoop owns it)
 	polling   bool // a GET poll is being served
 	probed    bool // probe answered: polls are ended with a noop
 	pollNoop  bool // on close, end a pending poll with noop (client closed)
@@ -114,23 +114,41 @@ func (c *Conn) readLimit() (int64, string) {
 // Send enqueues msgs atomically and in order; it never blocks. If the
 // connection's queue would overflow, the connection is closed with reason
 // "send queue overflow" and ErrQueueFull returned; after close, ErrClosed.
+// A broadcast goes through Server.Broadcast instead, which writes many
+// connections at once.
 func (c *Conn) Send(msgs ...*Message) error {
+	start, err := c.enqueue(msgs)
+	if start {
+		c.srv.pushReady(c)
+	}
+	return err
+}
+
+// enqueue queues msgs (see Send). start reports that the WebSocket needs a
+// write and that the caller now owns it: the writing flag is set and
+// counted, and the caller writes c or hands it to the shared writers.
+func (c *Conn) enqueue(msgs []*Message) (start bool, err error) {
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
-		return ErrClosed
+		return false, ErrClosed
 	}
 	if len(c.queue)+len(msgs) > c.srv.cfg.SendQueue {
 		queued := len(c.queue)
 		c.mu.Unlock()
 		c.srv.log.Warn("engineio: send queue overflow, closing connection", "sid", c.id, "queued", queued)
 		c.closeNow(ReasonQueueOverflow)
-		return ErrQueueFull
+		return false, ErrQueueFull
 	}
 	c.queue = append(c.queue, msgs...)
-	c.kickLocked()
+	if c.ws != nil {
+		start = c.claimWriteLocked()
+	} else if c.poll != nil {
+		close(c.poll)
+		c.poll = nil
+	}
 	c.mu.Unlock()
-	return nil
+	return start, nil
 }
 
 // Close closes the session from the server side (reason "forced close"),
@@ -183,12 +201,21 @@ func (c *Conn) kickLocked() {
 // shared writer picks it up (see writers.go), unless a write is already under
 // way (that writer sees what was queued meanwhile).
 func (c *Conn) startWriterLocked() {
+	if c.claimWriteLocked() {
+		c.srv.pushReady(c)
+	}
+}
+
+// claimWriteLocked sets the writing flag, counted on the server's wait
+// group, unless a write is under way (or c is closed): true means the
+// caller now owns starting the write.
+func (c *Conn) claimWriteLocked() bool {
 	if c.writing || c.state == stateClosed {
-		return
+		return false
 	}
 	c.writing = true
 	c.srv.wg.Add(1) // the session's count is held, so this never races Wait
-	c.srv.pushReady(c)
+	return true
 }
 
 var framesPool = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}
@@ -242,23 +269,38 @@ func (c *Conn) encodeFrames(frames [][]byte, q []*Message) [][]byte {
 	return frames
 }
 
-// writeLoop is the connection's own writer, used once a shared writer's write
-// timed out (the peer reads slowly or not at all): it writes pending (the
-// unwritten rest), then everything queued, without a deadline, and ends when
-// the queue is empty, so the next Send goes back to the shared writers. A
-// peer that never reads is closed by the send queue bound (or the heartbeat),
-// which aborts the blocked write.
-func (c *Conn) writeLoop(wsc *ws.Conn, pending [][]byte) {
+// connWriter is a Conn as the ws layer's ws.WriteDone: a defined type, so
+// the Conn's methods stay the application's and handing it over allocates
+// nothing.
+type connWriter Conn
+
+func (c *Conn) writeDone() ws.WriteDone { return (*connWriter)(c) }
+
+// WriteDone is told, on the ws layer's goroutine, that the rest of a write
+// the socket could not take at once has been written (or failed). The peer
+// reads slowly: what was queued meanwhile is written on that goroutine too
+// (writeLoop).
+func (w *connWriter) WriteDone(err error) {
+	c := (*Conn)(w)
+	if err != nil {
+		c.mu.Lock()
+		c.writeFailedLocked(err)
+		return
+	}
+	c.writeLoop()
+}
+
+// writeLoop writes everything queued, waiting for the socket, and ends when
+// the queue is empty, so the next Send goes back to the shared writers. It
+// runs for a peer that reads slowly (see WriteDone). A peer that never
+// reads is closed by the send queue bound (or the heartbeat), which aborts
+// the blocked write.
+func (c *Conn) writeLoop() {
 	fp := framesPool.Get().(*[][]byte)
 	defer framesPool.Put(fp)
-	err := wsc.WriteFrames(pending)
-	clear(pending)
 	for {
 		c.mu.Lock()
-		if err != nil {
-			c.writeFailedLocked(err)
-			return
-		}
+		wsc := c.ws
 		q, ok := c.takeQueueLocked()
 		if !ok {
 			c.endWriteLocked()
@@ -267,12 +309,16 @@ func (c *Conn) writeLoop(wsc *ws.Conn, pending [][]byte) {
 		c.mu.Unlock()
 
 		frames := c.encodeFrames((*fp)[:0], q)
-		err = wsc.WriteFrames(frames)
+		err := wsc.WriteFrames(frames)
 		clear(frames)
 		*fp = frames[:0]
 
 		c.mu.Lock()
 		c.recycleLocked(q)
+		if err != nil {
+			c.writeFailedLocked(err)
+			return
+		}
 		c.mu.Unlock()
 	}
 }

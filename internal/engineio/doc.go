@@ -10,5 +10,10 @@
 // Messages to send are prepared once (TextMessage, BinaryMessage) and may be
 // sent to many connections: the WebSocket frame of each protocol flavour is
 // encoded once and cached in the Message, and every connection coalesces what
-// is queued for it into one write.
+// is queued for it into one write. A broadcast enters through
+// Server.Broadcast, which decides how the bytes are written (writers.go).
+//
+// The server owns what it uses below it: the ws.Poller that watches its idle
+// WebSockets and the ws.Batcher that writes its small broadcasts, made on
+// first use and closed by Shutdown.
 package engineio

@@ -71,7 +71,11 @@ type Server struct {
 	readyHead  int
 	writers    int
 	maxWriters int
-	held       int // HoldWrites calls not yet released
+
+	// What the server owns below it (resources.go): the poller that
+	// watches idle WebSockets and the batcher that writes small
+	// broadcasts, made on first use and closed by Shutdown.
+	res resources
 }
 
 // NewServer returns a Server. open is called once per new session, before any
@@ -140,9 +144,10 @@ func (s *Server) Pending() int {
 }
 
 // Shutdown closes every session (reason "server shutting down"), refuses new
-// ones and waits until their goroutines have ended or ctx is done. Safe to
-// call twice.
+// ones, waits until their goroutines have ended or ctx is done, and closes
+// the poller and the batcher. Safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.res.close(s.log)
 	s.mu.Lock()
 	s.shutdown = true
 	conns := make([]*Conn, 0, len(s.conns))

@@ -15,7 +15,7 @@ import (
 // goroutine reads what came and ends. Otherwise a goroutine of its own reads
 // until the session ends.
 func (c *Conn) startReading(wsc *ws.Conn) {
-	if wsc.Watch(func() { c.onReadable(wsc) }) {
+	if wsc.Watch(c.srv.poller(), func() { c.onReadable(wsc) }) {
 		c.srv.wg.Done()
 		return
 	}

@@ -1,29 +1,80 @@
 package engineio
 
 import (
-	"errors"
 	"runtime"
+	"sync"
 
 	"github.com/eventide/realtime/internal/ws"
 )
 
-// WebSocket writes go through a few shared writer goroutines (at most
-// GOMAXPROCS) instead of a goroutine per connection: a connection with queued
-// frames waits on the server's ready queue, and the writer that takes it
-// writes everything queued by then in one call. In a broadcast burst the
-// frames pile up while the connection waits, so most connections get the
-// whole burst in one system call, and no goroutine is started per connection.
-// Writers exist only while the ready queue is not empty.
+// How the bytes leave. Every write goes one way, down: the engine hands
+// the ws layer a connection's frames and is told, at most, that a write it
+// handed over has ended (ws.WriteDone); it never gets bytes back.
+//
+// A broadcast comes in through Broadcast, which queues the messages to
+// every connection and then writes the connections it made ready: up to
+// maxInlineFlush (a provider room) from the caller's goroutine, in one
+// io_uring submission (ws.Batcher), more through the shared writers. A
+// single Send goes to the shared writers.
+//
+// The shared writers are a few goroutines (at most GOMAXPROCS) instead of a
+// goroutine per connection: a connection with queued frames waits on the
+// server's ready queue, and the writer that takes it writes everything
+// queued by then in one call. In a broadcast burst the frames pile up while
+// the connection waits, so most connections get the whole burst in one
+// system call. Writers exist only while the ready queue is not empty.
+//
+// Writes never wait: a peer whose socket is full has the rest written by a
+// goroutine of the ws layer, which then tells the connection (writeDone),
+// and the connection writes what was queued meanwhile on that goroutine
+// until its queue is empty. A client that stops reading never delays the
+// others, and is closed by its queue bound or the heartbeat.
 
-// pushReady appends c (whose writing flag the caller set) to the ready queue
-// and starts a writer if fewer than the maximum are running, unless writes
-// are held (HoldWrites): ReleaseWrites then sees to the queue.
-func (s *Server) pushReady(c *Conn) {
-	s.readyMu.Lock()
-	s.ready = append(s.ready, c)
-	if s.held == 0 {
-		s.startWritersLocked(1)
+// maxInlineFlush is the largest number of connections Broadcast writes from
+// its caller's goroutine; more go to the shared writers, which use every
+// processor.
+const maxInlineFlush = 256
+
+// readyPool holds slices of connections for Broadcast.
+var readyPool = sync.Pool{New: func() any { s := make([]*Conn, 0, 64); return &s }}
+
+// Broadcast queues msgs to every connection of conns, after what each has
+// queued, and sees that they are written. It is the one way a broadcast
+// enters the engine: the caller hands over the messages (encoded once, see
+// Message) and the recipients, and the engine decides how the bytes go. A
+// broadcast to at most maxInlineFlush WebSocket connections is written
+// before Broadcast returns, from the caller's goroutine, in one system
+// call (ws.Batcher), as Node writes in emit: no writer goroutine is started
+// or woken, which in an event-by-event load is most of the cost besides the
+// writes. A larger one goes to the shared writers. Either way nothing
+// waits for a slow client. A closed connection is skipped; one whose queue
+// overflows is closed ("send queue overflow").
+func (s *Server) Broadcast(conns []*Conn, msgs ...*Message) {
+	rp := readyPool.Get().(*[]*Conn)
+	ready := (*rp)[:0]
+	for _, c := range conns {
+		if start, _ := c.enqueue(msgs); start {
+			ready = append(ready, c)
+		}
 	}
+	switch {
+	case len(ready) == 0:
+	case len(ready) <= maxInlineFlush:
+		s.flushBatch(ready)
+	default:
+		s.pushReady(ready...)
+	}
+	clear(ready)
+	*rp = ready[:0]
+	readyPool.Put(rp)
+}
+
+// pushReady appends cs (whose writing flag their callers set) to the ready
+// queue and starts writers for them, within the maximum.
+func (s *Server) pushReady(cs ...*Conn) {
+	s.readyMu.Lock()
+	s.ready = append(s.ready, cs...)
+	s.startWritersLocked(len(cs))
 	s.readyMu.Unlock()
 }
 
@@ -34,73 +85,6 @@ func (s *Server) startWritersLocked(n int) {
 		s.wg.Add(1) // a connection's write is counted, so this never races Wait
 		go s.writer()
 	}
-}
-
-// maxInlineFlush is the largest number of ready connections ReleaseWrites
-// writes from its caller's goroutine; more go to the shared writers, which
-// use every processor.
-const maxInlineFlush = 256
-
-// HoldWrites defers the shared writers while the caller queues messages to
-// many connections (a broadcast); ReleaseWrites ends it. Between the two,
-// Send only queues. Holds may overlap (other goroutines' broadcasts): a
-// release while another hold is on starts the shared writers for what is
-// queued, so overlapping holds never keep it waiting.
-func (s *Server) HoldWrites() {
-	s.readyMu.Lock()
-	s.held++
-	s.readyMu.Unlock()
-}
-
-// ReleaseWrites ends a HoldWrites. When it is the last one, a small ready
-// queue (up to maxInlineFlush connections, such as one room's) is written
-// from the caller's goroutine, as Node writes in emit: no writer goroutine
-// is started or woken for it, which in an event-by-event load is most of
-// the cost besides the writes themselves. A larger queue goes to the shared
-// writers. Writes never block (ws.Conn.WriteFramesNow), so a slow client
-// does not hold the caller.
-func (s *Server) ReleaseWrites() {
-	s.readyMu.Lock()
-	s.held--
-	n := len(s.ready) - s.readyHead
-	if n == 0 {
-		s.readyMu.Unlock()
-		return
-	}
-	if s.held > 0 || n > maxInlineFlush {
-		// Another broadcast is under way (holds that keep overlapping must
-		// not keep the queue waiting), or the queue is large: the shared
-		// writers take it.
-		s.startWritersLocked(s.maxWriters)
-		s.readyMu.Unlock()
-		return
-	}
-	s.readyMu.Unlock()
-	// Only as many as were queued: what others queue meanwhile is theirs
-	// (writers start for it), so a busy server cannot keep the caller here.
-	s.flushBatch(n)
-	s.readyMu.Lock()
-	if len(s.ready) > s.readyHead && s.held == 0 {
-		s.startWritersLocked(1) // requeued by flush, or queued meanwhile
-	}
-	s.readyMu.Unlock()
-}
-
-// popInline takes the next ready connection for ReleaseWrites; nil when
-// the queue is empty.
-func (s *Server) popInline() *Conn {
-	s.readyMu.Lock()
-	defer s.readyMu.Unlock()
-	if s.readyHead == len(s.ready) {
-		return nil
-	}
-	c := s.ready[s.readyHead]
-	s.ready[s.readyHead] = nil
-	s.readyHead++
-	if s.readyHead == len(s.ready) {
-		s.ready, s.readyHead = s.ready[:0], 0
-	}
-	return c
 }
 
 // popReady takes the next connection; nil (and the writer is counted out)
@@ -139,17 +123,14 @@ func (s *Server) writer() {
 }
 
 // flush writes what c has queued, as much as its socket takes without
-// waiting (ws.Conn.WriteFramesNow). A peer whose socket buffer is full gets
-// the rest from a goroutine of its own (Conn.writeLoop), so a client that
-// stops reading never delays the others. c goes back to the end of the ready
-// queue if more was queued meanwhile.
+// waiting; the ws layer finishes the rest (ws.Conn.WriteNow).
 func (c *Conn) flush(fp *[][]byte) {
 	wsc, q, frames, ok := c.beginFlush((*fp)[:0])
 	if !ok {
 		return
 	}
-	left, err := wsc.WriteFramesNow(frames)
-	c.endFlush(wsc, q, left, err)
+	pending, err := wsc.WriteNow(frames, c.writeDone())
+	c.endFlush(q, pending, err)
 	clear(frames)
 	*fp = frames[:0]
 }
@@ -168,52 +149,38 @@ func (c *Conn) beginFlush(frames [][]byte) (wsc *ws.Conn, q []*Message, out [][]
 	return wsc, q, c.encodeFrames(frames, q), true
 }
 
-// endFlush ends a write begun with beginFlush, given what the socket did
-// not take (left) and the error.
-func (c *Conn) endFlush(wsc *ws.Conn, q []*Message, left [][]byte, err error) {
-	var rest [][]byte
-	if errors.Is(err, ws.ErrWouldBlock) {
-		rest = append(make([][]byte, 0, len(left)), left...) // the frames slice is reused
-		err = nil
-	}
+// endFlush ends a write begun with beginFlush: pending means the ws layer
+// finishes it and will tell writeDone; otherwise err is its outcome.
+func (c *Conn) endFlush(q []*Message, pending bool, err error) {
 	c.mu.Lock()
 	c.recycleLocked(q)
-	if err != nil {
+	switch {
+	case pending:
+		c.mu.Unlock() // writing stays set until writeDone
+	case err != nil:
 		c.writeFailedLocked(err)
-		return
-	}
-	if rest != nil {
-		// A slow reader: its own goroutine takes over (writing stays set).
-		c.mu.Unlock()
-		go c.writeLoop(wsc, rest)
-		return
-	}
-	if len(c.queue) > 0 || c.state == stateClosing {
+	case len(c.queue) > 0 || c.state == stateClosing:
 		c.mu.Unlock()
 		c.srv.pushReady(c) // more arrived (or Close waits): back of the line
-		return
+	default:
+		c.writing = false
+		c.mu.Unlock()
+		c.srv.wg.Done()
 	}
-	c.writing = false
-	c.mu.Unlock()
-	c.srv.wg.Done()
 }
 
-// flushBatch writes up to n ready connections from the calling goroutine
-// with one system call for all of them (ws.SendBatch).
-func (s *Server) flushBatch(n int) {
+// flushBatch writes the ready connections cs from the calling goroutine
+// with one system call for all of them (ws.Batcher).
+func (s *Server) flushBatch(cs []*Conn) {
 	type pending struct {
-		c   *Conn
-		wsc *ws.Conn
-		q   []*Message
+		c *Conn
+		q []*Message
 	}
+	n := len(cs)
 	ps := make([]pending, 0, n)
 	items := make([]ws.SendItem, 0, n)
 	slab := make([][]byte, 0, 2*n) // every connection's frames, one after the other
-	for range n {
-		c := s.popInline()
-		if c == nil {
-			break
-		}
+	for _, c := range cs {
 		wsc, q, frames, ok := c.beginFlush(slab[len(slab):len(slab)])
 		if !ok {
 			continue
@@ -221,12 +188,12 @@ func (s *Server) flushBatch(n int) {
 		if len(frames) <= cap(slab)-len(slab) {
 			slab = slab[:len(slab)+len(frames)]
 		}
-		ps = append(ps, pending{c, wsc, q})
-		items = append(items, ws.SendItem{Conn: wsc, Frames: frames})
+		ps = append(ps, pending{c, q})
+		items = append(items, ws.SendItem{Conn: wsc, Frames: frames, Done: c.writeDone()})
 	}
-	ws.SendBatch(items)
+	s.batcher().Send(items)
 	for i, p := range ps {
-		p.c.endFlush(p.wsc, p.q, items[i].Rest, items[i].Err)
+		p.c.endFlush(p.q, items[i].Pending, items[i].Err)
 	}
 	clear(slab[:cap(slab)])
 }

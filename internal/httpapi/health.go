@@ -17,7 +17,8 @@ func handleHealth() http.Handler {
 	})
 }
 
-// handleReady answers 200 when the store answers, 503 otherwise (readiness).
+// handleReady answers 200 when the store (and, with a Redis adapter, Redis)
+// answers, 503 otherwise (readiness).
 func handleReady(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.Ready != nil {
@@ -25,7 +26,7 @@ func handleReady(d Deps) http.Handler {
 			defer cancel()
 			if err := d.Ready(ctx); err != nil {
 				d.Logger.Warn("not ready", "err", err)
-				writeStatusProblem(w, http.StatusServiceUnavailable, "the database is not reachable")
+				writeStatusProblem(w, http.StatusServiceUnavailable, "the database or Redis is not reachable")
 				return
 			}
 		}

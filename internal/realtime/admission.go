@@ -165,7 +165,7 @@ func roomOf(e *socketio.Event) string {
 	if e.Name != EventJoinRoom && e.Name != EventLeaveRoom {
 		return ""
 	}
-	room, _ := roomFromArgs(e.Args)
+	room, _, _ := roomFromArgs(e.Args)
 	return room
 }
 

@@ -1,9 +1,11 @@
 // Package realtime is Eventide's Socket.IO application: the handshake that
 // checks a JWT, the joinRoom / leaveRoom handlers that keep a socket in the
 // provider rooms its claims allow, and Service, through which every other
-// package pushes events: Publish, the relay's Publisher, which turns a
-// committed availability.Change into "availabilityUpdated" in the room
-// "provider-<id>" (the names live here) and drops a seq it already sent;
+// package pushes events, on every node of the cluster: Publish, the relay's
+// Publisher, which turns a committed availability.Change into
+// "availabilityUpdated" in the room "provider-<id>" (the names live here,
+// in names.go), sent as seq N of the provider's stream so that every node
+// delivers it once (it returns the broker's error when it cannot be sent);
 // EmitToRoom and EmitToAll for anything else.
 //
 // It plays the part of the NestJS WebsocketsGateway and WebsocketsService the

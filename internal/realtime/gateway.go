@@ -16,16 +16,6 @@ import (
 	"github.com/eventide/realtime/internal/socketio"
 )
 
-// Events the gateway handles and emits.
-const (
-	EventJoinRoom            = "joinRoom"
-	EventLeaveRoom           = "leaveRoom"
-	EventJoinedRoom          = "joinedRoom"
-	EventLeftRoom            = "leftRoom"
-	EventException           = "exception"
-	EventAvailabilityUpdated = "availabilityUpdated"
-)
-
 // TokenVerifier checks a bearer token and returns its claims;
 // *auth.Verifier implements it.
 type TokenVerifier interface {
@@ -253,9 +243,8 @@ func (st *session) disconnected(reason string) {
 
 // handleRoom serves joinRoom (join=true) and leaveRoom.
 func (g *Gateway) handleRoom(s *socketio.Socket, e *socketio.Event, join bool) {
-	room, err := roomFromArgs(e.Args)
+	room, providerID, err := roomFromArgs(e.Args)
 	if err == nil && join {
-		providerID, _ := auth.ParseRoom(room)
 		if !auth.CanWatch(claimsOf(s), providerID) {
 			err = fmt.Errorf("forbidden: not allowed to join %s", room)
 		} else if g.tooManyRooms(s, room) {
@@ -316,12 +305,12 @@ func exception(message, event, room string) map[string]any {
 }
 
 // roomFromArgs accepts the forms clients send: "provider-42", {room:
-// "provider-42"} or {providerId: "42"} (or 42).
-func roomFromArgs(args []any) (string, error) {
+// "provider-42"} or {providerId: "42"} (or 42), and returns the room and
+// its provider.
+func roomFromArgs(args []any) (room, providerID string, err error) {
 	if len(args) == 0 {
-		return "", errors.New("invalid room: joinRoom needs a room name, {room} or {providerId}")
+		return "", "", errors.New("invalid room: joinRoom needs a room name, {room} or {providerId}")
 	}
-	var room string
 	switch v := args[0].(type) {
 	case string:
 		room = v
@@ -332,21 +321,22 @@ func roomFromArgs(args []any) (string, error) {
 		case nil:
 			switch p := v["providerId"].(type) {
 			case string:
-				room = auth.RoomForProvider(p)
+				room = RoomForProvider(p)
 			case float64:
-				room = auth.RoomForProvider(fmt.Sprint(int64(p)))
+				room = RoomForProvider(fmt.Sprint(int64(p)))
 			default:
 				if n, ok := p.(interface{ String() string }); ok && p != nil {
-					room = auth.RoomForProvider(n.String())
+					room = RoomForProvider(n.String())
 				}
 			}
 		}
 	}
 	if room == "" {
-		return "", errors.New("invalid room: expected \"provider-<id>\", {room} or {providerId}")
+		return "", "", errors.New("invalid room: expected \"provider-<id>\", {room} or {providerId}")
 	}
-	if _, ok := auth.ParseRoom(room); !ok {
-		return room, fmt.Errorf("invalid room %q: rooms are named provider-<id>", room)
+	providerID, ok := ProviderOfRoom(room)
+	if !ok {
+		return room, "", fmt.Errorf("invalid room %q: rooms are named provider-<id>", room)
 	}
-	return room, nil
+	return room, providerID, nil
 }

@@ -20,6 +20,7 @@ func TestRoomFromArgs(t *testing.T) {
 		{"room object", []any{map[string]any{"room": "provider-42"}}, "provider-42", ""},
 		{"provider id string", []any{map[string]any{"providerId": "42"}}, "provider-42", ""},
 		{"provider id number", []any{map[string]any{"providerId": float64(42)}}, "provider-42", ""},
+		{"provider id with dash", []any{"provider-a-1"}, "provider-a-1", ""},
 		{"no argument", nil, "", "invalid room"},
 		{"empty object", []any{map[string]any{}}, "", "invalid room"},
 		{"not a provider room", []any{"lobby"}, "lobby", "rooms are named provider-<id>"},
@@ -29,10 +30,10 @@ func TestRoomFromArgs(t *testing.T) {
 		{"room of wrong type", []any{map[string]any{"room": 42}}, "", "invalid room"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			room, err := roomFromArgs(tc.args)
+			room, provider, err := roomFromArgs(tc.args)
 			if tc.err == "" {
-				if err != nil || room != tc.room {
-					t.Fatalf("roomFromArgs = %q, %v; want %q", room, err, tc.room)
+				if err != nil || room != tc.room || RoomForProvider(provider) != room {
+					t.Fatalf("roomFromArgs = %q, %q, %v; want %q", room, provider, err, tc.room)
 				}
 				return
 			}

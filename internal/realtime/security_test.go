@@ -43,7 +43,8 @@ type gatewayOptions struct {
 	leeway   time.Duration
 	maxRooms int
 	// tune changes the gateway's configuration further (rate limits).
-	tune func(*realtime.Config)
+	tune   func(*realtime.Config)
+	broker socketio.Broker // nil: the server's own, a node alone
 }
 
 func startGateway(t *testing.T, opts gatewayOptions) *gateway {
@@ -60,7 +61,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	rep := limits.New(limits.Config{Logger: log, Now: clock.Now})
-	io := socketio.NewServer(socketio.Config{Engine: engineio.Config{AllowEIO3: true}, Logger: log})
+	io := socketio.NewServer(socketio.Config{Engine: engineio.Config{AllowEIO3: true}, Logger: log, Broker: opts.broker})
 	cfg := realtime.Config{
 		Verifier:  verifier,
 		Logger:    log,

@@ -45,10 +45,22 @@
 // JSON.stringify.
 //
 // A broadcast is encoded once into a Packet whose Engine.IO messages are
-// prepared once and handed to every recipient's connection; v4 and v5
-// clients share the encoding. Rooms live in an Adapter (in memory by
-// default), which deals in socket ids and encoded packets so a
-// multi-process adapter can replace it.
+// prepared once and handed to the engine in one call for every recipient
+// (engineio.Server.Broadcast); v4 and v5 clients share the encoding.
+//
+// # Several nodes
+//
+// A namespace's rooms and sockets are this node's; a Broker (broker.go)
+// carries broadcasts and requests to the other nodes of a cluster and knows
+// nothing of sockets (ADR 0018). A broadcast is published through the
+// Broker first and, once it took it, delivered to this node's sockets; the
+// other nodes deliver it through their Local. When the Broker fails,
+// nothing is delivered and Emit returns the error. The default Broker is in
+// memory, a cluster of one; MemoryCluster joins Servers of one process.
+// A Sequenced broadcast is delivered at most once per node, in order of its
+// seq. FetchSockets, AllRooms, SocketsJoin/Leave, DisconnectSockets,
+// ServerSideEmit, EmitWithAck and ServerCount span the cluster when the
+// Broker implements Cluster; Local() restricts an operator to this node.
 //
 // # Errors
 //

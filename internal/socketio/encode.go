@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 
@@ -216,4 +217,58 @@ func deconstruct(v any, att [][]byte) (any, [][]byte) {
 		return out, att
 	}
 	return v, att
+}
+
+// Decode returns p as values: its type, namespace and ack id, and its data
+// decoded as Decoder does (objects map[string]any, arrays []any, numbers
+// float64, attachments []byte in place of their placeholders). A broker
+// whose wire format carries packets decoded (the Redis adapter's msgpack)
+// uses it; Encode builds a Packet back from them.
+func (p *Packet) Decode() (*DecodedPacket, error) {
+	d := Decoder{Client: true, MaxAttachments: max(len(p.Attachments), 1)}
+	dp, err := d.Add(p.Text, false)
+	for _, a := range p.Attachments {
+		if err != nil {
+			break
+		}
+		dp, err = d.Add(a, true)
+	}
+	if err == nil && dp == nil {
+		err = perr("attachments missing")
+	}
+	return dp, err
+}
+
+// withAckID returns a copy of p, an EVENT or BINARY_EVENT encoded without
+// an ack id, carrying id: the id goes between the header (type,
+// attachments, namespace) and the data, so the rest of the encoding is
+// shared.
+func (p *Packet) withAckID(id int64) (*Packet, error) {
+	t := p.Text
+	if p.Type != PacketEvent && p.Type != PacketBinaryEvent {
+		return nil, fmt.Errorf("socketio: an ack id for a %s packet", p.Type)
+	}
+	i := 1
+	if p.Type.binary() {
+		j := bytes.IndexByte(t, '-')
+		if j < 0 {
+			return nil, perr("illegal attachments")
+		}
+		i = j + 1
+	}
+	if i < len(t) && t[i] == '/' {
+		j := bytes.IndexByte(t[i:], ',')
+		if j < 0 {
+			return nil, perr("namespace without ','")
+		}
+		i += j + 1
+	}
+	if i >= len(t) || t[i] != '[' {
+		return nil, errors.New("socketio: the packet has an ack id already, or no data")
+	}
+	text := make([]byte, 0, len(t)+20)
+	text = append(text, t[:i]...)
+	text = strconv.AppendInt(text, id, 10)
+	text = append(text, t[i:]...)
+	return &Packet{Type: p.Type, Namespace: p.Namespace, Text: text, Attachments: p.Attachments}, nil
 }

@@ -102,7 +102,7 @@ func TestNoGoroutinePerIdleConnection(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if rooms := s.Of("/").Adapter().Rooms(); len(rooms) != 0 {
+	if rooms := s.Of("/").local().Rooms(); len(rooms) != 0 {
 		t.Fatalf("rooms left: %v", rooms)
 	}
 	waitGoroutines(t, base)
@@ -133,18 +133,25 @@ func TestServerSideRoomOperations(t *testing.T) {
 	socks := nsp.Sockets()
 	socks[0].Join("a")
 	socks[1].Join("a")
-	nsp.To("a").Except(socks[0].ID()).SocketsJoin("b")
+	ctx := t.Context()
+	if err := nsp.To("a").Except(socks[0].ID()).SocketsJoin(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
 	if got := nsp.To("b").Sockets(); len(got) != 1 || got[0] != socks[1] {
 		t.Fatalf("room b: %v", got)
 	}
-	nsp.To("a").SocketsLeave("a")
+	if err := nsp.To("a").SocketsLeave(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
 	if got := nsp.To("a").Sockets(); len(got) != 0 {
 		t.Fatalf("room a not empty: %v", got)
 	}
 	if got := nsp.Except("b").Sockets(); len(got) != 2 {
 		t.Fatalf("except b: %d sockets", len(got))
 	}
-	nsp.DisconnectSockets(false)
+	if err := nsp.DisconnectSockets(ctx, false); err != nil {
+		t.Fatal(err)
+	}
 	for range 3 {
 		if r := <-reasons; r != ReasonServerNamespaceDisconnect {
 			t.Fatalf("reason %q", r)

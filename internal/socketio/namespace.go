@@ -1,19 +1,54 @@
 package socketio
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
 
 // Namespace is a Socket.IO namespace ("/", "/admin"...): its middleware,
-// connection handlers, connected sockets and room adapter.
+// connection handlers, and this node's sockets and rooms. What crosses to
+// other nodes goes through the server's Broker (broker.go); the namespace's
+// side of that seam is local.go.
 type Namespace struct {
-	name    string
-	server  *Server
-	adapter Adapter
+	name   string
+	server *Server
 
+	// mu guards the sockets and the room index. A socket's joined rooms
+	// are kept twice, in rooms (room -> members, for broadcasts) and in
+	// Socket.rooms (for leaving them all), both under mu. The room named
+	// by a socket's id is implicit: sockets holds it, at no cost.
 	mu      sync.RWMutex
 	sockets map[string]*Socket
-	mws     []func(s *Socket) error
-	onConn  []func(s *Socket)
-	admits  []func(e *Event) bool
+	rooms   map[string]map[*Socket]struct{}
+
+	hmu    sync.RWMutex // the handlers below
+	mws    []func(s *Socket) error
+	onConn []func(s *Socket)
+	onSSE  []serverSideHandler
+	admits []func(e *Event) bool
+
+	// streams is the last Seq delivered per Broadcast.Stream.
+	streams streamSeqs
+	// nextAck numbers the ack ids of the namespace's packets: one counter
+	// for every socket, as Node's, so one broadcast asking for acks has
+	// one id (and one encoding) for every recipient.
+	nextAck atomic.Int64
+}
+
+type serverSideHandler struct {
+	event string
+	fn    func(args []any, ack func(reply any))
+}
+
+func newNamespace(name string, srv *Server) *Namespace {
+	return &Namespace{
+		name:    name,
+		server:  srv,
+		sockets: make(map[string]*Socket),
+		rooms:   make(map[string]map[*Socket]struct{}),
+		streams: streamSeqs{limit: defaultStreamsLimit},
+	}
 }
 
 // Name returns the namespace name, e.g. "/".
@@ -28,17 +63,27 @@ func (n *Namespace) Server() *Server { return n.server }
 // Data() any method), v4 an ERROR packet carrying the data, else the message.
 // Middleware may read the Handshake and call Set.
 func (n *Namespace) Use(mw func(s *Socket) error) {
-	n.mu.Lock()
+	n.hmu.Lock()
 	n.mws = append(n.mws, mw)
-	n.mu.Unlock()
+	n.hmu.Unlock()
 }
 
 // OnConnection adds a handler called for each connected socket, before any of
 // its events are dispatched; it is where Socket.On handlers are registered.
 func (n *Namespace) OnConnection(fn func(s *Socket)) {
-	n.mu.Lock()
+	n.hmu.Lock()
 	n.onConn = append(n.onConn, fn)
-	n.mu.Unlock()
+	n.hmu.Unlock()
+}
+
+// OnServerSideEmit adds a handler of event for the ServerSideEmit of other
+// nodes (Node's io.on(event) on the server). ack is nil when the emitting
+// node asked for no reply; otherwise its first call answers it (one reply
+// per node).
+func (n *Namespace) OnServerSideEmit(event string, fn func(args []any, ack func(reply any))) {
+	n.hmu.Lock()
+	n.onSSE = append(n.onSSE, serverSideHandler{event, fn})
+	n.hmu.Unlock()
 }
 
 // AdmitEvents adds a check run for every event a socket of the namespace
@@ -48,16 +93,16 @@ func (n *Namespace) OnConnection(fn func(s *Socket)) {
 // it should (e.Ack, an error event). It is where rate limits go: Node's
 // socket.use, for a whole namespace.
 func (n *Namespace) AdmitEvents(check func(e *Event) bool) {
-	n.mu.Lock()
+	n.hmu.Lock()
 	n.admits = append(n.admits, check)
-	n.mu.Unlock()
+	n.hmu.Unlock()
 }
 
 // admit runs the AdmitEvents checks on e.
 func (n *Namespace) admit(e *Event) bool {
-	n.mu.RLock()
+	n.hmu.RLock()
 	checks := n.admits
-	n.mu.RUnlock()
+	n.hmu.RUnlock()
 	for _, check := range checks {
 		if !check(e) {
 			return false
@@ -67,9 +112,9 @@ func (n *Namespace) admit(e *Event) bool {
 }
 
 func (n *Namespace) runMiddleware(s *Socket) error {
-	n.mu.RLock()
+	n.hmu.RLock()
 	mws := n.mws
-	n.mu.RUnlock()
+	n.hmu.RUnlock()
 	for _, mw := range mws {
 		if err := mw(s); err != nil {
 			return err
@@ -78,30 +123,108 @@ func (n *Namespace) runMiddleware(s *Socket) error {
 	return nil
 }
 
-// add registers a connected socket in the namespace and its own room.
+// add registers a connected socket in the namespace (and so in its own room).
 func (n *Namespace) add(s *Socket) {
 	s.state.Store(stateConnected)
 	n.mu.Lock()
 	n.sockets[s.id] = s
 	n.mu.Unlock()
-	n.adapter.AddAll(s.id, []string{s.id})
 }
 
 func (n *Namespace) connected(s *Socket) {
-	n.mu.RLock()
+	n.hmu.RLock()
 	fns := n.onConn
-	n.mu.RUnlock()
+	n.hmu.RUnlock()
 	for _, fn := range fns {
 		fn(s)
 	}
 }
 
+// remove takes s out of its rooms and the namespace.
 func (n *Namespace) remove(s *Socket) {
 	n.mu.Lock()
+	for _, r := range s.rooms {
+		n.delMemberLocked(r, s)
+	}
+	s.rooms = nil
 	if n.sockets[s.id] == s {
 		delete(n.sockets, s.id)
 	}
 	n.mu.Unlock()
+}
+
+// join adds s to rooms, if s is still in the namespace.
+func (n *Namespace) join(s *Socket, rooms []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sockets[s.id] != s {
+		return // not connected (yet, or any more)
+	}
+	for _, r := range rooms {
+		if r == s.id || containsString(s.rooms, r) {
+			continue // implicit, or joined already
+		}
+		if s.rooms == nil {
+			s.rooms = make([]string, 0, len(rooms))
+		}
+		s.rooms = append(s.rooms, r)
+		set := n.rooms[r]
+		if set == nil {
+			set = make(map[*Socket]struct{})
+			n.rooms[r] = set
+		}
+		set[s] = struct{}{}
+	}
+}
+
+// leave removes s from room.
+func (n *Namespace) leave(s *Socket, room string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, r := range s.rooms {
+		if r == room {
+			last := len(s.rooms) - 1
+			s.rooms[i] = s.rooms[last]
+			s.rooms[last] = ""
+			s.rooms = s.rooms[:last]
+			if last == 0 {
+				s.rooms = nil
+			}
+			n.delMemberLocked(room, s)
+			return
+		}
+	}
+}
+
+func (n *Namespace) delMemberLocked(room string, s *Socket) {
+	if set := n.rooms[room]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(n.rooms, room)
+		}
+	}
+}
+
+// socketRooms returns the rooms of s, its own id first; none once it left
+// the namespace.
+func (n *Namespace) socketRooms(s *Socket) []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.sockets[s.id] != s {
+		return nil
+	}
+	out := make([]string, 0, 1+len(s.rooms))
+	out = append(out, s.id)
+	return append(out, s.rooms...)
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Socket returns the connected socket with id, or nil.
@@ -111,7 +234,7 @@ func (n *Namespace) Socket(id string) *Socket {
 	return n.sockets[id]
 }
 
-// Sockets returns the connected sockets of this process.
+// Sockets returns the connected sockets of this node.
 func (n *Namespace) Sockets() []*Socket {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
@@ -122,15 +245,12 @@ func (n *Namespace) Sockets() []*Socket {
 	return out
 }
 
-// SocketsLen returns the number of connected sockets of this process.
+// SocketsLen returns the number of connected sockets of this node.
 func (n *Namespace) SocketsLen() int {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return len(n.sockets)
 }
-
-// Adapter returns the namespace's room adapter.
-func (n *Namespace) Adapter() Adapter { return n.adapter }
 
 // To returns an operator broadcasting to the sockets in any of rooms.
 func (n *Namespace) To(rooms ...string) *BroadcastOperator {
@@ -145,13 +265,22 @@ func (n *Namespace) Except(rooms ...string) *BroadcastOperator {
 	return (&BroadcastOperator{nsp: n}).Except(rooms...)
 }
 
-// Emit sends an event to every socket of the namespace.
+// Local returns an operator acting on this node's sockets only (Node's
+// io.local): its broadcasts are not published to other nodes.
+func (n *Namespace) Local() *BroadcastOperator { return (&BroadcastOperator{nsp: n}).Local() }
+
+// Emit sends an event to every socket of the namespace, on every node.
 func (n *Namespace) Emit(event string, args ...any) error {
 	return (&BroadcastOperator{nsp: n}).Emit(event, args...)
 }
 
-// DisconnectSockets disconnects every socket of the namespace (see
-// Socket.Disconnect).
-func (n *Namespace) DisconnectSockets(close bool) {
-	(&BroadcastOperator{nsp: n}).DisconnectSockets(close)
+// DisconnectSockets disconnects every socket of the namespace, on every
+// node (see Socket.Disconnect).
+func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
+	return (&BroadcastOperator{nsp: n}).DisconnectSockets(ctx, close)
+}
+
+// FetchSockets describes every socket of the namespace, on every node.
+func (n *Namespace) FetchSockets(ctx context.Context) ([]SocketInfo, error) {
+	return (&BroadcastOperator{nsp: n}).FetchSockets(ctx)
 }

@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -64,9 +65,11 @@ type Config struct {
 	AttachmentTimeout time.Duration
 	// Limits counts and logs the limits clients hit (nil: not reported).
 	Limits *limits.Reporter
-	// NewAdapter returns the room adapter of a namespace. Default
-	// NewMemoryAdapter.
-	NewAdapter func(nsp *Namespace) Adapter
+	// Broker carries broadcasts and requests to the other nodes of a
+	// cluster (ADR 0018). Default: a MemoryBroker of the server's own, a
+	// cluster of one node. A Broker given here stays its creator's, who
+	// closes it after Shutdown.
+	Broker Broker
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (Handshake.Time); default time.Now.
@@ -84,6 +87,9 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	engine *engineio.Server
+	broker Broker
+	// ownBroker: the broker is the default one, closed by Shutdown.
+	ownBroker bool
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
@@ -111,9 +117,6 @@ func NewServer(cfg Config) *Server {
 	if cfg.AttachmentTimeout <= 0 {
 		cfg.AttachmentTimeout = DefaultAttachmentTimeout
 	}
-	if cfg.NewAdapter == nil {
-		cfg.NewAdapter = func(nsp *Namespace) Adapter { return NewMemoryAdapter(nsp) }
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,7 +129,10 @@ func NewServer(cfg Config) *Server {
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace)}
+	s := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace), broker: cfg.Broker}
+	if s.broker == nil {
+		s.broker, s.ownBroker = NewMemoryBroker(), true
+	}
 	s.Of("/")
 	s.engine = engineio.NewServer(cfg.Engine, func(c *engineio.Conn) engineio.Receiver {
 		return s.newClient(c)
@@ -140,9 +146,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.Se
 // Engine returns the underlying Engine.IO server (e.g. for Count).
 func (s *Server) Engine() *engineio.Server { return s.engine }
 
-// Of returns the namespace name, creating it. A name without a leading "/"
-// gets one. Clients connecting to a namespace never created get
-// CONNECT_ERROR {"message":"Invalid namespace"}.
+// Of returns the namespace name, creating it and subscribing it to the
+// broker. A name without a leading "/" gets one. Clients connecting to a
+// namespace never created get CONNECT_ERROR {"message":"Invalid namespace"}.
 func (s *Server) Of(name string) *Namespace {
 	if !strings.HasPrefix(name, "/") {
 		name = "/" + name
@@ -158,8 +164,12 @@ func (s *Server) Of(name string) *Namespace {
 	if n = s.nsps[name]; n != nil {
 		return n
 	}
-	n = &Namespace{name: name, server: s, sockets: make(map[string]*Socket)}
-	n.adapter = s.cfg.NewAdapter(n)
+	n = newNamespace(name, s)
+	if err := s.broker.Subscribe(context.Background(), n.local()); err != nil {
+		// The namespace serves this node's sockets; other nodes' broadcasts
+		// do not reach it.
+		s.log.Error("socketio: broker subscription failed", "nsp", name, "err", err)
+	}
 	s.nsps[name] = n
 	return n
 }
@@ -171,28 +181,63 @@ func (s *Server) lookup(name string) *Namespace {
 	return s.nsps[name]
 }
 
-// Shutdown closes every connection (reason "server shutting down"), waits
-// (bounded by ctx) for the disconnect handlers to run, and closes the
-// adapters. It is safe to call twice.
+// Shutdown unsubscribes the namespaces from the broker, closes every
+// connection (reason "server shutting down"), waits (bounded by ctx) for
+// the disconnect handlers to run, and closes the engine and the default
+// broker. It is safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
-		s.shutdownErr = s.engine.Shutdown(ctx)
+		var errs []error
+		s.mu.RLock()
+		for name := range s.nsps {
+			errs = append(errs, s.broker.Unsubscribe(ctx, name))
+		}
+		s.mu.RUnlock()
+		err := s.engine.Shutdown(ctx)
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
-		for s.drains.Load() > 0 && s.shutdownErr == nil {
+		for s.drains.Load() > 0 && err == nil {
 			select {
 			case <-ctx.Done():
-				s.shutdownErr = ctx.Err()
+				err = ctx.Err()
 			case <-tick.C:
 			}
 		}
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		for _, n := range s.nsps {
-			if err := n.adapter.Close(); err != nil && s.shutdownErr == nil {
+		s.shutdownErr = errors.Join(append(errs, err)...)
+		if s.ownBroker {
+			if err := s.broker.Close(); err != nil && s.shutdownErr == nil {
 				s.shutdownErr = err
 			}
 		}
 	})
 	return s.shutdownErr
+}
+
+// connPool holds slices of engine connections for fanout.
+var connPool = sync.Pool{New: func() any { s := make([]*engineio.Conn, 0, 64); return &s }}
+
+// fanout hands p to the engine once for every socket of list: one call,
+// in which the engine decides how the bytes are written
+// (engineio.Server.Broadcast). Sockets on another kind of connection (the
+// tests' in-process ones) are sent to one by one.
+func (s *Server) fanout(list []*Socket, p *Packet) {
+	if len(list) == 0 {
+		return
+	}
+	msgs := p.Messages()
+	cp := connPool.Get().(*[]*engineio.Conn)
+	conns := (*cp)[:0]
+	for _, so := range list {
+		if c, ok := so.client.conn.(*engineio.Conn); ok {
+			conns = append(conns, c)
+		} else {
+			so.client.sendMessages(msgs)
+		}
+	}
+	if len(conns) > 0 {
+		s.engine.Broadcast(conns, msgs...)
+	}
+	clear(conns)
+	*cp = conns[:0]
+	connPool.Put(cp)
 }

@@ -358,7 +358,7 @@ func TestRooms(t *testing.T) {
 	// Disconnected sockets leave their rooms.
 	cs[0].send("1")
 	deadline := time.Now().Add(guard)
-	for len(nsp.Adapter().Sockets([]string{"a"})) != 0 {
+	for len(nsp.To("a").Sockets()) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("socket still in room a after disconnect")
 		}

@@ -74,11 +74,6 @@ const (
 	stateClosed
 )
 
-type ackResult struct {
-	args []any
-	err  error
-}
-
 type keyValue struct {
 	key string
 	v   any
@@ -103,9 +98,12 @@ type Socket struct {
 	onDisconnecting []func(reason string)
 	onDisconnect    []func(reason string)
 	data            []keyValue // a slice: sockets hold a few values, a map costs more
-	acks            map[int64]chan ackResult
-	nextAck         int64
+	acks            map[int64]func(args []any, err error)
 	auth            map[string]any // Handshake.Auth until the connection handlers have run
+
+	// rooms are the rooms the socket joined (its own aside), under
+	// nsp.mu: the namespace's room index keeps them per room too.
+	rooms []string
 }
 
 func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
@@ -171,6 +169,17 @@ func (s *Socket) Set(key string, v any) {
 	}
 	s.data = append(s.data, keyValue{key, v})
 }
+
+// dataKey holds SetData's value among Set's: a key no application uses.
+const dataKey = "\x00socket.io:data"
+
+// SetData sets the socket's shared data, Node's socket.data: what other
+// nodes see of the socket (FetchSockets) and what connection-state recovery
+// keeps. It should be plain values (maps, slices, strings, numbers).
+func (s *Socket) SetData(v any) { s.Set(dataKey, v) }
+
+// Data returns the value set with SetData, or nil.
+func (s *Socket) Data() any { return s.Get(dataKey) }
 
 // Get returns per-socket data stored with Set, or nil.
 func (s *Socket) Get(key string) any {
@@ -240,15 +249,15 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	if !s.Connected() {
 		return nil, ErrDisconnected
 	}
-	ch := make(chan ackResult, 1)
-	s.mu.Lock()
-	id := s.nextAck
-	s.nextAck++
-	if s.acks == nil {
-		s.acks = make(map[int64]chan ackResult)
+	type ackResult struct {
+		args []any
+		err  error
 	}
-	s.acks[id] = ch
-	s.mu.Unlock()
+	ch := make(chan ackResult, 1)
+	id := s.nsp.nextAck.Add(1) - 1
+	if !s.addAck(id, func(args []any, err error) { ch <- ackResult{args, err} }) {
+		return nil, ErrDisconnected
+	}
 	drop := func() {
 		s.mu.Lock()
 		delete(s.acks, id)
@@ -276,42 +285,54 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	}
 }
 
-// onAck resolves a pending EmitWithAck; unknown or late ids are ignored.
+// addAck registers fn for the ack of id; false (and fn dropped) when the
+// socket is not connected. fn is called once: with the ack's arguments, or
+// with ErrDisconnected.
+func (s *Socket) addAck(id int64, fn func(args []any, err error)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.Connected() {
+		return false
+	}
+	if s.acks == nil {
+		s.acks = make(map[int64]func([]any, error))
+	}
+	s.acks[id] = fn
+	return true
+}
+
+// onAck resolves a pending ack; unknown or late ids are ignored.
 func (s *Socket) onAck(p *DecodedPacket) {
 	s.mu.Lock()
-	ch := s.acks[p.ID]
+	fn := s.acks[p.ID]
 	delete(s.acks, p.ID)
 	s.mu.Unlock()
-	if ch != nil {
+	if fn != nil {
 		args, _ := p.Data.([]any)
-		ch <- ackResult{args: args}
+		fn(args, nil)
 	}
 }
 
-// failAcks fails every pending EmitWithAck with ErrDisconnected.
+// failAcks fails every pending ack with ErrDisconnected.
 func (s *Socket) failAcks() {
 	s.mu.Lock()
 	acks := s.acks
 	s.acks = nil
 	s.mu.Unlock()
-	for _, ch := range acks {
-		ch <- ackResult{err: ErrDisconnected}
+	for _, fn := range acks {
+		fn(nil, ErrDisconnected)
 	}
 }
 
-// Join adds the socket to rooms.
-func (s *Socket) Join(rooms ...string) {
-	if s.state.Load() != stateConnected {
-		return
-	}
-	s.nsp.adapter.AddAll(s.id, rooms)
-}
+// Join adds the socket to rooms (on this node; it is connected here).
+func (s *Socket) Join(rooms ...string) { s.nsp.join(s, rooms) }
 
 // Leave removes the socket from room.
-func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+func (s *Socket) Leave(room string) { s.nsp.leave(s, room) }
 
-// Rooms returns the rooms the socket is in, its own id included.
-func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
+// Rooms returns the rooms the socket is in, its own id first; none once it
+// is disconnected.
+func (s *Socket) Rooms() []string { return s.nsp.socketRooms(s) }
 
 // To returns an operator broadcasting to rooms, excluding this socket.
 func (s *Socket) To(rooms ...string) *BroadcastOperator {
@@ -396,7 +417,6 @@ func (s *Socket) onClose(reason string) {
 	for _, fn := range ing {
 		s.client.run(func() { fn(reason) })
 	}
-	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.state.Store(stateClosed)
 	s.failAcks()

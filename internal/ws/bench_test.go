@@ -94,8 +94,12 @@ func BenchmarkWriteFramesNow(b *testing.B) {
 }
 
 // BenchmarkSendBatch writes one frame to each of 100 connections with one
-// SendBatch: a small room's broadcast.
-func BenchmarkSendBatch(b *testing.B) { benchSendBatch(b, SendBatch) }
+// Batcher.Send: a small room's broadcast.
+func BenchmarkSendBatch(b *testing.B) {
+	bt := NewBatcher()
+	defer bt.Close()
+	benchSendBatch(b, bt.Send)
+}
 
 func benchSendBatch(b *testing.B, send func([]SendItem)) {
 	f := newFanOut(b, 100)

@@ -47,7 +47,7 @@ type Conn struct {
 	closed    atomic.Bool
 	closing   atomic.Bool // a close frame's deadline is set: keep it
 	once      sync.Once
-	poll      *pollState // set by Watch
+	poll      atomic.Pointer[pollState] // set by Watch
 
 	hdr [MaxFrameHeaderSize]byte // read scratch, reader goroutine only
 }

@@ -10,10 +10,12 @@
 // frame read (liveness, a message begun). Server frames can be encoded once
 // (AppendFrame) and the same bytes written to many connections, several at a
 // time in one write (WriteFrames), or as much as the socket takes without
-// waiting (WriteFramesNow), or to many connections in one system call
-// (SendBatch: io_uring on Linux when the kernel has what it needs, probed at
-// start, else one send per connection; BatchPath says which). On Linux an
-// idle server connection needs no goroutine: Watch registers its socket with
-// one process-wide epoll set and calls back when bytes arrive (ADR 0010,
-// ADR 0012).
+// waiting (WriteNow, which finishes the rest of a full socket on a goroutine
+// of its own and says when through WriteDone), or to many connections in one
+// system call (Batcher: io_uring on Linux when the kernel has what it needs,
+// probed when it is made, else one send per connection; Path says which).
+// On Linux an idle server connection needs no goroutine: Watch registers its
+// socket with a Poller's epoll set and calls back when bytes arrive. A
+// Poller and a Batcher belong to whoever made them (the Engine.IO server)
+// and are released by their Close (ADR 0010, ADR 0012, ADR 0018).
 package ws

@@ -3,15 +3,19 @@
 package ws
 
 import (
+	"encoding/binary"
+	"errors"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// The process-wide poller: one epoll set holding every watched connection's
-// socket, and one goroutine waiting on it. An idle connection that is
-// watched costs a map entry here instead of a goroutine and its stack.
+// Poller watches connections' sockets for bytes to read: one epoll set and
+// one goroutine waiting on it, owned by whoever made it (the Engine.IO
+// server) and released by Close. An idle connection that is watched costs a
+// map entry here instead of a goroutine and its stack.
 //
 // Registrations are one-shot (EPOLLONESHOT): an event disarms the socket
 // until Rearm, so at most one reader runs per connection and messages are
@@ -21,74 +25,111 @@ import (
 // connection removes it from the set. An event is matched to its connection
 // by an id that is never reused, so a late event for a closed connection
 // whose descriptor number was reused is dropped.
-type poller struct {
+type Poller struct {
 	epfd int
+	wake int           // eventfd, registered under id 0: Close writes it to stop the loop
+	done chan struct{} // closed when the loop has returned
 
-	mu    sync.Mutex
-	conns map[uint64]*Conn
-	next  uint64
+	// mu guards conns, next and closed, and is held (read) around every
+	// use of epfd, so Close never closes it under a registration.
+	mu     sync.RWMutex
+	conns  map[uint64]*Conn
+	next   uint64
+	closed bool
 }
 
 // pollState is a watched connection's registration.
 type pollState struct {
+	p          *Poller
 	id         uint64
 	onReadable func()
 }
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-var (
-	defaultPoller     atomic.Pointer[poller]
-	defaultPollerOnce sync.Once
-)
+// errPollerClosed is Rearm's error once the poller is closed.
+var errPollerClosed = errors.New("ws: poller closed")
 
-// getPoller starts the poller on first use; nil if epoll is unavailable.
-func getPoller() *poller {
-	defaultPollerOnce.Do(func() {
-		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-		if err != nil {
-			return
-		}
-		p := &poller{epfd: epfd, conns: make(map[uint64]*Conn)}
-		defaultPoller.Store(p)
-		go p.loop()
-	})
-	return defaultPoller.Load()
+// NewPoller creates an epoll set and starts the goroutine that waits on it.
+func NewPoller() (*Poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = syscall.Close(epfd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN} // id 0
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		_ = syscall.Close(wake)
+		_ = syscall.Close(epfd)
+		return nil, err
+	}
+	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{}), conns: make(map[uint64]*Conn)}
+	go p.loop()
+	return p, nil
+}
+
+// Close stops the poller's goroutine (after any onReadable it is running)
+// and releases the epoll set. Watched connections are forgotten: they get
+// no more onReadable, and Rearm fails. Safe to call twice.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.done
+		return nil
+	}
+	p.closed = true
+	clear(p.conns)
+	p.mu.Unlock()
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	if _, err := syscall.Write(p.wake, one[:]); err != nil {
+		return err
+	}
+	<-p.done
+	p.mu.Lock() // no ctl in flight: they hold it (read) and check closed
+	err := syscall.Close(p.epfd)
+	p.mu.Unlock()
+	if werr := syscall.Close(p.wake); err == nil {
+		err = werr
+	}
+	return err
 }
 
 // Watch arranges for onReadable to run once c has something to read: bytes,
-// the end of the stream or an error. It runs on the poller's goroutine and
-// must not block: it should start the goroutine that calls ReadMessage. After
+// the end of the stream or an error. It runs on p's goroutine and must not
+// block: it should start the goroutine that calls ReadMessage. After
 // reading, call Rearm to be told again. Watch returns false, and changes
 // nothing, when c cannot be watched (not a plain socket, such as TLS; bytes
-// buffered ahead of the socket; no epoll): read it from a goroutine of its
-// own instead. A closed connection is forgotten.
-func (c *Conn) Watch(onReadable func()) bool {
-	if c.closed.Load() {
+// buffered ahead of the socket; watched already; p nil or closed): read it
+// from a goroutine of its own instead. A closed connection is forgotten.
+func (c *Conn) Watch(p *Poller, onReadable func()) bool {
+	if p == nil || c.closed.Load() {
 		return false
 	}
 	rc := rawConnOf(c)
 	if rc == nil {
 		return false
 	}
-	p := getPoller()
-	if p == nil {
-		return false
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.poll != nil {
-		return false // watched already
-	}
-	p.next++
-	st := &pollState{id: p.next, onReadable: onReadable}
-	// Close marks c closed before it calls unwatch (which waits for p.mu):
-	// either it finds the entry made here, or this sees it closed. Adding to
-	// the set under p.mu orders this before the first event's delivery.
-	if c.closed.Load() || p.ctl(rc, st, syscall.EPOLL_CTL_ADD) != nil {
+	if p.closed || c.poll.Load() != nil {
 		return false
 	}
-	c.poll = st
+	p.next++
+	st := &pollState{p: p, id: p.next, onReadable: onReadable}
+	// Published before closed is read: Close marks c closed before it
+	// loads poll, so either it sees st (and its unwatch waits for p.mu,
+	// held here, to undo what this does) or this sees c closed.
+	c.poll.Store(st)
+	if c.closed.Load() || p.ctlLocked(rc, st, syscall.EPOLL_CTL_ADD) != nil {
+		c.poll.Store(nil)
+		return false
+	}
 	p.conns[st.id] = c
 	return true
 }
@@ -97,15 +138,22 @@ func (c *Conn) Watch(onReadable func()) bool {
 // the bytes that raised the last one have been read (if more are waiting,
 // onReadable runs again at once). Not safe to call concurrently with itself.
 func (c *Conn) Rearm() error {
-	st := c.poll
+	st := c.poll.Load()
 	if st == nil {
 		return errNotWatched
 	}
-	return defaultPoller.Load().ctl(c.rc, st, syscall.EPOLL_CTL_MOD)
+	p := st.p
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return errPollerClosed
+	}
+	return p.ctlLocked(c.rc, st, syscall.EPOLL_CTL_MOD)
 }
 
-// ctl adds or re-arms st's socket in the set, with st's id as the event data.
-func (p *poller) ctl(rc syscall.RawConn, st *pollState, op int) error {
+// ctlLocked adds or re-arms st's socket in the set, with st's id as the
+// event data. Needs p.mu held (either way) and p open.
+func (p *Poller) ctlLocked(rc syscall.RawConn, st *pollState, op int) error {
 	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(uint32(st.id)), Pad: int32(uint32(st.id >> 32))}
 	var cerr error
 	err := rc.Control(func(fd uintptr) {
@@ -117,24 +165,18 @@ func (p *poller) ctl(rc syscall.RawConn, st *pollState, op int) error {
 	return cerr
 }
 
-// forget drops c's registration; closing the socket takes it out of the
-// epoll set.
-func (p *poller) forget(c *Conn) {
-	p.mu.Lock()
-	if st := c.poll; st != nil {
-		delete(p.conns, st.id)
-	}
-	p.mu.Unlock()
-}
-
-// unwatch is called when c is closed, after it is marked closed.
+// unwatch is called when c is closed, after it is marked closed; closing
+// the socket takes it out of the epoll set, this out of the map.
 func (c *Conn) unwatch() {
-	if p := defaultPoller.Load(); p != nil {
-		p.forget(c)
+	if st := c.poll.Load(); st != nil {
+		st.p.mu.Lock()
+		delete(st.p.conns, st.id)
+		st.p.mu.Unlock()
 	}
 }
 
-func (p *poller) loop() {
+func (p *Poller) loop() {
+	defer close(p.done)
 	events := make([]syscall.EpollEvent, 256)
 	ready := make([]*Conn, 0, 256)
 	for {
@@ -148,16 +190,24 @@ func (p *poller) loop() {
 			continue
 		}
 		ready = ready[:0]
-		p.mu.Lock()
+		stop := false
+		p.mu.RLock()
 		for i := range n {
 			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
-			if c := p.conns[id]; c != nil {
+			if id == 0 {
+				stop = true
+			} else if c := p.conns[id]; c != nil {
 				ready = append(ready, c)
 			}
 		}
-		p.mu.Unlock()
+		p.mu.RUnlock()
+		if stop {
+			return
+		}
 		for i, c := range ready {
-			c.poll.onReadable()
+			if st := c.poll.Load(); st != nil {
+				st.onReadable()
+			}
 			ready[i] = nil
 		}
 	}

@@ -2,12 +2,24 @@
 
 package ws
 
+import "errors"
+
+// Poller is not available on this platform: NewPoller fails, and
+// connections are read from a goroutine of their own.
+type Poller struct{}
+
 // pollState is empty where there is no epoll: nothing is watched.
 type pollState struct{}
 
+// NewPoller fails on this platform.
+func NewPoller() (*Poller, error) { return nil, errors.New("ws: no epoll on this platform") }
+
+// Close does nothing.
+func (p *Poller) Close() error { return nil }
+
 // Watch returns false on this platform: read the connection from a
 // goroutine of its own.
-func (c *Conn) Watch(onReadable func()) bool { return false }
+func (c *Conn) Watch(p *Poller, onReadable func()) bool { return false }
 
 // Rearm fails on this platform, where nothing is watched.
 func (c *Conn) Rearm() error { return errNotWatched }

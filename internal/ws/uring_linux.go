@@ -5,7 +5,6 @@ package ws
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -13,32 +12,70 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SendBatch writes to many connections with one system call: an io_uring
+// Batcher writes to many connections with one system call: an io_uring
 // submission of one send per connection, where a loop of send(2) would
 // enter the kernel once per connection. In this project's VM the kernel
 // entry and exit were about 40 % of a small send's CPU (docs/performance.md).
-// It is used for the small broadcasts a goroutine writes itself
-// (engineio.Server.ReleaseWrites).
+// The Engine.IO server makes one, on first use, for the small broadcasts a
+// goroutine writes itself (engineio.Server.Broadcast), and closes it with
+// the server.
 //
-// The first call (or BatchPath) sets up the rings and probes the running
-// kernel for what the batch needs (IORING_OP_SEND, Linux 5.6; one mapping
-// for both rings, 5.4). Where anything is missing, or io_uring cannot be
-// set up at all (seccomp, io_uring_disabled), or the kernel later refuses
-// the sends, each connection is written with WriteFramesNow instead, and
-// BatchPath says so and why. No send is lost to the fallback: an item the
-// ring refused is written with send(2) in the same call.
-//
-// Each item's frames are written as WriteFramesNow would: as much as the
-// socket takes at once, the rest returned. The descriptors stay open for the
-// submission (each connection's RawConn.Control is entered, nested, around
-// it), so a connection closed meanwhile cannot have its descriptor number
-// reused under the batch.
-func SendBatch(items []SendItem) { processBatcher().send(items) }
+// NewBatcher sets up its rings and probes the running kernel for what the
+// batch needs (IORING_OP_SEND, Linux 5.6; one mapping for both rings, 5.4).
+// Where anything is missing, or io_uring cannot be set up at all (seccomp,
+// io_uring_disabled), or the kernel later refuses the sends, each
+// connection is written with WriteFramesNow instead, and Path says so and
+// why. No send is lost to the fallback: an item the ring refused is
+// written with send(2) in the same call. The zero Batcher has no rings: it
+// writes each item with its own send(2).
+type Batcher struct {
+	entries int         // submission queue entries: the most items a batch takes
+	rings   chan *uring // idle rings; nil on the fallback path from the start
+	all     []*uring
 
-// BatchPath reports how SendBatch writes on this machine: BatchIOURing, or
-// BatchSend with the reason io_uring is not used. The first call sets up
-// io_uring and probes the kernel; serve calls it at start to log the path.
-func BatchPath() (path, reason string) { return processBatcher().path() }
+	fallback atomic.Pointer[string] // why the fallback is used; nil while io_uring is
+}
+
+// NewBatcher sets up a Batcher's rings (4 of 256 entries: batches in
+// flight at once; more write one by one).
+func NewBatcher() *Batcher {
+	return newBatcher(batcherConfig{entries: ringEntries, rings: ringCount, op: ioringOpSend})
+}
+
+// Send writes each item's frames as WriteFramesNow would: as much as the
+// socket takes at once; the rest goes to a background write when the item
+// has a Done (see SendItem), or is returned. The descriptors stay open for
+// the submission (each connection's RawConn.Control is entered, nested,
+// around it), so a connection closed meanwhile cannot have its descriptor
+// number reused under the batch. A Conn may appear in one item only.
+func (b *Batcher) Send(items []SendItem) {
+	b.send(items)
+	settle(items)
+}
+
+// Path reports how Send writes on this machine: BatchIOURing, or BatchSend
+// with the reason io_uring is not used. serve logs it at start.
+func (b *Batcher) Path() (path, reason string) {
+	if why := b.fallback.Load(); why != nil {
+		return BatchSend, *why
+	}
+	if b.rings == nil {
+		return BatchSend, "no rings (the zero Batcher)"
+	}
+	return BatchIOURing, ""
+}
+
+// Close waits for the batches in flight and releases the rings; later
+// Sends write one send(2) per connection. Not safe to call concurrently
+// with itself.
+func (b *Batcher) Close() error {
+	b.fall("closed")
+	for range b.all {
+		(<-b.rings).close()
+	}
+	b.all = nil
+	return nil
+}
 
 // The io_uring ABI (include/uapi/linux/io_uring.h). golang.org/x/sys/unix has
 // the system call numbers of every architecture but not these; they are the
@@ -88,12 +125,6 @@ type uringProbe struct {
 	}
 }
 
-// processBatcher is the process's batcher, set up on first use. The rings
-// live as long as the process, like the poller's epoll set.
-var processBatcher = sync.OnceValue(func() *batcher {
-	return newBatcher(batcherConfig{entries: ringEntries, rings: ringCount, op: ioringOpSend})
-})
-
 // batcherConfig sets up a batcher. Tests change op and skipProbe to force
 // the fallback paths on a kernel that has everything.
 type batcherConfig struct {
@@ -103,22 +134,12 @@ type batcherConfig struct {
 	skipProbe bool  // submit op without asking the kernel first
 }
 
-// batcher makes SendBatch's submissions with the rings it owns, or writes
-// each item on its own once io_uring is found unusable.
-type batcher struct {
-	entries int         // submission queue entries: the most items a batch takes
-	rings   chan *uring // idle rings; nil on the fallback path from the start
-	all     []*uring
-
-	fallback atomic.Pointer[string] // why the fallback is used; nil while io_uring is
-}
-
 // errSendRefused marks an item whose send the ring refused: it is written
 // with send(2) instead.
 var errSendRefused = errors.New("ws: io_uring refused the send")
 
-func newBatcher(cfg batcherConfig) *batcher {
-	b := &batcher{}
+func newBatcher(cfg batcherConfig) *Batcher {
+	b := &Batcher{}
 	r, err := newURing(cfg.entries, cfg.op)
 	if err != nil {
 		b.fall(err.Error())
@@ -146,17 +167,10 @@ func newBatcher(cfg batcherConfig) *batcher {
 
 // fall switches b to writing each item on its own, for the first reason
 // given.
-func (b *batcher) fall(why string) { b.fallback.CompareAndSwap(nil, &why) }
-
-func (b *batcher) path() (string, string) {
-	if why := b.fallback.Load(); why != nil {
-		return BatchSend, *why
-	}
-	return BatchIOURing, ""
-}
+func (b *Batcher) fall(why string) { b.fallback.CompareAndSwap(nil, &why) }
 
 // take returns an idle ring, or nil (none free, or the fallback path).
-func (b *batcher) take() *uring {
+func (b *Batcher) take() *uring {
 	if b.rings == nil || b.fallback.Load() != nil {
 		return nil
 	}
@@ -166,16 +180,6 @@ func (b *batcher) take() *uring {
 	default:
 		return nil
 	}
-}
-
-// close waits for the rings to be idle and releases them (tests; the
-// process's batcher is never closed).
-func (b *batcher) close() {
-	b.fall("closed")
-	for range b.all {
-		(<-b.rings).close()
-	}
-	b.all = nil
 }
 
 // uring is one submission/completion ring pair, used by one batch at a time.
@@ -244,16 +248,18 @@ func opName(op uint8) string {
 
 func (r *uring) word(off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&r.rings[off])) }
 
-// send writes each item's frames (see SendBatch). A Conn may appear in one
-// item only. Items whose connection cannot take part (TLS, over 32 KiB in
-// all) are written with WriteFramesNow.
-func (b *batcher) send(items []SendItem) {
+// send writes each item's frames (see Send), returning each rest. Items
+// whose connection cannot take part (TLS, over 32 KiB in all) are written
+// with WriteFramesNow.
+func (b *Batcher) send(items []SendItem) {
 	r := b.take()
 	if r == nil || len(items) > b.entries {
 		if r != nil {
 			b.rings <- r
 		}
-		sendEach(items)
+		for i := range items {
+			items[i].Rest, items[i].Err = items[i].Conn.WriteFramesNow(items[i].Frames)
+		}
 		return
 	}
 	defer func() { b.rings <- r }()

@@ -32,8 +32,10 @@ func readAll(t *testing.T, nc net.Conn, want [][]byte) error {
 // several (copied together) and one closed before the batch: the first two
 // get their bytes, the closed one ErrClosed and all its frames back.
 func TestSendBatch(t *testing.T) {
-	path, why := BatchPath()
-	t.Logf("SendBatch path here: %s %s", path, why)
+	b := NewBatcher()
+	t.Cleanup(func() { b.Close() })
+	path, why := b.Path()
+	t.Logf("Batcher path here: %s %s", path, why)
 	one, oneCli := tcpPair(t)
 	several, severalCli := tcpPair(t)
 	closed, _ := tcpPair(t)
@@ -46,7 +48,7 @@ func TestSendBatch(t *testing.T) {
 		{Conn: several, Frames: [][]byte{AppendFrame(nil, OpBinary, sev[0]), AppendFrame(nil, OpBinary, sev[1]), AppendFrame(nil, OpBinary, sev[2])}},
 		{Conn: closed, Frames: [][]byte{AppendFrame(nil, OpText, []byte("never"))}},
 	}
-	SendBatch(items)
+	b.Send(items)
 	if items[0].Err != nil || items[0].Rest != nil || items[1].Err != nil || items[1].Rest != nil {
 		t.Fatalf("readers: %v %v / %v %v", items[0].Err, items[0].Rest, items[1].Err, items[1].Rest)
 	}
@@ -65,6 +67,8 @@ func TestSendBatch(t *testing.T) {
 // batch comes back with ErrWouldBlock and a rest; written later with
 // WriteFrames, the rest completes the stream byte for byte.
 func TestSendBatchFullSocket(t *testing.T) {
+	bt := NewBatcher()
+	t.Cleanup(func() { bt.Close() })
 	c, cli := tcpPair(t)
 	var sent [][]byte
 	var rest [][]byte
@@ -75,7 +79,7 @@ func TestSendBatchFullSocket(t *testing.T) {
 		p, q := numbered(len(sent), 20<<10), numbered(len(sent)+1, 100)
 		sent = append(sent, p, q)
 		items := []SendItem{{Conn: c, Frames: [][]byte{AppendFrame(nil, OpBinary, p), AppendFrame(nil, OpBinary, q)}}}
-		SendBatch(items)
+		bt.Send(items)
 		switch {
 		case errors.Is(items[0].Err, ErrWouldBlock):
 			if len(items[0].Rest) == 0 {
@@ -96,6 +100,43 @@ func TestSendBatchFullSocket(t *testing.T) {
 	}
 }
 
+// doneFunc is a WriteDone.
+type doneFunc func(error)
+
+func (f doneFunc) WriteDone(err error) { f(err) }
+
+// TestSendBatchFinishesTheRestInBackground batches, with a Done, to a
+// client that does not read: once its socket is full, the item is pending
+// (Send returns with neither an error nor a rest); the client, reading at
+// last, gets every byte in order, and Done is told with no error.
+func TestSendBatchFinishesTheRestInBackground(t *testing.T) {
+	bt := NewBatcher()
+	t.Cleanup(func() { bt.Close() })
+	c, cli := tcpPair(t)
+	finished := make(chan error, 1)
+	done := doneFunc(func(err error) { finished <- err })
+	var sent [][]byte
+	for pending := false; !pending; {
+		if len(sent) > 5000 {
+			t.Fatal("the socket never filled")
+		}
+		p := numbered(len(sent), 20<<10)
+		sent = append(sent, p)
+		items := []SendItem{{Conn: c, Frames: [][]byte{AppendFrame(nil, OpBinary, p)}, Done: done}}
+		bt.Send(items)
+		if items[0].Err != nil || items[0].Rest != nil {
+			t.Fatalf("err %v, rest %d frames: a Done item returns neither", items[0].Err, len(items[0].Rest))
+		}
+		pending = items[0].Pending
+	}
+	if err := readAll(t, cli, sent); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-finished; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSendBatchFallback forces, on this kernel, each way io_uring can be
 // unusable elsewhere: io_uring_setup fails (seccomp, io_uring_disabled); the
 // probe finds the send opcode missing (a kernel before 5.6); the kernel takes
@@ -104,7 +145,9 @@ func TestSendBatchFullSocket(t *testing.T) {
 // per connection and why, and every message reaches every connection, in
 // order, with nothing lost on the batch the kernel refused.
 func TestSendBatchFallback(t *testing.T) {
-	ioURingHere := processBatcher().fallback.Load() == nil
+	here := NewBatcher()
+	ioURingHere := here.fallback.Load() == nil
+	here.Close()
 	const missing = 255 // an opcode no kernel has
 	for _, tc := range []struct {
 		name    string
@@ -119,8 +162,8 @@ func TestSendBatchFallback(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBatcher(tc.cfg)
-			t.Cleanup(b.close)
-			path, why := b.path()
+			t.Cleanup(func() { b.Close() })
+			path, why := b.Path()
 			if tc.upfront || !ioURingHere {
 				if path != BatchSend || why == "" {
 					t.Fatalf("path %q (%q), want %q with a reason", path, why, BatchSend)
@@ -129,7 +172,7 @@ func TestSendBatchFallback(t *testing.T) {
 				t.Fatalf("path %q (%q) before the first batch, want %q", path, why, BatchIOURing)
 			}
 			deliverAll(t, b)
-			path, why = b.path()
+			path, why = b.Path()
 			t.Logf("after the batches: %s, %s", path, why)
 			if path != BatchSend {
 				t.Fatalf("path %q after the batches, want %q", path, BatchSend)
@@ -144,7 +187,7 @@ func TestSendBatchFallback(t *testing.T) {
 // deliverAll sends 20 batches through b to 30 connections (one frame for
 // some, three copied together for others) plus one closed connection, then
 // reads every connection's stream and compares it message by message.
-func deliverAll(t *testing.T, b *batcher) {
+func deliverAll(t *testing.T, b *Batcher) {
 	t.Helper()
 	const conns, rounds = 30, 20
 	srv := make([]*Conn, conns)
@@ -191,5 +234,6 @@ func deliverAll(t *testing.T, b *batcher) {
 // set up: one send(2) per connection.
 func BenchmarkSendBatchFallback(b *testing.B) {
 	bt := newBatcher(batcherConfig{entries: 0, rings: 1, op: ioringOpSend})
-	benchSendBatch(b, bt.send)
+	defer bt.Close()
+	benchSendBatch(b, bt.Send)
 }

@@ -15,8 +15,17 @@ func (c *Conn) writeFramesNowLocked(frames [][]byte) ([][]byte, error) {
 	return c.writeFramesLocked(frames)
 }
 
-// SendBatch writes each item with WriteFramesNow on this platform.
-func SendBatch(items []SendItem) { sendEach(items) }
+// Batcher writes each item with WriteFramesNow on this platform.
+type Batcher struct{}
 
-// BatchPath reports how SendBatch writes: one send per connection here.
-func BatchPath() (path, reason string) { return BatchSend, "io_uring is Linux-only" }
+// NewBatcher returns a Batcher.
+func NewBatcher() *Batcher { return &Batcher{} }
+
+// Send writes each item on its own (see SendItem).
+func (b *Batcher) Send(items []SendItem) { sendEach(items) }
+
+// Path reports how Send writes: one send per connection here.
+func (b *Batcher) Path() (path, reason string) { return BatchSend, "io_uring is Linux-only" }
+
+// Close does nothing.
+func (b *Batcher) Close() error { return nil }

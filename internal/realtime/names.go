@@ -1,0 +1,37 @@
+package realtime
+
+import (
+	"strings"
+
+	"github.com/eventide/realtime/internal/auth"
+)
+
+// The names clients see, written once: the gateway reads them from
+// clients and Service publishes with them. The domain (availability)
+// speaks of providers and changes; these are the Socket.IO words for them.
+
+// Events the gateway handles and emits.
+const (
+	EventJoinRoom            = "joinRoom"
+	EventLeaveRoom           = "leaveRoom"
+	EventJoinedRoom          = "joinedRoom"
+	EventLeftRoom            = "leftRoom"
+	EventException           = "exception"
+	EventAvailabilityUpdated = "availabilityUpdated"
+)
+
+// roomPrefix starts the name of a provider's room.
+const roomPrefix = "provider-"
+
+// RoomForProvider returns the Socket.IO room of a provider: "provider-<id>".
+func RoomForProvider(providerID string) string { return roomPrefix + providerID }
+
+// ProviderOfRoom returns the provider id of a "provider-<id>" room; ok is
+// false for any other name or a malformed id (auth.ValidProviderID).
+func ProviderOfRoom(room string) (providerID string, ok bool) {
+	id, found := strings.CutPrefix(room, roomPrefix)
+	if !found || !auth.ValidProviderID(id) {
+		return "", false
+	}
+	return id, true
+}

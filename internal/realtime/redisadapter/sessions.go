@@ -1,0 +1,138 @@
+package redisadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventide/realtime/internal/socketio"
+)
+
+// Connection-state recovery on the streams adapter: the session format and
+// the replay of missed broadcasts, for the recovery code (see Session in
+// streams_wire.go for the format).
+
+// PersistSession keeps a disconnected socket's session for ttl, under
+// SessionKeyPrefix + pid, as Node's streams adapter does.
+func (s *Streams) PersistSession(ctx context.Context, sess Session, ttl time.Duration) error {
+	v, err := encodeSession(sess)
+	if err != nil {
+		return err
+	}
+	return s.rdb.Do(ctx, sessionSetArgs(s.cfg.SessionKeyPrefix, sess.PID, v, ttl.Milliseconds())...).Err()
+}
+
+// restorePages bounds the XRANGE pages of one restore, as Node bounds its
+// calls: entries added faster than they are read would loop forever.
+const restorePages = 100
+
+// RestoreSession takes (reads and deletes) the session of pid and returns
+// the broadcasts of namespace nsp after offset that it would have got (its
+// rooms, not excepted), in stream order, each with its Offset. ok is false
+// when the session is gone (expired, or taken) or the offset is no longer
+// in the stream (trimmed): the client cannot be recovered.
+func (s *Streams) RestoreSession(ctx context.Context, nsp, pid, offset string) (sess Session, missed []*socketio.Broadcast, ok bool, err error) {
+	if !validOffset(offset) {
+		return Session{}, nil, false, nil
+	}
+	var get *redis.StringCmd
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, s.cfg.SessionKeyPrefix+pid)
+		p.Del(ctx, s.cfg.SessionKeyPrefix+pid)
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return Session{}, nil, false, fmt.Errorf("redisadapter: restore session: %w", err)
+	}
+	raw, err := get.Result()
+	if errors.Is(err, redis.Nil) {
+		return Session{}, nil, false, nil
+	}
+	if err != nil {
+		return Session{}, nil, false, err
+	}
+	at, err := s.rdb.XRange(ctx, s.cfg.Key, offset, offset).Result()
+	if err != nil {
+		return Session{}, nil, false, fmt.Errorf("redisadapter: restore session: %w", err)
+	}
+	if len(at) == 0 {
+		return Session{}, nil, false, nil
+	}
+	if sess, err = decodeSession(raw); err != nil {
+		return Session{}, nil, false, err
+	}
+	from := offset
+	for range restorePages {
+		entries, err := s.rdb.XRangeN(ctx, s.cfg.Key, "("+from, "+", s.cfg.ReadCount).Result()
+		if err != nil {
+			return Session{}, nil, false, fmt.Errorf("redisadapter: restore session: %w", err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		for _, e := range entries {
+			from = e.ID
+			if e.Values["nsp"] != nsp || e.Values["type"] != strconv.Itoa(msgBroadcast) {
+				continue
+			}
+			m, err := decodeEntry(e.ID, e.Values)
+			if err != nil || m.Packet == nil || !includes(sess.Rooms, m.Opts) {
+				continue
+			}
+			b := broadcastOf(m.Packet, m.Opts)
+			b.Namespace, b.Offset = nsp, e.ID
+			missed = append(missed, b)
+		}
+	}
+	return sess, missed, true, nil
+}
+
+// validOffset reports whether offset is a stream entry id, <ms>-<seq>.
+func validOffset(offset string) bool {
+	ms, seq, found := cut(offset)
+	return found && digits(ms) && digits(seq)
+}
+
+func cut(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '-' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// includes reports whether a socket in rooms gets a broadcast with opts.
+func includes(rooms []string, o wireOpts) bool {
+	in := len(o.Rooms) == 0
+	for _, r := range rooms {
+		for _, x := range o.Except {
+			if r == x {
+				return false
+			}
+		}
+		if !in {
+			for _, want := range o.Rooms {
+				if r == want {
+					in = true
+				}
+			}
+		}
+	}
+	return in
+}

@@ -1,0 +1,227 @@
+package socketio
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// localSide is a namespace as its broker sees it: the Local of the seam
+// (broker.go). It is a defined type over Namespace, so handing it to the
+// broker costs nothing and the Namespace's own methods stay the
+// application's.
+type localSide Namespace
+
+var _ Local = (*localSide)(nil)
+
+func (n *Namespace) local() *localSide { return (*localSide)(n) }
+func (l *localSide) ns() *Namespace    { return (*Namespace)(l) }
+
+// Name implements Local.
+func (l *localSide) Name() string { return l.name }
+
+// HasRoom implements Local.
+func (l *localSide) HasRoom(room string) bool {
+	n := l.ns()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.rooms[room] != nil || n.sockets[room] != nil
+}
+
+// Deliver implements Local.
+func (l *localSide) Deliver(b *Broadcast) { l.ns().deliver(b, b.Offset) }
+
+// deliver is the namespace's local delivery, the one way a broadcast
+// reaches this node's sockets, whether this node published it (after
+// Broker.Publish) or another did (Local.Deliver). It drops a repeat of a
+// stream's broadcast, resolves the recipients under the read lock and hands
+// the packet to the engine once for all of them.
+//
+// Connection-state recovery hooks in here (ADR 0018): with recovery on, an
+// EVENT without ack id that is not volatile gets its offset (the broker's,
+// or one the namespace's history assigns when offset is "") appended to
+// its arguments, encoded once, and is recorded with its rooms and except
+// for the recovery window before the fan-out.
+func (n *Namespace) deliver(b *Broadcast, offset string) {
+	if b.Stream != "" && !n.streams.accept(b.Stream, b.Seq) {
+		return
+	}
+	_ = offset // recovery (ADR 0018)
+	rp := recipientPool.Get().(*[]*Socket)
+	list := n.selectSockets(Selector{Rooms: b.Rooms, Except: b.Except}, (*rp)[:0])
+	n.server.fanout(list, b.Packet)
+	clear(list)
+	*rp = list[:0]
+	recipientPool.Put(rp)
+}
+
+// recipientPool holds slices of sockets, so a broadcast allocates nothing
+// per recipient.
+var recipientPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
+
+// selectSockets appends the sockets sel selects to list, each once.
+func (n *Namespace) selectSockets(sel Selector, list []*Socket) []*Socket {
+	except := sel.Except
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	switch len(sel.Rooms) {
+	case 0:
+		for _, s := range n.sockets {
+			if len(except) == 0 || !inAny(s, except) {
+				list = append(list, s)
+			}
+		}
+	case 1:
+		list = n.appendMembersLocked(list, sel.Rooms[0], except, nil)
+	default:
+		seen := make(map[*Socket]struct{})
+		for _, r := range sel.Rooms {
+			list = n.appendMembersLocked(list, r, except, seen)
+		}
+	}
+	return list
+}
+
+// appendMembersLocked appends the members of room (the joined ones and
+// the socket whose id it is) that are in none of except and not in seen
+// (when seen is not nil, it records them). Needs n.mu read-locked.
+func (n *Namespace) appendMembersLocked(list []*Socket, room string, except []string, seen map[*Socket]struct{}) []*Socket {
+	add := func(s *Socket) {
+		if seen != nil {
+			if _, dup := seen[s]; dup {
+				return
+			}
+			seen[s] = struct{}{}
+		}
+		if len(except) == 0 || !inAny(s, except) {
+			list = append(list, s)
+		}
+	}
+	for s := range n.rooms[room] {
+		add(s)
+	}
+	if s := n.sockets[room]; s != nil {
+		add(s)
+	}
+	return list
+}
+
+// inAny reports whether s is in any of rooms. Needs n.mu read-locked
+// (s.rooms).
+func inAny(s *Socket, rooms []string) bool {
+	for _, r := range rooms {
+		if r == s.id || containsString(s.rooms, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Rooms implements Local: the joined rooms and the sockets' own rooms.
+func (l *localSide) Rooms() []string {
+	n := l.ns()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]string, 0, len(n.rooms)+len(n.sockets))
+	for r := range n.rooms {
+		out = append(out, r)
+	}
+	for id := range n.sockets {
+		if _, dup := n.rooms[id]; !dup {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// FetchSockets implements Local.
+func (l *localSide) FetchSockets(sel Selector) []SocketInfo {
+	n := l.ns()
+	list := n.selectSockets(sel, nil)
+	out := make([]SocketInfo, 0, len(list))
+	for _, s := range list {
+		rooms := n.socketRooms(s)
+		if rooms == nil {
+			continue // gone meanwhile
+		}
+		hs := s.Handshake()
+		hs.Auth = map[string]any{}
+		out = append(out, SocketInfo{ID: s.id, Handshake: hs, Rooms: rooms, Data: s.Data()})
+	}
+	return out
+}
+
+// AddSockets implements Local.
+func (l *localSide) AddSockets(sel Selector, rooms []string) {
+	n := l.ns()
+	for _, s := range n.selectSockets(sel, nil) {
+		n.join(s, rooms)
+	}
+}
+
+// DelSockets implements Local.
+func (l *localSide) DelSockets(sel Selector, rooms []string) {
+	n := l.ns()
+	for _, s := range n.selectSockets(sel, nil) {
+		for _, r := range rooms {
+			n.leave(s, r)
+		}
+	}
+}
+
+// DisconnectSockets implements Local.
+func (l *localSide) DisconnectSockets(sel Selector, close bool) {
+	for _, s := range l.ns().selectSockets(sel, nil) {
+		s.Disconnect(close)
+	}
+}
+
+// ServerSideEmit implements Local. The handlers run on the caller's (the
+// broker's) goroutine, in the order they were added.
+func (l *localSide) ServerSideEmit(event string, args []any, ack func(reply any)) {
+	n := l.ns()
+	n.hmu.RLock()
+	hs := n.onSSE
+	n.hmu.RUnlock()
+	var once func(reply any)
+	if ack != nil {
+		var done atomic.Bool
+		once = func(reply any) {
+			if done.CompareAndSwap(false, true) {
+				ack(reply)
+			}
+		}
+	}
+	for _, h := range hs {
+		if h.event == event {
+			h.fn(args, once)
+		}
+	}
+}
+
+// BroadcastWithAck implements Local: the packet gets an ack id of this
+// namespace's (one for every recipient, so it is still encoded once), each
+// recipient waits for its ack under that id, and onCount is told how many
+// were asked before any is sent.
+func (l *localSide) BroadcastWithAck(b *Broadcast, onCount func(n int), onAck func(args []any)) {
+	n := l.ns()
+	id := n.nextAck.Add(1) - 1
+	p, err := b.Packet.withAckID(id)
+	if err != nil {
+		n.server.log.Error("socketio: broadcast with ack", "nsp", n.name, "err", err)
+		onCount(0)
+		return
+	}
+	list := n.selectSockets(Selector{Rooms: b.Rooms, Except: b.Except}, nil)
+	asked := list[:0]
+	for _, s := range list {
+		if s.addAck(id, func(args []any, err error) {
+			if err == nil {
+				onAck(args)
+			}
+		}) {
+			asked = append(asked, s)
+		}
+	}
+	onCount(len(asked))
+	n.server.fanout(asked, p)
+}
