@@ -20,9 +20,11 @@ import (
 // The shared writers are a few goroutines (at most GOMAXPROCS) instead of a
 // goroutine per connection: a connection with queued frames waits on the
 // server's ready queue, and the writer that takes it writes everything
-// queued by then in one call. In a broadcast burst the frames pile up while
-// the connection waits, so most connections get the whole burst in one
-// system call. Writers exist only while the ready queue is not empty.
+// queued by then. A writer takes up to maxInlineFlush connections at a time
+// and writes them in one submission, as Broadcast does. In a broadcast burst
+// the frames pile up while the connection waits, so most connections get
+// the whole burst in one write, and many connections share a system call.
+// Writers exist only while the ready queue is not empty.
 //
 // Writes never wait: a peer whose socket is full has the rest written by a
 // goroutine of the ws layer, which then tells the connection (writeDone),
@@ -87,9 +89,10 @@ func (s *Server) startWritersLocked(n int) {
 	}
 }
 
-// popReady takes the next connection; nil (and the writer is counted out)
+// popReady appends to dst the next connections of the ready queue, up to
+// maxInlineFlush, and returns it; empty (and the writer is counted out)
 // when the queue is empty.
-func (s *Server) popReady() *Conn {
+func (s *Server) popReady(dst []*Conn) []*Conn {
 	s.readyMu.Lock()
 	defer s.readyMu.Unlock()
 	if s.readyHead == len(s.ready) {
@@ -100,25 +103,38 @@ func (s *Server) popReady() *Conn {
 			s.ready = s.ready[:0]
 		}
 		s.readyHead = 0
-		return nil
+		return dst
 	}
-	c := s.ready[s.readyHead]
-	s.ready[s.readyHead] = nil
-	s.readyHead++
-	return c
+	// Share a burst with the other writers: each takes an even part, at
+	// most a batch.
+	n := len(s.ready) - s.readyHead
+	n = min(maxInlineFlush, max(1, (n+s.writers-1)/s.writers))
+	end := s.readyHead + n
+	dst = append(dst, s.ready[s.readyHead:end]...)
+	clear(s.ready[s.readyHead:end])
+	s.readyHead = end
+	return dst
 }
 
-// writer drains the ready queue.
+// writer drains the ready queue, a batch at a time.
 func (s *Server) writer() {
 	defer s.wg.Done()
+	rp := readyPool.Get().(*[]*Conn)
+	defer readyPool.Put(rp)
 	fp := framesPool.Get().(*[][]byte)
 	defer framesPool.Put(fp)
 	for {
-		c := s.popReady()
-		if c == nil {
+		batch := s.popReady((*rp)[:0])
+		switch len(batch) {
+		case 0:
 			return
+		case 1:
+			batch[0].flush(fp) // one send(2): a submission of one costs more
+		default:
+			s.flushBatch(batch)
 		}
-		c.flush(fp)
+		clear(batch)
+		*rp = batch[:0]
 	}
 }
 
@@ -138,15 +154,25 @@ func (c *Conn) flush(fp *[][]byte) {
 // beginFlush takes c's queue for a write and appends its frames to frames.
 // ok is false when there is nothing to write (the write has been ended).
 func (c *Conn) beginFlush(frames [][]byte) (wsc *ws.Conn, q []*Message, out [][]byte, ok bool) {
+	wsc, q, ok = c.takeForFlush()
+	if !ok {
+		return nil, nil, nil, false
+	}
+	return wsc, q, c.encodeFrames(frames, q), true
+}
+
+// takeForFlush takes c's queue for a write; ok is false when there is
+// nothing to write (the write has been ended).
+func (c *Conn) takeForFlush() (wsc *ws.Conn, q []*Message, ok bool) {
 	c.mu.Lock()
 	wsc = c.ws
 	q, ok = c.takeQueueLocked()
 	if !ok {
 		c.endWriteLocked()
-		return nil, nil, nil, false
+		return nil, nil, false
 	}
 	c.mu.Unlock()
-	return wsc, q, c.encodeFrames(frames, q), true
+	return wsc, q, true
 }
 
 // endFlush ends a write begun with beginFlush: pending means the ws layer
@@ -169,33 +195,62 @@ func (c *Conn) endFlush(q []*Message, pending bool, err error) {
 	}
 }
 
+// flushScratch is what a batch write needs besides the connections, kept
+// between batches (scratchPool) so a batch allocates nothing.
+type flushScratch struct {
+	taken  []taken
+	items  []ws.SendItem
+	frames [][]byte // every connection's frames, one after the other
+}
+
+// taken is a connection whose queue a batch took.
+type taken struct {
+	c   *Conn
+	wsc *ws.Conn
+	q   []*Message
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(flushScratch) }}
+
+// maxScratchFrames bounds the frames array a flushScratch keeps: a burst's
+// larger one is dropped.
+const maxScratchFrames = 64 << 10
+
 // flushBatch writes the ready connections cs from the calling goroutine
 // with one system call for all of them (ws.Batcher).
 func (s *Server) flushBatch(cs []*Conn) {
-	type pending struct {
-		c *Conn
-		q []*Message
-	}
-	n := len(cs)
-	ps := make([]pending, 0, n)
-	items := make([]ws.SendItem, 0, n)
-	slab := make([][]byte, 0, 2*n) // every connection's frames, one after the other
+	sc := scratchPool.Get().(*flushScratch)
+	ts, total := sc.taken[:0], 0
 	for _, c := range cs {
-		wsc, q, frames, ok := c.beginFlush(slab[len(slab):len(slab)])
-		if !ok {
-			continue
+		if wsc, q, ok := c.takeForFlush(); ok {
+			ts = append(ts, taken{c, wsc, q})
+			total += len(q)
 		}
-		if len(frames) <= cap(slab)-len(slab) {
-			slab = slab[:len(slab)+len(frames)]
-		}
-		ps = append(ps, pending{c, q})
-		items = append(items, ws.SendItem{Conn: wsc, Frames: frames, Done: c.writeDone()})
+	}
+	// One array for every frame, large enough up front: the items' slices
+	// of it stay valid.
+	frames := sc.frames[:0]
+	if cap(frames) < total {
+		frames = make([][]byte, 0, total)
+	}
+	items := sc.items[:0]
+	for _, t := range ts {
+		start := len(frames)
+		frames = t.c.encodeFrames(frames, t.q)
+		items = append(items, ws.SendItem{Conn: t.wsc, Frames: frames[start:len(frames):len(frames)], Done: t.c.writeDone()})
 	}
 	s.batcher().Send(items)
-	for i, p := range ps {
-		p.c.endFlush(p.q, items[i].Pending, items[i].Err)
+	for i, t := range ts {
+		t.c.endFlush(t.q, items[i].Pending, items[i].Err)
 	}
-	clear(slab[:cap(slab)])
+	clear(ts)
+	clear(items)
+	clear(frames)
+	sc.taken, sc.items, sc.frames = ts[:0], items[:0], frames[:0]
+	if cap(frames) > maxScratchFrames {
+		sc.frames = nil
+	}
+	scratchPool.Put(sc)
 }
 
 // defaultWriters is the number of shared writers.
