@@ -62,7 +62,7 @@ func (s *Server) Broadcast(conns []*Conn, msgs ...*Message) {
 	switch {
 	case len(ready) == 0:
 	case len(ready) <= maxInlineFlush:
-		s.flushBatch(ready)
+		s.flushBatch(ready, false)
 	default:
 		s.pushReady(ready...)
 	}
@@ -77,6 +77,20 @@ func (s *Server) pushReady(cs ...*Conn) {
 	s.readyMu.Lock()
 	s.ready = append(s.ready, cs...)
 	s.startWritersLocked(len(cs))
+	s.readyMu.Unlock()
+}
+
+// requeue puts c, which has more queued, back at the end of the ready
+// queue. A writer requeues without starting another: it takes the queue
+// again itself before it ends, so in a burst the writers keep going
+// instead of ending and being started again for each connection.
+func (s *Server) requeue(c *Conn, byWriter bool) {
+	if !byWriter {
+		s.pushReady(c)
+		return
+	}
+	s.readyMu.Lock()
+	s.ready = append(s.ready, c)
 	s.readyMu.Unlock()
 }
 
@@ -131,7 +145,7 @@ func (s *Server) writer() {
 		case 1:
 			batch[0].flush(fp) // one send(2): a submission of one costs more
 		default:
-			s.flushBatch(batch)
+			s.flushBatch(batch, true)
 		}
 		clear(batch)
 		*rp = batch[:0]
@@ -139,14 +153,15 @@ func (s *Server) writer() {
 }
 
 // flush writes what c has queued, as much as its socket takes without
-// waiting; the ws layer finishes the rest (ws.Conn.WriteNow).
+// waiting; the ws layer finishes the rest (ws.Conn.WriteNow). It runs on a
+// shared writer.
 func (c *Conn) flush(fp *[][]byte) {
 	wsc, q, frames, ok := c.beginFlush((*fp)[:0])
 	if !ok {
 		return
 	}
 	pending, err := wsc.WriteNow(frames, c.writeDone())
-	c.endFlush(q, pending, err)
+	c.endFlush(q, pending, err, true)
 	clear(frames)
 	*fp = frames[:0]
 }
@@ -177,7 +192,8 @@ func (c *Conn) takeForFlush() (wsc *ws.Conn, q []*Message, ok bool) {
 
 // endFlush ends a write begun with beginFlush: pending means the ws layer
 // finishes it and will tell writeDone; otherwise err is its outcome.
-func (c *Conn) endFlush(q []*Message, pending bool, err error) {
+// byWriter says a shared writer made the write.
+func (c *Conn) endFlush(q []*Message, pending bool, err error, byWriter bool) {
 	c.mu.Lock()
 	c.recycleLocked(q)
 	switch {
@@ -187,7 +203,7 @@ func (c *Conn) endFlush(q []*Message, pending bool, err error) {
 		c.writeFailedLocked(err)
 	case len(c.queue) > 0 || c.state == stateClosing:
 		c.mu.Unlock()
-		c.srv.pushReady(c) // more arrived (or Close waits): back of the line
+		c.srv.requeue(c, byWriter) // more arrived (or Close waits): back of the line
 	default:
 		c.writing = false
 		c.mu.Unlock()
@@ -217,8 +233,9 @@ var scratchPool = sync.Pool{New: func() any { return new(flushScratch) }}
 const maxScratchFrames = 64 << 10
 
 // flushBatch writes the ready connections cs from the calling goroutine
-// with one system call for all of them (ws.Batcher).
-func (s *Server) flushBatch(cs []*Conn) {
+// with one system call for all of them (ws.Batcher). byWriter says the
+// caller is a shared writer.
+func (s *Server) flushBatch(cs []*Conn, byWriter bool) {
 	sc := scratchPool.Get().(*flushScratch)
 	ts, total := sc.taken[:0], 0
 	for _, c := range cs {
@@ -241,7 +258,7 @@ func (s *Server) flushBatch(cs []*Conn) {
 	}
 	s.batcher().Send(items)
 	for i, t := range ts {
-		t.c.endFlush(t.q, items[i].Pending, items[i].Err)
+		t.c.endFlush(t.q, items[i].Pending, items[i].Err, byWriter)
 	}
 	clear(ts)
 	clear(items)
