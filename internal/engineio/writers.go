@@ -20,9 +20,11 @@ import (
 // The shared writers are a few goroutines (at most GOMAXPROCS) instead of a
 // goroutine per connection: a connection with queued frames waits on the
 // server's ready queue, and the writer that takes it writes everything
-// queued by then in one call. In a broadcast burst the frames pile up while
-// the connection waits, so most connections get the whole burst in one
-// system call. Writers exist only while the ready queue is not empty.
+// queued by then. A writer takes up to maxInlineFlush connections at a time
+// and writes them in one submission, as Broadcast does. In a broadcast burst
+// the frames pile up while the connection waits, so most connections get
+// the whole burst in one write, and many connections share a system call.
+// Writers exist only while the ready queue is not empty.
 //
 // Writes never wait: a peer whose socket is full has the rest written by a
 // goroutine of the ws layer, which then tells the connection (writeDone),
@@ -60,7 +62,7 @@ func (s *Server) Broadcast(conns []*Conn, msgs ...*Message) {
 	switch {
 	case len(ready) == 0:
 	case len(ready) <= maxInlineFlush:
-		s.flushBatch(ready)
+		s.flushBatch(ready, false)
 	default:
 		s.pushReady(ready...)
 	}
@@ -78,6 +80,20 @@ func (s *Server) pushReady(cs ...*Conn) {
 	s.readyMu.Unlock()
 }
 
+// requeue puts c, which has more queued, back at the end of the ready
+// queue. A writer requeues without starting another: it takes the queue
+// again itself before it ends, so in a burst the writers keep going
+// instead of ending and being started again for each connection.
+func (s *Server) requeue(c *Conn, byWriter bool) {
+	if !byWriter {
+		s.pushReady(c)
+		return
+	}
+	s.readyMu.Lock()
+	s.ready = append(s.ready, c)
+	s.readyMu.Unlock()
+}
+
 // startWritersLocked starts up to n writers, within the maximum.
 func (s *Server) startWritersLocked(n int) {
 	for ; n > 0 && s.writers < s.maxWriters; n-- {
@@ -87,9 +103,10 @@ func (s *Server) startWritersLocked(n int) {
 	}
 }
 
-// popReady takes the next connection; nil (and the writer is counted out)
+// popReady appends to dst the next connections of the ready queue, up to
+// maxInlineFlush, and returns it; empty (and the writer is counted out)
 // when the queue is empty.
-func (s *Server) popReady() *Conn {
+func (s *Server) popReady(dst []*Conn) []*Conn {
 	s.readyMu.Lock()
 	defer s.readyMu.Unlock()
 	if s.readyHead == len(s.ready) {
@@ -100,37 +117,51 @@ func (s *Server) popReady() *Conn {
 			s.ready = s.ready[:0]
 		}
 		s.readyHead = 0
-		return nil
+		return dst
 	}
-	c := s.ready[s.readyHead]
-	s.ready[s.readyHead] = nil
-	s.readyHead++
-	return c
+	// Share a burst with the other writers: each takes an even part, at
+	// most a batch.
+	n := len(s.ready) - s.readyHead
+	n = min(maxInlineFlush, max(1, (n+s.writers-1)/s.writers))
+	end := s.readyHead + n
+	dst = append(dst, s.ready[s.readyHead:end]...)
+	clear(s.ready[s.readyHead:end])
+	s.readyHead = end
+	return dst
 }
 
-// writer drains the ready queue.
+// writer drains the ready queue, a batch at a time.
 func (s *Server) writer() {
 	defer s.wg.Done()
+	rp := readyPool.Get().(*[]*Conn)
+	defer readyPool.Put(rp)
 	fp := framesPool.Get().(*[][]byte)
 	defer framesPool.Put(fp)
 	for {
-		c := s.popReady()
-		if c == nil {
+		batch := s.popReady((*rp)[:0])
+		switch len(batch) {
+		case 0:
 			return
+		case 1:
+			batch[0].flush(fp) // one send(2): a submission of one costs more
+		default:
+			s.flushBatch(batch, true)
 		}
-		c.flush(fp)
+		clear(batch)
+		*rp = batch[:0]
 	}
 }
 
 // flush writes what c has queued, as much as its socket takes without
-// waiting; the ws layer finishes the rest (ws.Conn.WriteNow).
+// waiting; the ws layer finishes the rest (ws.Conn.WriteNow). It runs on a
+// shared writer.
 func (c *Conn) flush(fp *[][]byte) {
 	wsc, q, frames, ok := c.beginFlush((*fp)[:0])
 	if !ok {
 		return
 	}
 	pending, err := wsc.WriteNow(frames, c.writeDone())
-	c.endFlush(q, pending, err)
+	c.endFlush(q, pending, err, true)
 	clear(frames)
 	*fp = frames[:0]
 }
@@ -138,20 +169,31 @@ func (c *Conn) flush(fp *[][]byte) {
 // beginFlush takes c's queue for a write and appends its frames to frames.
 // ok is false when there is nothing to write (the write has been ended).
 func (c *Conn) beginFlush(frames [][]byte) (wsc *ws.Conn, q []*Message, out [][]byte, ok bool) {
+	wsc, q, ok = c.takeForFlush()
+	if !ok {
+		return nil, nil, nil, false
+	}
+	return wsc, q, c.encodeFrames(frames, q), true
+}
+
+// takeForFlush takes c's queue for a write; ok is false when there is
+// nothing to write (the write has been ended).
+func (c *Conn) takeForFlush() (wsc *ws.Conn, q []*Message, ok bool) {
 	c.mu.Lock()
 	wsc = c.ws
 	q, ok = c.takeQueueLocked()
 	if !ok {
 		c.endWriteLocked()
-		return nil, nil, nil, false
+		return nil, nil, false
 	}
 	c.mu.Unlock()
-	return wsc, q, c.encodeFrames(frames, q), true
+	return wsc, q, true
 }
 
 // endFlush ends a write begun with beginFlush: pending means the ws layer
 // finishes it and will tell writeDone; otherwise err is its outcome.
-func (c *Conn) endFlush(q []*Message, pending bool, err error) {
+// byWriter says a shared writer made the write.
+func (c *Conn) endFlush(q []*Message, pending bool, err error, byWriter bool) {
 	c.mu.Lock()
 	c.recycleLocked(q)
 	switch {
@@ -161,7 +203,7 @@ func (c *Conn) endFlush(q []*Message, pending bool, err error) {
 		c.writeFailedLocked(err)
 	case len(c.queue) > 0 || c.state == stateClosing:
 		c.mu.Unlock()
-		c.srv.pushReady(c) // more arrived (or Close waits): back of the line
+		c.srv.requeue(c, byWriter) // more arrived (or Close waits): back of the line
 	default:
 		c.writing = false
 		c.mu.Unlock()
@@ -169,33 +211,63 @@ func (c *Conn) endFlush(q []*Message, pending bool, err error) {
 	}
 }
 
+// flushScratch is what a batch write needs besides the connections, kept
+// between batches (scratchPool) so a batch allocates nothing.
+type flushScratch struct {
+	taken  []taken
+	items  []ws.SendItem
+	frames [][]byte // every connection's frames, one after the other
+}
+
+// taken is a connection whose queue a batch took.
+type taken struct {
+	c   *Conn
+	wsc *ws.Conn
+	q   []*Message
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(flushScratch) }}
+
+// maxScratchFrames bounds the frames array a flushScratch keeps: a burst's
+// larger one is dropped.
+const maxScratchFrames = 64 << 10
+
 // flushBatch writes the ready connections cs from the calling goroutine
-// with one system call for all of them (ws.Batcher).
-func (s *Server) flushBatch(cs []*Conn) {
-	type pending struct {
-		c *Conn
-		q []*Message
-	}
-	n := len(cs)
-	ps := make([]pending, 0, n)
-	items := make([]ws.SendItem, 0, n)
-	slab := make([][]byte, 0, 2*n) // every connection's frames, one after the other
+// with one system call for all of them (ws.Batcher). byWriter says the
+// caller is a shared writer.
+func (s *Server) flushBatch(cs []*Conn, byWriter bool) {
+	sc := scratchPool.Get().(*flushScratch)
+	ts, total := sc.taken[:0], 0
 	for _, c := range cs {
-		wsc, q, frames, ok := c.beginFlush(slab[len(slab):len(slab)])
-		if !ok {
-			continue
+		if wsc, q, ok := c.takeForFlush(); ok {
+			ts = append(ts, taken{c, wsc, q})
+			total += len(q)
 		}
-		if len(frames) <= cap(slab)-len(slab) {
-			slab = slab[:len(slab)+len(frames)]
-		}
-		ps = append(ps, pending{c, q})
-		items = append(items, ws.SendItem{Conn: wsc, Frames: frames, Done: c.writeDone()})
+	}
+	// One array for every frame, large enough up front: the items' slices
+	// of it stay valid.
+	frames := sc.frames[:0]
+	if cap(frames) < total {
+		frames = make([][]byte, 0, total)
+	}
+	items := sc.items[:0]
+	for _, t := range ts {
+		start := len(frames)
+		frames = t.c.encodeFrames(frames, t.q)
+		items = append(items, ws.SendItem{Conn: t.wsc, Frames: frames[start:len(frames):len(frames)], Done: t.c.writeDone()})
 	}
 	s.batcher().Send(items)
-	for i, p := range ps {
-		p.c.endFlush(p.q, items[i].Pending, items[i].Err)
+	for i, t := range ts {
+		t.c.endFlush(t.q, items[i].Pending, items[i].Err, byWriter)
 	}
-	clear(slab[:cap(slab)])
+	clear(ts)
+	clear(items)
+	clear(frames)
+	sc.taken, sc.items, sc.frames = ts[:0], items[:0], frames[:0]
+	if cap(frames) > maxScratchFrames {
+		sc.frames = nil
+	}
+	scratchPool.Put(sc)
 }
 
 // defaultWriters is the number of shared writers.
