@@ -100,3 +100,15 @@ func TestFakeClock(t *testing.T) {
 		t.Fatal("Stop of a fired timer reported active")
 	}
 }
+
+// armedAt reports whether an active timer is due at at.
+func (c *fakeClock) armedAt(at time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.timers {
+		if t.active && t.at.Equal(at) {
+			return true
+		}
+	}
+	return false
+}

@@ -194,14 +194,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.RUnlock()
 		err := s.engine.Shutdown(ctx)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for s.drains.Load() > 0 && err == nil {
-			select {
-			case <-ctx.Done():
-				err = ctx.Err()
-			case <-tick.C:
-			}
+		if err == nil {
+			err = s.waitHandlers(ctx)
 		}
 		s.shutdownErr = errors.Join(append(errs, err)...)
 		if s.ownBroker {
@@ -211,6 +205,36 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	})
 	return s.shutdownErr
+}
+
+// Drain refuses new connections and closes the open ones (reason "server
+// shutting down", a transport close to the client, which reconnects),
+// spread over spread so their clients do not all reconnect at once (see
+// engineio.Server.Drain), then waits, bounded by ctx, for their disconnect
+// handlers to run. It returns how many connections it closed. The broker
+// subscriptions stay until Shutdown, which still follows. Safe to call
+// twice.
+func (s *Server) Drain(ctx context.Context, spread time.Duration) (int, error) {
+	n, err := s.engine.Drain(ctx, spread)
+	if err == nil {
+		err = s.waitHandlers(ctx)
+	}
+	return n, err
+}
+
+// waitHandlers waits until no mailbox goroutine runs (the disconnect
+// handlers of closed connections have run), or ctx ends.
+func (s *Server) waitHandlers(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.drains.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // connPool holds slices of engine connections for fanout.

@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"errors"
+	"net/http"
 	"reflect"
 	"sort"
 	"sync"
@@ -563,5 +564,58 @@ func TestOnAnyAndOrder(t *testing.T) {
 		if a, b := <-got, <-got; a != "any:n" || b != "n" {
 			t.Fatalf("order: %s %s", a, b)
 		}
+	}
+}
+
+// TestDrain checks that Drain closes every connection as a transport close
+// (no DISCONNECT packet, which would tell a client not to reconnect), runs
+// the disconnect handlers with "server shutting down", and refuses new
+// connections.
+func TestDrain(t *testing.T) {
+	s, hs := newTestServer(t, Config{})
+	reasons := make(chan string, 2)
+	s.Of("/").OnConnection(func(so *Socket) { so.OnDisconnect(func(r string) { reasons <- r }) })
+	clients := []*testClient{dial(t, hs.URL, 4, ""), dial(t, hs.URL, 4, "")}
+	for _, c := range clients {
+		c.mustConnect("/", nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	if n, err := s.Drain(ctx, 0); n != 2 || err != nil {
+		t.Fatalf("Drain = %d, %v; want 2, nil", n, err)
+	}
+	for range clients {
+		select {
+		case r := <-reasons:
+			if r != ReasonServerShuttingDown {
+				t.Fatalf("reason %q", r)
+			}
+		default:
+			t.Fatal("Drain returned before the disconnect handlers ran")
+		}
+	}
+	for _, c := range clients {
+		for closed := false; !closed; {
+			select {
+			case m := <-c.msgs:
+				if p, err := c.dec.Add(m.data, m.binary); err == nil && p != nil && p.Type == PacketDisconnect {
+					t.Fatal("the client got a DISCONNECT packet: it would not reconnect")
+				}
+				closed = m.closed
+			case <-time.After(guard):
+				t.Fatal("session not closed by the server")
+			}
+		}
+	}
+	res, err := http.Get(hs.URL + "/socket.io/?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("handshake after Drain: %d, want 503", res.StatusCode)
+	}
+	if n, err := s.Drain(ctx, 0); n != 0 || err != nil {
+		t.Fatalf("second Drain = %d, %v", n, err)
 	}
 }
