@@ -63,6 +63,7 @@ func (r *Relay) lead(lctx context.Context) {
 	t := &term{r: r, ctx: work, cursor: map[string]int64{}, pending: map[string]int64{}}
 	t.tailer, _ = r.cfg.Log.(Tailer)
 	defer t.flush() // what was published is marked before the term ends
+	defer t.finish()
 
 	wake := r.cfg.Log.Wake()
 	nextPrune := r.cfg.Clock.Now()
@@ -102,6 +103,20 @@ func (r *Relay) lead(lctx context.Context) {
 			needRound = !t.handOver(c)
 		case <-timer.C():
 			needRound = !marking || !t.flush()
+		}
+	}
+}
+
+// finish publishes, when Drain stopped the relay, what is committed and
+// not published yet: rounds until one reads a batch that is not full (or
+// fails, or Drain's context ends the work).
+func (t *term) finish() {
+	if !t.r.final.Load() || t.r.stopCtx.Err() == nil {
+		return // the lead was lost: another process relays now
+	}
+	for {
+		if more, ok := t.round(); !more || !ok {
+			return
 		}
 	}
 }

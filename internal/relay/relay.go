@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventide/realtime/internal/faults"
@@ -69,6 +70,10 @@ type Relay struct {
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 
+	// final says Drain stopped the relay: the term publishes what is
+	// committed before it ends.
+	final atomic.Bool
+
 	startOnce sync.Once
 	done      chan struct{} // closed when the loop has returned (or at Shutdown, if it never started)
 
@@ -128,6 +133,19 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 		r.hardCancel()
 		return ctx.Err()
 	}
+}
+
+// Drain stops the relay as Shutdown does, after publishing every event
+// committed so far: while it leads, a last round (repeated while a batch is
+// full) reads the log, so what waits on the hand-over or committed since
+// the last round is published and marked before the relay stops. It is
+// for a store that one process uses (SQLite): no other relay would publish
+// those events until the next start. With a shared store (PostgreSQL) call
+// Shutdown, which hands the lead on at once to another process's relay.
+// Bounded by ctx as Shutdown is; safe to call twice, and with Shutdown.
+func (r *Relay) Drain(ctx context.Context) error {
+	r.final.Store(true)
+	return r.Shutdown(ctx)
 }
 
 // Lag returns the age of the oldest unpublished event, 0 when every event

@@ -437,3 +437,33 @@ func TestShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestDrainPublishesWhatIsCommitted: Drain publishes and marks a change
+// that no wake, poll or hand-over has brought to the relay yet, then stops;
+// safe twice.
+func TestDrainPublishesWhatIsCommitted(t *testing.T) {
+	db := openDB(t)
+	clock := relaytest.NewClock(t0)
+	rec := relaytest.NewRecorder()
+	r := start(t, &eventLog{EventLog: db, noWake: true}, rec, clock, nil)
+	clock.WaitForTimers(t, 1) // idle after its first round
+	write(t, db, "42", 0, t0)
+	write(t, db, "42", 1, t0)
+	if got := rec.Keys(); len(got) != 0 {
+		t.Fatalf("published %v without a wake or a poll", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Drain(ctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	if got := rec.Keys(); len(got) != 2 || got[0] != "42:1" || got[1] != "42:2" {
+		t.Fatalf("published %v, want 42:1 and 42:2", got)
+	}
+	if un, err := db.Unpublished(context.Background(), 10); err != nil || len(un) != 0 {
+		t.Fatalf("not marked: %v, %v", un, err)
+	}
+	if err := r.Drain(ctx); err != nil {
+		t.Fatalf("second Drain: %v", err)
+	}
+}
