@@ -22,13 +22,32 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go onSignals(sigs, stop, func(sig os.Signal) {
+		fmt.Fprintf(os.Stderr, "eventide: %v again during the shutdown: exiting now, without finishing the drain\n", sig)
+		os.Exit(exitForced)
+	})
 	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "eventide:", err)
 	}
 	os.Exit(exitCode(err))
+}
+
+// exitForced is the exit status after a second signal cut the shutdown
+// short.
+const exitForced = 1
+
+// onSignals ends ctx (stop, with the signal as the cause) at the first
+// signal, which starts the graceful shutdown, and calls force at the
+// second: an operator who does not want to wait for the drain.
+func onSignals(sigs <-chan os.Signal, stop context.CancelCauseFunc, force func(os.Signal)) {
+	sig := <-sigs
+	stop(fmt.Errorf("%v signal received", sig))
+	force(<-sigs)
 }
 
 const usage = `eventide — realtime availability server

@@ -24,6 +24,7 @@ import (
 	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/relay"
 	"github.com/eventide/realtime/internal/socketio"
+	"github.com/eventide/realtime/internal/store/postgres"
 	"github.com/eventide/realtime/internal/webui"
 )
 
@@ -169,6 +170,17 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 	raw := rawws.New(rawCfg)
 
+	drain := &drainer{
+		log:     log.With("component", "drain"),
+		delay:   cfg.DrainDelay,
+		spread:  cfg.DrainSpread,
+		timeout: cfg.ShutdownTimeout,
+		sio:     sio,
+		raw:     raw,
+		rel:     rel,
+		shared:  postgres.IsURL(cfg.DatabaseURL),
+	}
+
 	var devMinter *auth.Minter
 	if !cfg.production() {
 		devMinter = minter
@@ -180,6 +192,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		Verifier:   verifier,
 		Minter:     devMinter,
 		Ready:      readiness(db.Ping, broker),
+		Draining:   drain.draining.Load,
 		Emitter:    events,
 		Attendance: raw,
 		SocketIO:   sio,
@@ -217,13 +230,13 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		}()
 		return nil
 	}
-	if err := listen("http", cfg.Addr, handler); err != nil {
+	if err := listen("http", cfg.Addr, drain.requests.wrap(handler)); err != nil {
 		return err
 	}
 	if cfg.RawAddr != "" {
 		// Its WebSocket upgrades keep their own deadlines; anything else
 		// sent to it is an ordinary request.
-		if err := listen("rawws", cfg.RawAddr, httpapi.Deadlines(apiCfg, httpapi.IsWebSocketUpgrade)(raw)); err != nil {
+		if err := listen("rawws", cfg.RawAddr, drain.requests.wrap(httpapi.Deadlines(apiCfg, httpapi.IsWebSocketUpgrade)(raw))); err != nil {
 			shutdownAll(log, servers, sio, raw)
 			return err
 		}
@@ -237,11 +250,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	}
 
 	<-ctx.Done()
-	log.Info("shutting down")
-	// The relay first: what commits from now on is published by the next
-	// start, not marked published to sockets that are closing.
-	shutdownRelay(log, rel)
-	shutdownAll(log, servers, sio, raw)
+	log.Info("shutting down: draining", "signal", context.Cause(ctx))
+	drain.servers = servers
+	drain.run()
 	log.Info("stopped")
 	return nil
 }

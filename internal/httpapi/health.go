@@ -18,9 +18,13 @@ func handleHealth() http.Handler {
 }
 
 // handleReady answers 200 when the store (and, with a Redis adapter, Redis)
-// answers, 503 otherwise (readiness).
+// answers, 503 otherwise (readiness), and 503 while the process drains.
 func handleReady(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Draining != nil && d.Draining() {
+			writeStatusProblem(w, http.StatusServiceUnavailable, "this node is shutting down (draining): send new requests to another node")
+			return
+		}
 		if d.Ready != nil {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()

@@ -105,9 +105,13 @@ type Deps struct {
 	Verifier *auth.Verifier
 	Minter   *auth.Minter // dev token endpoint; nil disables it
 
-	Ready   func(ctx context.Context) error // /readyz; nil = always ready
-	Now     func() time.Time                // the write rate limit's clock; nil = time.Now
-	Emitter Emitter                         // dev emit endpoint; nil disables it
+	Ready func(ctx context.Context) error // /readyz; nil = always ready
+	// Draining reports that the process is shutting down: /readyz then
+	// answers 503 whatever Ready says, so load balancers stop sending
+	// new clients. nil = never.
+	Draining func() bool
+	Now      func() time.Time // the write rate limit's clock; nil = time.Now
+	Emitter  Emitter          // dev emit endpoint; nil disables it
 	// Attendance broadcasts to the plain WebSocket clients (dev endpoint);
 	// nil disables it.
 	Attendance interface{ Broadcast(data any) error }

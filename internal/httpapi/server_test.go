@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -475,6 +476,21 @@ func TestHealthReadyOpenAPI(t *testing.T) {
 	e.db.Close()
 	wantProblem(t, e.do(req{method: "GET", path: "/readyz"}), 503, "")
 	wantProblem(t, e.do(req{method: "GET", path: "/api/v1/nothing", token: e.token(admin), offSpec: true}), 404, "")
+}
+
+// TestReadyWhileDraining: /readyz answers 503 problem+json once the
+// process drains, though the store answers; /healthz stays 200.
+func TestReadyWhileDraining(t *testing.T) {
+	var draining atomic.Bool
+	e := newEnv(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Draining = draining.Load })
+	wantStatus(t, e.do(req{method: "GET", path: "/readyz"}), 200)
+	draining.Store(true)
+	r := e.do(req{method: "GET", path: "/readyz"})
+	wantProblem(t, r, 503, "")
+	if !bytes.Contains(r.body, []byte("draining")) {
+		t.Fatalf("readyz while draining: %s", r.body)
+	}
+	wantStatus(t, e.do(req{method: "GET", path: "/healthz"}), 200)
 }
 
 func TestDevToken(t *testing.T) {
