@@ -137,4 +137,3 @@ func TestOffsetAfter(t *testing.T) {
 		}
 	}
 }
-
