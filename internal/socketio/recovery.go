@@ -254,6 +254,11 @@ func newHistory(cfg Recovery, now func() time.Time) *history {
 	return &history{cfg: cfg, now: now, next: 1}
 }
 
+// entryOverhead is what a history entry costs besides its packet's bytes
+// (the entry, the Broadcast and the Packet structs), counted against
+// Recovery.MaxBytes.
+const entryOverhead = 256
+
 func packetSize(p *Packet) int {
 	n := len(p.Text)
 	for _, a := range p.Attachments {
@@ -264,7 +269,7 @@ func packetSize(p *Packet) int {
 
 // add records b and returns its offset.
 func (h *history) add(b *Broadcast) string {
-	size := packetSize(b.Packet) + 64
+	size := packetSize(b.Packet) + entryOverhead
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()

@@ -87,11 +87,11 @@ func TestHistoryBounds(t *testing.T) {
 	}
 
 	// Bytes.
-	hb := newHistory(Recovery{Window: time.Minute, MaxPackets: 100, MaxBytes: 200}, clk.Now)
+	hb := newHistory(Recovery{Window: time.Minute, MaxPackets: 100, MaxBytes: 2 * (entryOverhead + 56)}, clk.Now)
 	for range 10 {
 		hb.add(b(strings.Repeat("x", 50)))
 	}
-	if hb.len() != 1 || hb.bytes > 200 {
+	if hb.len() != 2 || hb.bytes > 2*(entryOverhead+56) {
 		t.Fatalf("bytes bound: %d kept, %d bytes", hb.len(), hb.bytes)
 	}
 }
