@@ -46,6 +46,16 @@ func (n *Namespace) restore(s *Socket, pid, offset string) *restored {
 	if !ok || sess.SID == "" || sess.PID != pid {
 		return nil
 	}
+	// A session whose socket is connected here is in use (a live session
+	// of a LiveSessionStore, presented again): not taken over. Its record
+	// is written back, for a crash of this node.
+	n.mu.RLock()
+	inUse := n.sockets[sess.SID]
+	n.mu.RUnlock()
+	if inUse != nil && inUse.pid == sess.PID && inUse.Connected() {
+		rec.keepLive(inUse)
+		return nil
+	}
 	n.hmu.RLock()
 	keep := n.keepRoom
 	n.hmu.RUnlock()
