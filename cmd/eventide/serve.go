@@ -122,8 +122,8 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			MaxSessions: int(cfg.RecoveryMaxSessions),
 		},
 		Broker: sioBroker,
-		Limits:            reporter,
-		Logger:            log.With("component", "socketio"),
+		Limits: reporter,
+		Logger: log.With("component", "socketio"),
 	})
 	logBatchPath(log, sio.Engine())
 	gateway := realtime.NewGateway(sio, realtime.Config{
