@@ -3,32 +3,17 @@ package socketio_test
 import (
 	"context"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventide/realtime/internal/fakeclock"
 
 	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/socketio/siotest"
 )
 
-// clock is a settable clock for the recovery tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
 }
 
 // recoveryServer is a server with recovery on a fake clock, whose sockets
@@ -37,7 +22,7 @@ func (c *clock) Add(d time.Duration) {
 type recoveryServer struct {
 	io      *socketio.Server
 	url     string
-	clk     *clock
+	clk     *fakeclock.Clock
 	sockets chan *socketio.Socket
 	closed  chan string
 }
@@ -169,7 +154,7 @@ func TestRecoveryWindowPassed(t *testing.T) {
 	_, args := c.NextEvent()
 	c.Drop()
 	wait(t, rs.closed)
-	rs.clk.Add(time.Minute)
+	rs.clk.Advance(time.Minute)
 	_, hello2 := connectFor(t, rs, map[string]any{"pid": hello["pid"], "offset": args[1]})
 	if hello2["sid"] == hello["sid"] {
 		t.Fatal("recovered after the window")

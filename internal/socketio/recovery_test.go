@@ -2,29 +2,14 @@ package socketio
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventide/realtime/internal/fakeclock"
 )
 
-// clock is a settable clock for the recovery tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
 }
 
 func TestWithOffsetSplicesOnce(t *testing.T) {
@@ -78,7 +63,7 @@ func TestHistoryBounds(t *testing.T) {
 	}
 
 	// Window: a minute later everything is older than the window.
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	if _, _, ok := h.after(offs[3]); ok {
 		t.Fatal("an offset older than the window answers")
 	}
@@ -115,7 +100,7 @@ func TestMemorySessionsOnceAndBounded(t *testing.T) {
 	if _, ok := m.take("p2"); ok {
 		t.Fatal("the oldest session was not dropped")
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	if _, ok := m.take("p3"); ok {
 		t.Fatal("an expired session was taken")
 	}

@@ -93,6 +93,20 @@ function seqsOf(events, providerId) {
   return events.filter((e) => e.providerId === providerId).map((e) => e.seq);
 }
 
+// serverBehindProxy starts a server (opts for startServer) and a proxy to
+// it; state.socket, when set, is closed after the test with them.
+async function serverBehindProxy(t, opts) {
+  const srv = await startServer({ raw: false, ...opts });
+  const proxy = await startProxy(portOf(srv.url));
+  const state = { srv, proxy, socket: null };
+  t.after(async () => {
+    state.socket?.close();
+    await proxy.close();
+    await srv.stop();
+  });
+  return state;
+}
+
 const adapters = [
   { name: 'memory', args: () => [] },
   { name: 'redis', args: () => ['--adapter', 'redis', '--redis-key', `csr-e2e-${randomBytes(4).toString('hex')}`] },
@@ -101,16 +115,11 @@ const adapters = [
 
 for (const adapter of adapters) {
   test(`on ${adapter.name}: a transport cut for 10 s is recovered with every missed event in order`, async (t) => {
-    const srv = await startServer({ args: adapter.args(), raw: false });
-    const proxy = await startProxy(portOf(srv.url));
-    let w;
-    t.after(async () => {
-      w?.socket.close();
-      await proxy.close();
-      await srv.stop();
-    });
+    const st = await serverBehindProxy(t, { args: adapter.args() });
+    const { srv, proxy } = st;
     const token = await srv.token({ sub: 'p42', role: 'provider', providerId: '42' });
-    w = await watch(proxy, token, ['provider-42']);
+    const w = await watch(proxy, token, ['provider-42']);
+    st.socket = w.socket;
     const first = w.connects[0];
     assert.equal(first.recovered, false);
 
@@ -133,18 +142,13 @@ for (const adapter of adapters) {
 }
 
 test('a room the reconnecting token no longer allows is not restored, nor are its missed events', async (t) => {
-  const srv = await startServer({ raw: false });
-  const proxy = await startProxy(portOf(srv.url));
-  let w;
-  t.after(async () => {
-    w?.socket.close();
-    await proxy.close();
-    await srv.stop();
-  });
+  const st = await serverBehindProxy(t, {});
+  const { srv, proxy } = st;
   const admin = await srv.token({ sub: 'admin', role: 'admin' });
   const both = await srv.token({ sub: 'c1', role: 'client', providers: ['42', '43'] });
   const only42 = await srv.token({ sub: 'c1', role: 'client', providers: ['42'] });
-  w = await watch(proxy, both, ['provider-42', 'provider-43']);
+  const w = await watch(proxy, both, ['provider-42', 'provider-43']);
+  st.socket = w.socket;
   await createSlot(srv.url, admin, '42');
   await until(() => w.events.length === 1, undefined, 'the first change');
 
@@ -165,16 +169,11 @@ test('a room the reconnecting token no longer allows is not restored, nor are it
 });
 
 test('past --recovery-window the client is not recovered and gets a new session', async (t) => {
-  const srv = await startServer({ raw: false, args: ['--recovery-window', '2s'] });
-  const proxy = await startProxy(portOf(srv.url));
-  let w;
-  t.after(async () => {
-    w?.socket.close();
-    await proxy.close();
-    await srv.stop();
-  });
+  const st = await serverBehindProxy(t, { args: ['--recovery-window', '2s'] });
+  const { srv, proxy } = st;
   const token = await srv.token({ sub: 'p42', role: 'provider', providerId: '42' });
-  w = await watch(proxy, token, ['provider-42']);
+  const w = await watch(proxy, token, ['provider-42']);
+  st.socket = w.socket;
   await createSlot(srv.url, token, '42');
   await until(() => w.events.length === 1, undefined, 'the first change');
   const again = await cutAndRestore(proxy, w, () => createSlot(srv.url, token, '42'));
