@@ -21,6 +21,7 @@ import (
 	"github.com/eventide/realtime/internal/realtime"
 	"github.com/eventide/realtime/internal/realtime/redisadapter"
 	"github.com/eventide/realtime/internal/relay"
+	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/store/postgres"
 	"github.com/eventide/realtime/internal/store/sqlite"
 )
@@ -104,6 +105,12 @@ type config struct {
 	DrainDelay      time.Duration
 	DrainSpread     time.Duration
 	ShutdownTimeout time.Duration
+
+	// Connection-state recovery (ADR 0023).
+	RecoveryWindow      time.Duration
+	RecoveryMaxPackets  int64
+	RecoveryMaxBytes    int64
+	RecoveryMaxSessions int64
 
 	// secretGenerated is set when a dev secret was created on this start,
 	// secretLoaded when a kept one was read.
@@ -194,6 +201,10 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.StringVar(&c.RedisKey, "redis-key", env("EVENTIDE_REDIS_KEY", redisadapter.DefaultKey), "prefix of the Redis channels and name of the stream, the same on every node (Node's key / streamName / channelPrefix) [EVENTIDE_REDIS_KEY]")
 	fs.Int64Var(&c.RedisStreamMaxLen, "redis-stream-maxlen", envInt(getenv, "EVENTIDE_REDIS_STREAM_MAXLEN", redisadapter.DefaultMaxLen), "--adapter redis-streams: entries the stream keeps (XADD MAXLEN ~) [EVENTIDE_REDIS_STREAM_MAXLEN]")
 	fs.DurationVar(&c.RedisRequestTimeout, "redis-request-timeout", envDuration(getenv, "EVENTIDE_REDIS_REQUEST_TIMEOUT", redisadapter.DefaultRequestTimeout), "how long a request to the other nodes (fetchSockets, allRooms, serverSideEmit with acks) waits for their answers [EVENTIDE_REDIS_REQUEST_TIMEOUT]")
+	fs.DurationVar(&c.RecoveryWindow, "recovery-window", envDuration(getenv, "EVENTIDE_RECOVERY_WINDOW", socketio.DefaultRecoveryWindow), "connection-state recovery: how long a client that lost its connection may come back with its socket id, rooms and missed events (socket.recovered); 0 turns it off [EVENTIDE_RECOVERY_WINDOW]")
+	fs.Int64Var(&c.RecoveryMaxPackets, "recovery-max-packets", envInt(getenv, "EVENTIDE_RECOVERY_MAX_PACKETS", socketio.DefaultRecoveryMaxPackets), "--adapter memory and redis: events a namespace keeps for recovering clients [EVENTIDE_RECOVERY_MAX_PACKETS]")
+	fs.Int64Var(&c.RecoveryMaxBytes, "recovery-max-bytes", envInt(getenv, "EVENTIDE_RECOVERY_MAX_BYTES", socketio.DefaultRecoveryMaxBytes), "--adapter memory and redis: bytes of those events [EVENTIDE_RECOVERY_MAX_BYTES]")
+	fs.Int64Var(&c.RecoveryMaxSessions, "recovery-max-sessions", envInt(getenv, "EVENTIDE_RECOVERY_MAX_SESSIONS", socketio.DefaultRecoveryMaxSessions), "--adapter memory and redis: sessions of disconnected sockets kept for recovery [EVENTIDE_RECOVERY_MAX_SESSIONS]")
 	fs.Int64Var(&c.MaxRoomsPerSocket, "max-rooms-per-socket", envInt(getenv, "EVENTIDE_MAX_ROOMS_PER_SOCKET", 100), "provider rooms one socket may be in [EVENTIDE_MAX_ROOMS_PER_SOCKET]")
 	bindRateLimits(fs, c, getenv)
 	bindDrain(fs, c, getenv)
@@ -231,6 +242,9 @@ func (c *config) checkLimits(p *problems) {
 	if c.AttachmentTimeout <= 0 {
 		p.addf("--attachment-timeout must be positive, not %s", c.AttachmentTimeout)
 	}
+	if c.RecoveryWindow < 0 {
+		p.addf("--recovery-window must be 0 (off) or positive, not %s", c.RecoveryWindow)
+	}
 	for _, l := range []struct {
 		flag string
 		n    int64
@@ -238,6 +252,9 @@ func (c *config) checkLimits(p *problems) {
 		{"max-connect-bytes", c.MaxConnectBytes},
 		{"max-buffered-bytes", c.MaxBufferedBytes},
 		{"max-rooms-per-socket", c.MaxRoomsPerSocket},
+		{"recovery-max-packets", c.RecoveryMaxPackets},
+		{"recovery-max-bytes", c.RecoveryMaxBytes},
+		{"recovery-max-sessions", c.RecoveryMaxSessions},
 	} {
 		if l.n <= 0 || l.n > math.MaxInt32 {
 			p.addf("--%s must be between 1 and %d, not %d", l.flag, math.MaxInt32, l.n)

@@ -116,9 +116,15 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		MaxConnectBytes:   int(cfg.MaxConnectBytes),
 		MaxBufferedBytes:  int(cfg.MaxBufferedBytes),
 		AttachmentTimeout: cfg.AttachmentTimeout,
-		Broker:            sioBroker,
-		Limits:            reporter,
-		Logger:            log.With("component", "socketio"),
+		Recovery: socketio.Recovery{
+			Window:      cfg.RecoveryWindow,
+			MaxPackets:  int(cfg.RecoveryMaxPackets),
+			MaxBytes:    int(cfg.RecoveryMaxBytes),
+			MaxSessions: int(cfg.RecoveryMaxSessions),
+		},
+		Broker: sioBroker,
+		Limits: reporter,
+		Logger: log.With("component", "socketio"),
 	})
 	logBatchPath(log, sio.Engine())
 	gateway := realtime.NewGateway(sio, realtime.Config{

@@ -149,6 +149,7 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 	g.expiries.until = g.verifier.ValidUntil
 	g.expiries.expire = (*session).expire
 	g.nsp.Use(g.authenticate)
+	g.nsp.FilterRecoveredRooms(g.canRejoin)
 	g.nsp.AdmitEvents(g.admit)
 	g.nsp.OnConnection(g.onConnection)
 	return g
@@ -188,6 +189,22 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 	return nil
 }
 
+// canRejoin is the check of a recovered socket's rooms (connection-state
+// recovery, ADR 0023): a room comes back only if the token the client
+// reconnected with (the middleware verified it) may watch it now; the
+// events of a room that does not are not replayed either.
+func (g *Gateway) canRejoin(s *socketio.Socket, room string) bool {
+	providerID, ok := ProviderOfRoom(room)
+	if !ok {
+		return false
+	}
+	if !auth.CanWatch(claimsOf(s), providerID) {
+		g.log.Info("recovered room dropped: the token no longer allows it", "room", room, "sub", claimsOf(s).Subject)
+		return false
+	}
+	return true
+}
+
 // refused reports a refused CONNECT: counted and logged, rate-limited,
 // through the limits reporter, and line by line at debug level only.
 func (g *Gateway) refused(s *socketio.Socket, hs socketio.Handshake, reason string) {
@@ -215,7 +232,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	if g.log.Enabled(context.Background(), slog.LevelInfo) { // Handshake parses
 		hs := s.Handshake()
 		g.log.Info("socket connected", "sid", s.ID(), "sub", st.claims.Subject, "role", st.claims.Role,
-			"addr", hs.Address, "eio", hs.Protocol)
+			"addr", hs.Address, "eio", hs.Protocol, "recovered", s.Recovered())
 	}
 	// A token that expires while the socket is open ends the socket when
 	// a new handshake with it would be refused: at exp plus the

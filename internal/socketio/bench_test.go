@@ -98,8 +98,17 @@ func TestBroadcastInProcess(t *testing.T) {
 	}
 }
 
-func BenchmarkBroadcastRoom1000(b *testing.B) {
-	s := NewServer(Config{})
+func BenchmarkBroadcastRoom1000(b *testing.B) { benchBroadcastRoom1000(b, Config{}) }
+
+// BenchmarkBroadcastRoom1000Recovery is BenchmarkBroadcastRoom1000 with
+// connection-state recovery on (ADR 0023): each broadcast is recorded in
+// the namespace's history and gets its offset spliced, once.
+func BenchmarkBroadcastRoom1000Recovery(b *testing.B) {
+	benchBroadcastRoom1000(b, Config{Recovery: Recovery{Window: DefaultRecoveryWindow}})
+}
+
+func benchBroadcastRoom1000(b *testing.B, cfg Config) {
+	s := NewServer(cfg)
 	defer s.Shutdown(b.Context())
 	connectN(b, s, 1000, "provider-1")
 	op := s.Of("/").To("provider-1")

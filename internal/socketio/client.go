@@ -394,9 +394,25 @@ func (c *client) connect(name string, auth map[string]any) {
 		c.sendPacket(PacketConnectError, name, connectErrorData(c.proto, err))
 		return
 	}
+	// Connection-state recovery (ADR 0023): a v5 client that had a
+	// session sends its pid and the offset of the last event it got.
+	var rec *restored
+	if c.srv.recovery != nil && c.proto != 3 {
+		pid, _ := auth["pid"].(string)
+		offset, _ := auth["offset"].(string)
+		if pid != "" && offset != "" {
+			rec = nsp.restore(s, pid, offset)
+		}
+		if rec == nil {
+			s.pid = newID()
+		}
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		if rec != nil {
+			nsp.cancelPending(s)
+		}
 		return
 	}
 	c.sockets = append(c.sockets, s)
@@ -409,10 +425,18 @@ func (c *client) connect(name string, auth map[string]any) {
 	c.joined = true
 	c.qmu.Unlock()
 
-	nsp.add(s)
-	if c.proto == 3 {
+	switch {
+	case rec != nil:
+		nsp.completeRecovery(s, rec)
+	case c.proto == 3:
+		nsp.add(s)
 		c.sendPacket(PacketConnect, name, nil)
-	} else {
+	case s.pid != "":
+		nsp.add(s)
+		c.sendPacket(PacketConnect, name, map[string]any{"sid": s.id, "pid": s.pid})
+		c.srv.recovery.keepLive(s)
+	default:
+		nsp.add(s)
 		c.sendPacket(PacketConnect, name, map[string]any{"sid": s.id})
 	}
 	nsp.connected(s)

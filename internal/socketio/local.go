@@ -36,19 +36,32 @@ func (l *localSide) Deliver(b *Broadcast) { l.ns().deliver(b, b.Offset) }
 // stream's broadcast, resolves the recipients under the read lock and hands
 // the packet to the engine once for all of them.
 //
-// Connection-state recovery hooks in here (ADR 0018): with recovery on, an
-// EVENT without ack id that is not volatile gets its offset (the broker's,
-// or one the namespace's history assigns when offset is "") appended to
-// its arguments, encoded once, and is recorded with its rooms and except
-// for the recovery window before the fan-out.
+// With connection-state recovery on (ADR 0023), an EVENT that is not
+// volatile gets its offset (the broker's, or one the namespace's memory
+// history assigns when offset is "", recording it) appended to its
+// arguments, once for every recipient; a socket being recovered gets it in
+// its buffer, in the same read-locked step as the selection.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
 	if b.Stream != "" && !n.streams.accept(b.Stream, b.Seq) {
 		return
 	}
-	_ = offset // recovery (ADR 0018)
+	p := b.Packet
+	if n.server.recovery != nil && recordable(b) {
+		if offset == "" && n.history != nil {
+			offset = n.history.add(b)
+		}
+		if offset != "" {
+			p = p.withOffset(offset)
+		}
+	}
 	rp := recipientPool.Get().(*[]*Socket)
-	list := n.selectSockets(Selector{Rooms: b.Rooms, Except: b.Except}, (*rp)[:0])
-	n.server.fanout(list, b.Packet)
+	n.mu.RLock()
+	list := n.selectSocketsLocked(Selector{Rooms: b.Rooms, Except: b.Except}, (*rp)[:0])
+	if n.npending.Load() > 0 {
+		n.bufferPendingLocked(b, p, offset)
+	}
+	n.mu.RUnlock()
+	n.server.fanout(list, p)
 	clear(list)
 	*rp = list[:0]
 	recipientPool.Put(rp)
@@ -60,9 +73,14 @@ var recipientPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); ret
 
 // selectSockets appends the sockets sel selects to list, each once.
 func (n *Namespace) selectSockets(sel Selector, list []*Socket) []*Socket {
-	except := sel.Except
 	n.mu.RLock()
 	defer n.mu.RUnlock()
+	return n.selectSocketsLocked(sel, list)
+}
+
+// selectSocketsLocked is selectSockets with n.mu read-locked.
+func (n *Namespace) selectSocketsLocked(sel Selector, list []*Socket) []*Socket {
+	except := sel.Except
 	switch len(sel.Rooms) {
 	case 0:
 		for _, s := range n.sockets {

@@ -30,6 +30,16 @@ type Namespace struct {
 
 	// streams is the last Seq delivered per Broadcast.Stream.
 	streams streamSeqs
+	// history keeps the recordable broadcasts for connection-state
+	// recovery when the broker keeps none (recovery.go); nil otherwise.
+	history *history
+	// pending are the sockets being recovered (recovery.go), under pmu;
+	// npending counts them, so a broadcast looks only when there are.
+	pmu      sync.Mutex
+	pending  map[*Socket]*pendingRecovery
+	npending atomic.Int32
+	// keepRoom filters the rooms of a recovered session (nil: all kept).
+	keepRoom func(s *Socket, room string) bool
 	// nextAck numbers the ack ids of the namespace's packets: one counter
 	// for every socket, as Node's, so one broadcast asking for acks has
 	// one id (and one encoding) for every recipient.
@@ -42,13 +52,17 @@ type serverSideHandler struct {
 }
 
 func newNamespace(name string, srv *Server) *Namespace {
-	return &Namespace{
+	n := &Namespace{
 		name:    name,
 		server:  srv,
 		sockets: make(map[string]*Socket),
 		rooms:   make(map[string]map[*Socket]struct{}),
 		streams: streamSeqs{limit: defaultStreamsLimit},
 	}
+	if r := srv.recovery; r != nil && !r.brokerHistory() {
+		n.history = newHistory(r.cfg, srv.cfg.Now)
+	}
+	return n
 }
 
 // Name returns the namespace name, e.g. "/".
@@ -156,9 +170,18 @@ func (n *Namespace) remove(s *Socket) {
 // join adds s to rooms, if s is still in the namespace.
 func (n *Namespace) join(s *Socket, rooms []string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	ok := n.joinLocked(s, rooms)
+	n.mu.Unlock()
+	if ok {
+		n.server.recovery.keepLive(s)
+	}
+}
+
+// joinLocked is join with n.mu locked; false when s is not in the
+// namespace.
+func (n *Namespace) joinLocked(s *Socket, rooms []string) bool {
 	if n.sockets[s.id] != s {
-		return // not connected (yet, or any more)
+		return false // not connected (yet, or any more)
 	}
 	for _, r := range rooms {
 		if r == s.id || containsString(s.rooms, r) {
@@ -175,12 +198,20 @@ func (n *Namespace) join(s *Socket, rooms []string) {
 		}
 		set[s] = struct{}{}
 	}
+	return true
 }
 
 // leave removes s from room.
 func (n *Namespace) leave(s *Socket, room string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	left := n.leaveLocked(s, room)
+	n.mu.Unlock()
+	if left {
+		n.server.recovery.keepLive(s)
+	}
+}
+
+func (n *Namespace) leaveLocked(s *Socket, room string) bool {
 	for i, r := range s.rooms {
 		if r == room {
 			last := len(s.rooms) - 1
@@ -191,9 +222,10 @@ func (n *Namespace) leave(s *Socket, room string) {
 				s.rooms = nil
 			}
 			n.delMemberLocked(room, s)
-			return
+			return true
 		}
 	}
+	return false
 }
 
 func (n *Namespace) delMemberLocked(room string, s *Socket) {
@@ -203,6 +235,18 @@ func (n *Namespace) delMemberLocked(room string, s *Socket) {
 			delete(n.rooms, room)
 		}
 	}
+}
+
+// FilterRecoveredRooms sets the check a recovered socket's rooms go
+// through (connection-state recovery, ADR 0023): a room keep refuses is
+// not joined again, and the missed broadcasts of that room are not
+// replayed. It runs after the middleware, so it sees what the middleware
+// Set (the current token's claims). Without it every room is kept, as
+// Node does.
+func (n *Namespace) FilterRecoveredRooms(keep func(s *Socket, room string) bool) {
+	n.hmu.Lock()
+	n.keepRoom = keep
+	n.hmu.Unlock()
 }
 
 // socketRooms returns the rooms of s, its own id first; none once it left

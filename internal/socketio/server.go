@@ -65,6 +65,9 @@ type Config struct {
 	AttachmentTimeout time.Duration
 	// Limits counts and logs the limits clients hit (nil: not reported).
 	Limits *limits.Reporter
+	// Recovery configures connection-state recovery (ADR 0023); the zero
+	// value is off.
+	Recovery Recovery
 	// Broker carries broadcasts and requests to the other nodes of a
 	// cluster (ADR 0018). Default: a MemoryBroker of the server's own, a
 	// cluster of one node. A Broker given here stays its creator's, who
@@ -95,6 +98,13 @@ type Server struct {
 	nsps map[string]*Namespace
 
 	drains atomic.Int64 // running mailbox goroutines
+
+	// recovery is connection-state recovery's state, nil when off.
+	recovery *recovery
+	// The refresh of live sessions (restore.go).
+	liveMu      sync.Mutex
+	liveStop    func() bool
+	liveStopped bool
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -133,10 +143,12 @@ func NewServer(cfg Config) *Server {
 	if s.broker == nil {
 		s.broker, s.ownBroker = NewMemoryBroker(), true
 	}
+	s.recovery = newRecovery(cfg.Recovery, s.broker, cfg.Now)
 	s.Of("/")
 	s.engine = engineio.NewServer(cfg.Engine, func(c *engineio.Conn) engineio.Receiver {
 		return s.newClient(c)
 	})
+	s.startLiveRefresh()
 	return s
 }
 
@@ -182,11 +194,14 @@ func (s *Server) lookup(name string) *Namespace {
 }
 
 // Shutdown unsubscribes the namespaces from the broker, closes every
-// connection (reason "server shutting down"), waits (bounded by ctx) for
+// connection (reason "server shutting down": with recovery on, each
+// socket's session is kept, so its client can recover on another node of
+// a cluster whose broker keeps sessions), waits (bounded by ctx) for
 // the disconnect handlers to run, and closes the engine and the default
 // broker. It is safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		s.stopLiveRefresh()
 		var errs []error
 		s.mu.RLock()
 		for name := range s.nsps {

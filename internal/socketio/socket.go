@@ -101,6 +101,13 @@ type Socket struct {
 	acks            map[int64]func(args []any, err error)
 	auth            map[string]any // Handshake.Auth until the connection handlers have run
 
+	// pid is the recovery session id (crypto random, sent only in the
+	// CONNECT reply), "" when recovery is off; recovered tells that the
+	// socket took over a previous session. Both are set before the socket
+	// is connected.
+	pid       string
+	recovered bool
+
 	// rooms are the rooms the socket joined (its own aside), under
 	// nsp.mu: the namespace's room index keeps them per room too.
 	rooms []string
@@ -126,6 +133,12 @@ func newID() string {
 
 // ID returns the socket id (not the Engine.IO session id, which is secret).
 func (s *Socket) ID() string { return s.id }
+
+// Recovered reports whether the socket took over the session of a
+// disconnected one (connection-state recovery): it has that socket's id,
+// rooms and data, and got the events it missed (the client's
+// socket.recovered).
+func (s *Socket) Recovered() bool { return s.recovered }
 
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
@@ -235,6 +248,20 @@ func (s *Socket) Emit(event string, args ...any) error {
 	p, err := EncodeEvent(s.nsp.name, NoID, event, args...)
 	if err != nil {
 		return err
+	}
+	if r := s.nsp.server.recovery; r != nil {
+		// As Node: a broadcast to the socket's own room, so that it is
+		// recorded and carries an offset. Published only when the broker
+		// keeps the history (another node may recover the client).
+		b := &Broadcast{Namespace: s.nsp.name, Packet: p, Rooms: []string{s.id}}
+		b.Flags.Local = !r.brokerHistory()
+		ctx, cancel := context.WithTimeout(context.Background(), recoveryIOTimeout)
+		err := s.nsp.publish(ctx, b)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		// The broker failed: sent without an offset (not recoverable).
 	}
 	return s.client.send(p)
 }
@@ -417,6 +444,7 @@ func (s *Socket) onClose(reason string) {
 	for _, fn := range ing {
 		s.client.run(func() { fn(reason) })
 	}
+	s.nsp.server.recovery.persistOnClose(s, reason)
 	s.nsp.remove(s)
 	s.state.Store(stateClosed)
 	s.failAcks()

@@ -56,7 +56,11 @@ describe('eventide and Node on @socket.io/redis-streams-adapter 0.3', () => {
     const bin = waitFor(onEventide, 'fromNodeBinary', 10_000);
     node.io.to('provider-42').emit('fromNode', { n: 1, s: 'é😀' });
     node.io.to('provider-42').emit('fromNodeBinary', Buffer.from([0, 1, 255]));
-    assert.deepEqual(await text, [{ n: 1, s: 'é😀' }]);
+    // With the stream entry id as its recovery offset (as Node's clients
+    // get it with connectionStateRecovery).
+    const [obj, offset] = await text;
+    assert.deepEqual(obj, { n: 1, s: 'é😀' });
+    assert.match(offset, /^\d+-\d+$/);
     assert.deepEqual([...new Uint8Array((await bin)[0])], [0, 1, 255]);
   });
 

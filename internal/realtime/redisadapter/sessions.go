@@ -16,8 +16,9 @@ import (
 // the replay of missed broadcasts, for the recovery code (see Session in
 // streams_wire.go for the format).
 
-// PersistSession keeps a disconnected socket's session for ttl, under
-// SessionKeyPrefix + pid, as Node's streams adapter does.
+// PersistSession implements socketio.SessionStore: it keeps a socket's
+// session for ttl, under SessionKeyPrefix + pid, as Node's streams adapter
+// does (SET ... PX).
 func (s *Streams) PersistSession(ctx context.Context, sess Session, ttl time.Duration) error {
 	v, err := encodeSession(sess)
 	if err != nil {
@@ -30,45 +31,80 @@ func (s *Streams) PersistSession(ctx context.Context, sess Session, ttl time.Dur
 // calls: entries added faster than they are read would loop forever.
 const restorePages = 100
 
-// RestoreSession takes (reads and deletes) the session of pid and returns
-// the broadcasts of namespace nsp after offset that it would have got (its
-// rooms, not excepted), in stream order, each with its Offset. ok is false
-// when the session is gone (expired, or taken) or the offset is no longer
-// in the stream (trimmed): the client cannot be recovered.
-func (s *Streams) RestoreSession(ctx context.Context, nsp, pid, offset string) (sess Session, missed []*socketio.Broadcast, ok bool, err error) {
-	if !validOffset(offset) {
-		return Session{}, nil, false, nil
-	}
+var _ socketio.LiveSessionStore = (*Streams)(nil)
+
+// TakeSession implements socketio.SessionStore: GET and DEL in one
+// transaction, so a session is used once, whichever node asks.
+func (s *Streams) TakeSession(ctx context.Context, pid string) (Session, bool, error) {
 	var get *redis.StringCmd
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		get = p.Get(ctx, s.cfg.SessionKeyPrefix+pid)
 		p.Del(ctx, s.cfg.SessionKeyPrefix+pid)
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
-		return Session{}, nil, false, fmt.Errorf("redisadapter: restore session: %w", err)
+		return Session{}, false, fmt.Errorf("redisadapter: take session: %w", err)
 	}
 	raw, err := get.Result()
 	if errors.Is(err, redis.Nil) {
-		return Session{}, nil, false, nil
+		return Session{}, false, nil
 	}
 	if err != nil {
-		return Session{}, nil, false, err
+		return Session{}, false, err
+	}
+	sess, err := decodeSession(raw)
+	if err != nil {
+		return Session{}, false, err
+	}
+	return sess, true, nil
+}
+
+// DropSession implements socketio.SessionStore.
+func (s *Streams) DropSession(ctx context.Context, pid string) error {
+	return s.rdb.Del(ctx, s.cfg.SessionKeyPrefix+pid).Err()
+}
+
+// RefreshSessions implements socketio.LiveSessionStore: one pipeline of
+// PEXPIRE, one round trip for the batch.
+func (s *Streams) RefreshSessions(ctx context.Context, pids []string, ttl time.Duration) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, pid := range pids {
+			p.PExpire(ctx, s.cfg.SessionKeyPrefix+pid, ttl)
+		}
+		return nil
+	})
+	return err
+}
+
+// Missed implements socketio.SessionStore: the broadcasts of nsp in the
+// stream after offset, each with its entry id as Offset; ok is false when
+// offset is not (or no longer) in the stream.
+func (s *Streams) Missed(ctx context.Context, nsp, offset string) ([]*socketio.Broadcast, bool, error) {
+	if !validOffset(offset) {
+		return nil, false, nil
 	}
 	at, err := s.rdb.XRange(ctx, s.cfg.Key, offset, offset).Result()
 	if err != nil {
-		return Session{}, nil, false, fmt.Errorf("redisadapter: restore session: %w", err)
+		return nil, false, fmt.Errorf("redisadapter: missed: %w", err)
 	}
 	if len(at) == 0 {
-		return Session{}, nil, false, nil
+		return nil, false, nil
 	}
-	if sess, err = decodeSession(raw); err != nil {
-		return Session{}, nil, false, err
+	missed, err := s.after(ctx, nsp, offset, nil)
+	if err != nil {
+		return nil, false, err
 	}
+	return missed, true, nil
+}
+
+// after returns the broadcasts of nsp after offset that a socket in rooms
+// gets (every one when rooms is nil).
+func (s *Streams) after(ctx context.Context, nsp, offset string, rooms []string) ([]*socketio.Broadcast, error) {
+	var missed []*socketio.Broadcast
 	from := offset
 	for range restorePages {
 		entries, err := s.rdb.XRangeN(ctx, s.cfg.Key, "("+from, "+", s.cfg.ReadCount).Result()
 		if err != nil {
-			return Session{}, nil, false, fmt.Errorf("redisadapter: restore session: %w", err)
+			return nil, fmt.Errorf("redisadapter: read the stream: %w", err)
 		}
 		if len(entries) == 0 {
 			break
@@ -79,13 +115,39 @@ func (s *Streams) RestoreSession(ctx context.Context, nsp, pid, offset string) (
 				continue
 			}
 			m, err := decodeEntry(e.ID, e.Values)
-			if err != nil || m.Packet == nil || !includes(sess.Rooms, m.Opts) {
+			if err != nil || m.Packet == nil || (rooms != nil && !includes(rooms, m.Opts)) {
 				continue
 			}
 			b := broadcastOf(m.Packet, m.Opts)
 			b.Namespace, b.Offset = nsp, e.ID
 			missed = append(missed, b)
 		}
+	}
+	return missed, nil
+}
+
+// RestoreSession takes (reads and deletes) the session of pid and returns
+// the broadcasts of namespace nsp after offset that it would have got (its
+// rooms, not excepted), in stream order, each with its Offset. ok is false
+// when the session is gone (expired, or taken) or the offset is no longer
+// in the stream (trimmed): the client cannot be recovered.
+func (s *Streams) RestoreSession(ctx context.Context, nsp, pid, offset string) (sess Session, missed []*socketio.Broadcast, ok bool, err error) {
+	if !validOffset(offset) {
+		return Session{}, nil, false, nil
+	}
+	sess, ok, err = s.TakeSession(ctx, pid)
+	if !ok || err != nil {
+		return Session{}, nil, false, err
+	}
+	at, err := s.rdb.XRange(ctx, s.cfg.Key, offset, offset).Result()
+	if err != nil {
+		return Session{}, nil, false, fmt.Errorf("redisadapter: restore session: %w", err)
+	}
+	if len(at) == 0 {
+		return Session{}, nil, false, nil
+	}
+	if missed, err = s.after(ctx, nsp, offset, sess.Rooms); err != nil {
+		return Session{}, nil, false, err
 	}
 	return sess, missed, true, nil
 }

@@ -350,14 +350,10 @@ func writeFields(fields ...field) func(enc *msgpack.Encoder) error {
 	}
 }
 
-// Session is a disconnected socket's state kept for connection-state
-// recovery, in the streams adapter's format: what socket.io persists.
-type Session struct {
-	SID   string   // the socket id it had
-	PID   string   // its private session id, the key
-	Rooms []string // its rooms, its own id included
-	Data  any      // socket.data (an object)
-}
+// Session is a socket's state kept for connection-state recovery
+// (socketio.Session: sid, pid, rooms with its own id, data), written in the
+// streams adapter's format: what socket.io persists.
+type Session = socketio.Session
 
 // encodeSession writes the value of "<sessionKeyPrefix><pid>": base64 of the
 // MessagePack {sid, pid, rooms, data}.

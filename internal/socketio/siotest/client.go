@@ -265,3 +265,11 @@ func (c *Client) Close() {
 	_ = c.conn.Close()
 	c.wg.Wait()
 }
+
+// Drop ends the connection as a network failure does: the WebSocket
+// closes without an Engine.IO close packet (the server sees "transport
+// close" or "transport error").
+func (c *Client) Drop() {
+	_ = c.conn.Close()
+	c.wg.Wait()
+}

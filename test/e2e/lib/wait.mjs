@@ -22,10 +22,13 @@ export function waitFor(emitter, event, ms = GUARD_MS) {
   });
 }
 
-// collect records every `event` on emitter into an array.
+// collect records the payload (first argument) of every `event` on emitter
+// into an array. With connection-state recovery on (the server's default,
+// as Node's with connectionStateRecovery), every event the server sends
+// carries its offset as a last, extra argument; the payload comes first.
 export function collect(emitter, event) {
   const got = [];
-  emitter.on(event, (...args) => got.push(args.length === 1 ? args[0] : args));
+  emitter.on(event, (payload) => got.push(payload));
   return got;
 }
 

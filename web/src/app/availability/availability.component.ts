@@ -335,7 +335,7 @@ export class AvailabilityComponent {
 function reasonOf(s: ConnectionState): string {
   switch (s.kind) {
     case 'connected':
-      return ` (${s.transport})`;
+      return ` (${s.transport}${s.recovered ? ', recovered: missed events replayed' : ''})`;
     case 'reconnecting':
     case 'refused':
     case 'disconnected':

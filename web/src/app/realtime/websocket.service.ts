@@ -23,7 +23,12 @@ export type EventideSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type ConnectionState =
   | { kind: 'disconnected'; reason: string }
   | { kind: 'connecting' }
-  | { kind: 'connected'; id: string; transport: string }
+  /**
+   * recovered: the server restored the previous session (connection-state
+   * recovery): same socket id, same rooms, and the events missed while
+   * disconnected were delivered, in order, as ordinary events.
+   */
+  | { kind: 'connected'; id: string; transport: string; recovered?: boolean }
   | { kind: 'reconnecting'; attempt: number; reason: string }
   /** The server rejected the handshake (missing, forged or expired token); no retry. */
   | { kind: 'refused'; reason: string };
@@ -97,16 +102,23 @@ export class WebsocketService implements OnDestroy {
         kind: 'connected',
         id: socket.id ?? '',
         transport: socket.io.engine?.transport?.name ?? '',
+        recovered: socket.recovered,
       });
       socket.io.engine?.once('upgrade', (t: { name: string }) => {
         if (this.socket === socket && socket.connected) {
           this.state.next({ kind: 'connected', id: socket.id ?? '', transport: t.name });
         }
       });
-      // Socket.IO rooms belong to the server-side socket, which a reconnect
-      // (or a new token) replaces: join the remembered rooms again. A refusal
-      // (say, the new token may not watch the room) also arrives on
-      // exceptions$; the room is then forgotten.
+      // A recovered connection (connection-state recovery, within the
+      // server's --recovery-window) is the same server-side socket: it is
+      // in its rooms, and the events missed meanwhile arrive as ordinary
+      // events, in order. Nothing to re-join, nothing to catch up.
+      if (socket.recovered) return;
+      // Otherwise Socket.IO rooms belong to the server-side socket, which a
+      // reconnect (or a new token) replaces: join the remembered rooms again
+      // (the availability view then catches up over REST). A refusal (say,
+      // the new token may not watch the room) also arrives on exceptions$;
+      // the room is then forgotten.
       for (const room of this.rooms) {
         void this.emitRoom(socket, 'joinRoom', room).then((ack) => {
           if (ack.status !== 'ok') this.rooms.delete(room);

@@ -1,0 +1,124 @@
+package socketio
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventide/realtime/internal/fakeclock"
+)
+
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
+}
+
+func TestWithOffsetSplicesOnce(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`2["ev",{"a":1}]`, `2["ev",{"a":1},"7"]`},
+		// A payload whose own last argument is a string keeps it; the
+		// offset comes after it.
+		{`2["ev","12-3"]`, `2["ev","12-3","7"]`},
+		{`2/admin,["ev"]`, `2/admin,["ev","7"]`},
+		{`51-["ev",{"_placeholder":true,"num":0}]`, `51-["ev",{"_placeholder":true,"num":0},"7"]`},
+	} {
+		p := &Packet{Type: PacketEvent, Text: []byte(tc.in)}
+		if got := string(p.withOffset("7").Text); got != tc.want {
+			t.Errorf("withOffset(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+		if string(p.Text) != tc.in {
+			t.Errorf("the original packet changed: %s", p.Text)
+		}
+	}
+}
+
+func TestHistoryBounds(t *testing.T) {
+	clk := newClock()
+	cfg := Recovery{Window: time.Minute, MaxPackets: 3, MaxBytes: 1 << 20}
+	h := newHistory(cfg, clk.Now)
+	b := func(s string) *Broadcast {
+		return &Broadcast{Packet: &Packet{Type: PacketEvent, Text: []byte(`2["` + s + `"]`)}}
+	}
+	var offs []string
+	for _, s := range []string{"a", "b", "c", "d", "e"} {
+		offs = append(offs, h.add(b(s)))
+	}
+	if h.len() != 3 {
+		t.Fatalf("count bound: %d kept, want 3", h.len())
+	}
+	// "c" is the oldest kept: an offset of "a" is gone (what came after
+	// it, "b", was dropped), that of "b" still answers (everything after
+	// it is kept).
+	if _, _, ok := h.after(offs[0]); ok {
+		t.Fatal("an offset whose successors were dropped answers")
+	}
+	missed, last, ok := h.after(offs[1])
+	if !ok || len(missed) != 3 || last != offs[4] || missed[0].Offset != offs[2] {
+		t.Fatalf("after %s: %d missed, last %s, ok %v", offs[1], len(missed), last, ok)
+	}
+	if _, _, ok := h.after("999"); ok {
+		t.Fatal("an offset never assigned answers")
+	}
+	if _, _, ok := h.after("not-an-offset"); ok {
+		t.Fatal("garbage answers")
+	}
+
+	// Window: a minute later everything is older than the window.
+	clk.Advance(time.Minute)
+	if _, _, ok := h.after(offs[3]); ok {
+		t.Fatal("an offset older than the window answers")
+	}
+	if h.len() != 0 {
+		t.Fatalf("%d entries kept past the window", h.len())
+	}
+
+	// Bytes.
+	hb := newHistory(Recovery{Window: time.Minute, MaxPackets: 100, MaxBytes: 2 * (entryOverhead + 56)}, clk.Now)
+	for range 10 {
+		hb.add(b(strings.Repeat("x", 50)))
+	}
+	if hb.len() != 2 || hb.bytes > 2*(entryOverhead+56) {
+		t.Fatalf("bytes bound: %d kept, %d bytes", hb.len(), hb.bytes)
+	}
+}
+
+func TestMemorySessionsOnceAndBounded(t *testing.T) {
+	clk := newClock()
+	m := &memorySessions{max: 2, window: time.Minute, now: clk.Now, byPID: map[string]memorySession{}}
+	m.put(Session{SID: "s1", PID: "p1"})
+	if s, ok := m.take("p1"); !ok || s.SID != "s1" {
+		t.Fatal("session not taken")
+	}
+	if _, ok := m.take("p1"); ok {
+		t.Fatal("a session was used twice")
+	}
+	m.put(Session{SID: "s2", PID: "p2"})
+	m.put(Session{SID: "s3", PID: "p3"})
+	m.put(Session{SID: "s4", PID: "p4"})
+	if m.len() != 2 {
+		t.Fatalf("%d sessions kept, max 2", m.len())
+	}
+	if _, ok := m.take("p2"); ok {
+		t.Fatal("the oldest session was not dropped")
+	}
+	clk.Advance(time.Minute)
+	if _, ok := m.take("p3"); ok {
+		t.Fatal("an expired session was taken")
+	}
+}
+
+func TestOffsetAfter(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"2", "1", true}, {"1", "2", false}, {"10", "9", true},
+		{"1700000000000-1", "1700000000000-0", true},
+		{"1700000000001-0", "1700000000000-5", true},
+		{"1700000000000-0", "1700000000000-0", false},
+		{"x", "1", false},
+	} {
+		if got := offsetAfter(tc.a, tc.b); got != tc.want {
+			t.Errorf("offsetAfter(%s, %s) = %v", tc.a, tc.b, got)
+		}
+	}
+}
