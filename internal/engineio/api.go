@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -93,6 +94,15 @@ type Config struct {
 	Clock Clock
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// Drainer is an optional Receiver capability for Server.Drain: OnDrain is
+// called while the session is still open, and Drain closes the session
+// when it returns, so that what must come before the client sees the close
+// (a Socket.IO session kept for recovery on another node) has happened when
+// the client reconnects. ctx is Drain's: OnDrain returns when it ends.
+type Drainer interface {
+	OnDrain(ctx context.Context, reason string)
 }
 
 // defaultHandshakeHeaders are the headers applications read from a

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -11,7 +12,8 @@ import (
 const drainStep = 10 * time.Millisecond
 
 // Drain refuses new sessions from now on (a handshake gets 503, as after
-// Shutdown) and closes the open ones with reason "server shutting down":
+// Shutdown) and closes the open ones with reason "server shutting down",
+// each after its receiver's OnDrain when it is a Drainer:
 // a WebSocket gets close code 1001 (going away) and a pending long-poll
 // the close packet, so the client sees a transport close, which it
 // recovers from by reconnecting (elsewhere, behind a load balancer). The
@@ -32,6 +34,7 @@ func (s *Server) Drain(ctx context.Context, spread time.Duration) (int, error) {
 
 	n := len(conns)
 	start := s.clock.Now()
+	var closing sync.WaitGroup
 	for i := 0; i < n; {
 		// Close every session due by now: the i-th at spread*i/n.
 		elapsed := s.clock.Now().Sub(start)
@@ -39,15 +42,28 @@ func (s *Server) Drain(ctx context.Context, spread time.Duration) (int, error) {
 			elapsed = spread
 		}
 		for ; i < n && (spread <= 0 || spread*time.Duration(i)/time.Duration(n) <= elapsed); i++ {
-			conns[i].closeNow(ReasonServerShutdown)
+			c := conns[i]
 			conns[i] = nil
+			closing.Go(func() { s.drainConn(ctx, c) })
 		}
 		if i < n {
 			next := spread * time.Duration(i) / time.Duration(n)
 			s.sleep(ctx, max(next-elapsed, drainStep))
 		}
 	}
+	closing.Wait() // bounded: OnDrain returns when ctx ends
 	return n, s.wait(ctx)
+}
+
+// drainConn closes c for Drain, after its receiver's OnDrain.
+func (s *Server) drainConn(ctx context.Context, c *Conn) {
+	c.recvMu.Lock()
+	d, _ := c.recv.(Drainer)
+	c.recvMu.Unlock()
+	if d != nil {
+		d.OnDrain(ctx, ReasonServerShutdown)
+	}
+	c.closeNow(ReasonServerShutdown)
 }
 
 // sleep waits d on the engine's clock, or until ctx ends.

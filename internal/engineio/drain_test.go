@@ -116,3 +116,50 @@ func TestDrainContextEnds(t *testing.T) {
 		r.wantClose(t, ReasonServerShutdown)
 	}
 }
+
+// drainRecorder is a recorder that is a Drainer: it notes whether the
+// session was still open when OnDrain ran.
+type drainRecorder struct {
+	*recorder
+	openAtDrain chan bool
+}
+
+func (d *drainRecorder) OnDrain(ctx context.Context, reason string) {
+	d.openAtDrain <- isOpen(d.conn) && reason == ReasonServerShutdown
+}
+
+// TestDrainAsksTheReceiverFirst: a Drainer receiver's OnDrain runs while
+// its session is still open, before Drain closes it.
+func TestDrainAsksTheReceiverFirst(t *testing.T) {
+	recs := make(chan *drainRecorder, 1)
+	srv := NewServer(Config{}, func(c *Conn) Receiver {
+		d := &drainRecorder{
+			recorder:    &recorder{conn: c, msgs: make(chan received, 8), closed: make(chan string, 1)},
+			openAtDrain: make(chan bool, 1),
+		}
+		recs <- d
+		return d
+	})
+	hs := newHTTPServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	c, err := ws.Dial(ctx, "ws"+hs.URL[len("http"):]+"/socket.io/?EIO=4&transport=websocket", ws.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Abort()
+	readWS(t, c)
+	d := <-recs
+	if n, err := srv.Drain(ctx, 0); n != 1 || err != nil {
+		t.Fatalf("Drain = %d, %v", n, err)
+	}
+	select {
+	case open := <-d.openAtDrain:
+		if !open {
+			t.Fatal("OnDrain ran after the session was closed (or with another reason)")
+		}
+	default:
+		t.Fatal("Drain did not call OnDrain")
+	}
+	d.wantClose(t, ReasonServerShutdown)
+}

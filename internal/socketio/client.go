@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -25,7 +26,10 @@ type engineConn interface {
 	Admit()
 }
 
-var _ engineConn = (*engineio.Conn)(nil)
+var (
+	_ engineConn       = (*engineio.Conn)(nil)
+	_ engineio.Drainer = (*client)(nil)
+)
 
 // Disconnect reasons seen on the server (OnDisconnect), as Node.js names them.
 // Engine.IO close reasons ("transport close", "ping timeout"...) pass through.
@@ -284,6 +288,21 @@ func (c *client) handle(p *DecodedPacket) {
 
 // OnClose implements engineio.Receiver.
 func (c *client) OnClose(reason string) { c.closeWith(reason, false) }
+
+// OnDrain implements engineio.Drainer: the sockets close (with recovery
+// on, their sessions are kept; their disconnect handlers run) before the
+// engine closes the transport, so that a client reconnecting at once to
+// another node finds its session there. It returns when that is done, or
+// when ctx ends.
+func (c *client) OnDrain(ctx context.Context, reason string) {
+	c.closeWith(reason, false)
+	done := make(chan struct{})
+	c.push(task{f: func() { close(done) }}) // after the sockets' close
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
 
 // fail closes the connection after a bad packet or one in an invalid state,
 // like Node.js; the server and other connections are unaffected.
