@@ -196,5 +196,8 @@ test('SIGTERM on a node: its clients reconnect to the other node, are recovered 
     assert.ok(out.includes(line), `no "${line}" in A's log:\n${out.slice(-3000)}`);
   }
   const summary = out.split('\n').find((l) => l.includes('drain: done'));
-  t.diagnostic(`${made} changes, none missed; disconnects: ${clients.map((w) => `${w.transport} ${w.disconnects[0]}`).join(", ")}; A: SIGTERM to exit ${tookMs} ms; ${summary}`);
+  // How long no node relayed: from A letting go to B taking the lock.
+  const at = (text, line) => Date.parse(text.split('\n').find((l) => l.includes(line))?.match(/time=(\S+)/)?.[1]);
+  const handOff = at(b.output(), RELAYING) - at(out, 'drain: relay stopped');
+  t.diagnostic(`${made} changes, none missed; disconnects: ${clients.map((w) => `${w.transport} ${w.disconnects[0]}`).join(", ")}; A: SIGTERM to exit ${tookMs} ms; relay hand-off ${handOff} ms; ${summary}`);
 });
