@@ -24,14 +24,7 @@ const drainStep = 10 * time.Millisecond
 // first). Safe to call twice, and before or after Shutdown, which still
 // releases what the engine owns.
 func (s *Server) Drain(ctx context.Context, spread time.Duration) (int, error) {
-	s.mu.Lock()
-	s.shutdown = true
-	conns := make([]*Conn, 0, len(s.conns))
-	for _, c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-
+	conns := s.refuseNew()
 	n := len(conns)
 	start := s.clock.Now()
 	var closing sync.WaitGroup

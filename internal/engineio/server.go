@@ -148,17 +148,22 @@ func (s *Server) Pending() int {
 // the poller and the batcher. Safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.res.close(s.log)
+	for _, c := range s.refuseNew() {
+		c.closeNow(ReasonServerShutdown)
+	}
+	return s.wait(ctx)
+}
+
+// refuseNew refuses new sessions from now on and returns the open ones.
+func (s *Server) refuseNew() []*Conn {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.shutdown = true
 	conns := make([]*Conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)
 	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.closeNow(ReasonServerShutdown)
-	}
-	return s.wait(ctx)
+	return conns
 }
 
 func (s *Server) lookup(sid string) *Conn {
