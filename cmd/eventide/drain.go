@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -119,10 +120,11 @@ type drainer struct {
 	draining atomic.Bool // /readyz answers 503
 	requests inflight
 
-	servers []*http.Server
-	sio     *socketio.Server
-	raw     *rawws.Service
-	rel     *relay.Relay
+	servers   []*http.Server
+	listeners []chan struct{} // closed when the servers' listeners are (watch)
+	sio       *socketio.Server
+	raw       *rawws.Service
+	rel       *relay.Relay
 	// shared says another process can relay the event log (PostgreSQL):
 	// the relay hands the lead on at once instead of publishing to the
 	// end.
@@ -173,6 +175,12 @@ func (d *drainer) run() {
 			}
 		})
 	}
+	for _, closed := range d.listeners {
+		select {
+		case <-closed:
+		case <-ctx.Done():
+		}
+	}
 	d.log.Info("drain: not accepting (listeners closed)", "requests_in_flight", d.requests.count())
 
 	requestsLeft := 0
@@ -214,6 +222,26 @@ func (d *drainer) run() {
 		return
 	}
 	d.log.Info("drain: done", summary...)
+}
+
+// watch returns ln, telling the drain when it is closed.
+func (d *drainer) watch(ln net.Listener) net.Listener {
+	w := &watchedListener{Listener: ln, closed: make(chan struct{})}
+	d.listeners = append(d.listeners, w.closed)
+	return w
+}
+
+// watchedListener closes closed when it is closed.
+type watchedListener struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *watchedListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { close(l.closed) })
+	return err
 }
 
 // stopRelay stops the relay: final publishes what is committed first

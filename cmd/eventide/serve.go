@@ -229,8 +229,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		}
 		servers = append(servers, srv)
 		log.Info("listening", "listener", name, "addr", ln.Addr().String())
+		served := conns.Listen(drain.watch(ln))
 		go func() {
-			if err := srv.Serve(conns.Listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("server stopped", "listener", name, "err", err)
 			}
 		}()
