@@ -175,6 +175,7 @@ func (d *drainer) run() {
 			}
 		})
 	}
+	d.sio.StopAccepting() // handshakes on connections still open, too
 	for _, closed := range d.listeners {
 		select {
 		case <-closed:

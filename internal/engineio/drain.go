@@ -59,6 +59,11 @@ func (s *Server) drainConn(ctx context.Context, c *Conn) {
 	c.closeNow(ReasonServerShutdown)
 }
 
+// StopAccepting refuses new sessions from now on (a handshake gets 503, as
+// after Shutdown), leaving the open ones be: the first step of a drain,
+// before Drain closes them.
+func (s *Server) StopAccepting() { s.refuseNew() }
+
 // sleep waits d on the engine's clock, or until ctx ends.
 func (s *Server) sleep(ctx context.Context, d time.Duration) {
 	fired := make(chan struct{})

@@ -163,3 +163,16 @@ func TestDrainAsksTheReceiverFirst(t *testing.T) {
 	}
 	d.wantClose(t, ReasonServerShutdown)
 }
+
+// TestStopAccepting: new sessions are refused, open ones keep working.
+func TestStopAccepting(t *testing.T) {
+	e := newEnv(t, Config{})
+	c, r := e.openWS()
+	e.srv.StopAccepting()
+	if st, _ := e.get("EIO=4&transport=polling"); st != http.StatusServiceUnavailable {
+		t.Fatalf("handshake after StopAccepting: %d, want 503", st)
+	}
+	writeWS(t, c, "4hello")
+	r.wantMsg(t, "hello", false)
+	r.wantOpen(t)
+}

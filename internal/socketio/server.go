@@ -237,6 +237,10 @@ func (s *Server) Drain(ctx context.Context, spread time.Duration) (int, error) {
 	return n, err
 }
 
+// StopAccepting refuses new connections from now on, leaving the open ones
+// be (engineio.Server.StopAccepting).
+func (s *Server) StopAccepting() { s.engine.StopAccepting() }
+
 // waitHandlers waits until no mailbox goroutine runs (the disconnect
 // handlers of closed connections have run), or ctx ends.
 func (s *Server) waitHandlers(ctx context.Context) error {
