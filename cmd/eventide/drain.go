@@ -169,11 +169,7 @@ func (d *drainer) run() {
 	// which the sessions' close ends.
 	var servers sync.WaitGroup
 	for _, srv := range d.servers {
-		servers.Go(func() {
-			if err := srv.Shutdown(ctx); err != nil {
-				_ = srv.Close() // the timeout passed: cut what is left
-			}
-		})
+		servers.Go(func() { _ = srv.Shutdown(ctx) }) // an error: the timeout passed (Close below)
 	}
 	d.sio.StopAccepting() // handshakes on connections still open, too
 	for _, closed := range d.listeners {
@@ -184,10 +180,7 @@ func (d *drainer) run() {
 	}
 	d.log.Info("drain: not accepting (listeners closed)", "requests_in_flight", d.requests.count())
 
-	requestsLeft := 0
-	if err := d.requests.wait(ctx); err != nil {
-		requestsLeft = d.requests.count()
-	} else {
+	if err := d.requests.wait(ctx); err == nil {
 		d.log.Info("drain: in-flight requests finished", "took", since(begin))
 	}
 
@@ -208,18 +201,24 @@ func (d *drainer) run() {
 		d.log.Info("drain: sockets closed", "socketio", sockets, "websocket", rawClients, "spread", d.spread, "took", since(begin))
 	}
 	servers.Wait()
+	// What is left when the timeout has passed: counted, then cut.
+	forced := ctx.Err() != nil
+	left := []any{"requests_cut", d.requests.count(), "socketio_left", d.sio.Engine().Count(), "websocket_left", d.raw.Count()}
+	if forced {
+		for _, srv := range d.servers {
+			_ = srv.Close()
+		}
+	}
 
 	// What the Socket.IO server still holds (its broker subscriptions,
-	// the engine's poller): nothing is connected any more.
+	// the engine's poller; and the sessions left, when forced).
 	if err := d.sio.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		d.log.Warn("socket.io shutdown", "err", err)
 	}
-	forced := ctx.Err() != nil
 	summary := []any{"socketio_closed", sockets, "websocket_closed", rawClients, "took", since(begin)}
 	if forced {
 		d.log.Warn("drain: shutdown timeout passed; what was left is closed",
-			append(summary, "shutdown_timeout", d.timeout, "requests_cut", requestsLeft,
-				"socketio_left", d.sio.Engine().Count(), "websocket_left", d.raw.Count())...)
+			append(append(summary, "shutdown_timeout", d.timeout), left...)...)
 		return
 	}
 	d.log.Info("drain: done", summary...)
