@@ -28,8 +28,9 @@ import (
 	"github.com/eventide/realtime/internal/webui"
 )
 
-// shutdownGrace bounds a graceful shutdown: in-flight requests get this long
-// to finish after the listeners close.
+// shutdownGrace bounds the clean-up when serve cannot start (a listener
+// fails) and the close of the admin listener; the drain after a signal has
+// --shutdown-timeout (drain.go).
 const shutdownGrace = 10 * time.Second
 
 func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
