@@ -227,3 +227,36 @@ func TestClassicRecoveryGap(t *testing.T) {
 		t.Fatal("recovered across a broadcast the recovery stream does not hold")
 	}
 }
+
+// BenchmarkClassicPublish publishes one broadcast per iteration through
+// the classic broker on the real Redis, without and with the recovery
+// stream (ADR 0023: an XADD before the PUBLISH).
+func BenchmarkClassicPublish(b *testing.B) {
+	for _, rec := range []bool{false, true} {
+		name := "recovery-off"
+		if rec {
+			name = "recovery-on"
+		}
+		b.Run(name, func(b *testing.B) {
+			key := "eventide-bench-classic-" + name
+			defer delKey(key + "-recovery")
+			c, err := redisadapter.NewClassic(redisadapter.Config{URL: redisURL(), Key: key, Recovery: rec, MaxLen: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			ctx := context.Background()
+			for c.Ready(ctx) != nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+			p, _ := socketio.EncodeEvent("/", socketio.NoID, "availabilityUpdated", map[string]any{"providerId": "42", "seq": 1})
+			bc := &socketio.Broadcast{Namespace: "/", Packet: p, Rooms: []string{"provider-42"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Publish(ctx, bc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
