@@ -23,6 +23,7 @@ func newBroker(cfg *config, log *slog.Logger) (redisBroker, error) {
 		Key:            cfg.RedisKey,
 		MaxLen:         cfg.RedisStreamMaxLen,
 		RequestTimeout: cfg.RedisRequestTimeout,
+		Recovery:       cfg.RecoveryWindow > 0,
 		Logger:         log,
 	}
 	switch cfg.Adapter {

@@ -86,7 +86,9 @@ type SessionStore interface {
 	DropSession(ctx context.Context, pid string) error
 	// Missed returns the broadcasts of namespace nsp published after
 	// offset, in order, each with its Offset; ok is false when offset is
-	// not (or no longer) in the history.
+	// not (or no longer) in the history. A Broadcast without Packet is a
+	// gap: something was delivered to its rooms that the history does not
+	// hold, so a socket it selects cannot be recovered.
 	Missed(ctx context.Context, nsp, offset string) (missed []*Broadcast, ok bool, err error)
 }
 
@@ -99,6 +101,18 @@ type LiveSessionStore interface {
 	SessionStore
 	// RefreshSessions sets the TTL of the sessions of pids.
 	RefreshSessions(ctx context.Context, pids []string, ttl time.Duration) error
+}
+
+// HistoryKeeper may be implemented by a SessionStore broker that keeps a
+// shared history only when configured to (the classic Redis broker): when
+// KeepsHistory is false, the server keeps sessions and history in memory.
+type HistoryKeeper interface {
+	KeepsHistory() bool
+}
+
+func keepsHistory(broker Broker) bool {
+	h, ok := broker.(HistoryKeeper)
+	return !ok || h.KeepsHistory()
 }
 
 // recoverableReasons are the disconnect reasons that leave a session: the
@@ -133,7 +147,7 @@ func newRecovery(cfg Recovery, broker Broker, now func() time.Time) *recovery {
 	}
 	cfg.defaults()
 	r := &recovery{cfg: cfg, now: now}
-	if st, ok := broker.(SessionStore); ok {
+	if st, ok := broker.(SessionStore); ok && keepsHistory(broker) {
 		r.store = st
 		r.live, _ = broker.(LiveSessionStore)
 		return r
@@ -359,9 +373,11 @@ func parseOffset(o string) (uint64, uint64, bool) {
 	return m, s, err == nil
 }
 
-// recordable reports whether a broadcast is kept for recovery and gets an
+// Recordable reports whether a broadcast is kept for recovery and gets an
 // offset: an event without ack id (every Broadcast has none) that is not
 // volatile.
+func Recordable(b *Broadcast) bool { return recordable(b) }
+
 func recordable(b *Broadcast) bool {
 	return !b.Flags.Volatile && (b.Packet.Type == PacketEvent || b.Packet.Type == PacketBinaryEvent)
 }

@@ -90,6 +90,12 @@ func (n *Namespace) restore(s *Socket, pid, offset string) *restored {
 			last = missed[len(missed)-1].Offset
 		}
 	}
+	for _, b := range missed {
+		if b.Packet == nil && selects(rooms, b) {
+			ok = false // a gap: an event it missed is not in the history
+			break
+		}
+	}
 	if !ok {
 		n.cancelPending(s)
 		return nil
@@ -124,7 +130,7 @@ func (n *Namespace) completeRecovery(s *Socket, r *restored) {
 	c.sendPacket(PacketConnect, n.name, map[string]any{"sid": s.id, "pid": s.pid})
 	sent := 0
 	for _, b := range r.missed {
-		if selects(r.pr.rooms, b) {
+		if b.Packet != nil && selects(r.pr.rooms, b) {
 			_ = c.send(b.Packet.withOffset(b.Offset))
 			sent++
 		}

@@ -6,8 +6,9 @@
 // missed, in seq order, once. On every adapter: memory, redis (classic),
 // redis-streams. Also: a token that no longer allows a room does not get
 // that room (or its events) back; past --recovery-window the client is not
-// recovered; and, on Redis with two nodes sharing a PostgreSQL database, a
-// client whose node is killed with SIGKILL recovers on the other node.
+// recovered; and, on either Redis adapter with two nodes sharing a
+// PostgreSQL database, a client whose node is killed with SIGKILL recovers
+// on the other node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -183,42 +184,44 @@ test('past --recovery-window the client is not recovered and gets a new session'
   assert.deepEqual(seqsOf(w.events, '42'), [1], 'nothing replayed: the client catches up over REST');
 });
 
-test('on redis-streams, a client whose node is killed with SIGKILL recovers on another node with every event', async (t) => {
-  const db = await scratchDatabase();
-  const key = `csr-e2e-${randomBytes(4).toString('hex')}`;
-  const secret = randomBytes(32).toString('hex');
-  const common = {
-    raw: false, jwtSecret: secret, databaseUrl: db.url,
-    args: ['--adapter', 'redis-streams', '--redis-key', key],
-  };
-  const a = await startServer(common);
-  const b = await startServer(common);
-  const proxy = await startProxy(portOf(a.url));
-  let w;
-  t.after(async () => {
-    w?.socket.close();
-    await proxy.close();
-    await a.stop();
-    await b.stop();
-    await db.drop();
-  });
-  const token = await a.token({ sub: 'p42', role: 'provider', providerId: '42' });
-  w = await watch(proxy, token, ['provider-42']);
-  await createSlot(a.url, token, '42');
-  await until(() => w.events.length === 1, undefined, 'the first change');
+for (const adapter of ['redis', 'redis-streams']) {
+  test(`on ${adapter}, a client whose node is killed with SIGKILL recovers on another node with every event`, async (t) => {
+    const db = await scratchDatabase();
+    const key = `csr-e2e-${randomBytes(4).toString('hex')}`;
+    const secret = randomBytes(32).toString('hex');
+    const common = {
+      raw: false, jwtSecret: secret, databaseUrl: db.url,
+      args: ['--adapter', adapter, '--redis-key', key],
+    };
+    const a = await startServer(common);
+    const b = await startServer(common);
+    const proxy = await startProxy(portOf(a.url));
+    let w;
+    t.after(async () => {
+      w?.socket.close();
+      await proxy.close();
+      await a.stop();
+      await b.stop();
+      await db.drop();
+    });
+    const token = await a.token({ sub: 'p42', role: 'provider', providerId: '42' });
+    w = await watch(proxy, token, ['provider-42']);
+    await createSlot(a.url, token, '42');
+    await until(() => w.events.length === 1, undefined, 'the first change');
 
-  const gone = waitFor(w.socket, 'disconnect');
-  proxy.retarget(portOf(b.url));
-  await a.kill('SIGKILL');
-  await gone;
-  for (let i = 0; i < 4; i++) await createSlot(b.url, token, '42');
-  await until(() => w.connects.length === 2, undefined, 'the reconnect to B');
-  const again = w.connects[1];
-  assert.equal(again.recovered, true, `not recovered on B:\n${b.output().slice(-3000)}`);
-  assert.equal(again.id, w.connects[0].id);
-  await until(() => w.events.length >= 5, undefined, 'the changes made meanwhile');
-  await createSlot(b.url, token, '42');
-  await until(() => w.events.length >= 6, undefined, 'a change after the recovery');
-  await sleep(200);
-  assert.deepEqual(seqsOf(w.events, '42'), [1, 2, 3, 4, 5, 6]);
-});
+    const gone = waitFor(w.socket, 'disconnect');
+    proxy.retarget(portOf(b.url));
+    await a.kill('SIGKILL');
+    await gone;
+    for (let i = 0; i < 4; i++) await createSlot(b.url, token, '42');
+    await until(() => w.connects.length === 2, undefined, 'the reconnect to B');
+    const again = w.connects[1];
+    assert.equal(again.recovered, true, `not recovered on B:\n${b.output().slice(-3000)}`);
+    assert.equal(again.id, w.connects[0].id);
+    await until(() => w.events.length >= 5, undefined, 'the changes made meanwhile');
+    await createSlot(b.url, token, '42');
+    await until(() => w.events.length >= 6, undefined, 'a change after the recovery');
+    await sleep(200);
+    assert.deepEqual(seqsOf(w.events, '42'), [1, 2, 3, 4, 5, 6]);
+  });
+}

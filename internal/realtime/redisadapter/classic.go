@@ -18,6 +18,7 @@ import (
 // cluster. Like Node's, it loses what is published while a node cannot
 // reach Redis; the relay publishes a change again until Publish succeeds.
 type Classic struct {
+	sessionStore
 	cfg     Config
 	uid     string
 	rdb     *redis.Client
@@ -34,8 +35,10 @@ type Classic struct {
 }
 
 var (
-	_ socketio.Broker  = (*Classic)(nil)
-	_ socketio.Cluster = (*Classic)(nil)
+	_ socketio.Broker           = (*Classic)(nil)
+	_ socketio.Cluster          = (*Classic)(nil)
+	_ socketio.LiveSessionStore = (*Classic)(nil)
+	_ socketio.HistoryKeeper    = (*Classic)(nil)
 )
 
 type route struct {
@@ -54,12 +57,13 @@ func NewClassic(cfg Config) (*Classic, error) {
 		return nil, err
 	}
 	c := &Classic{
-		cfg:    cfg,
-		uid:    newUID(3), // 6 characters, as Node's uid2(6)
-		rdb:    rdb,
-		health: newHealth(cfg.Logger, "subscriber"),
-		routes: make(map[string]route),
-		closed: make(chan struct{}),
+		sessionStore: sessionStore{rdb: rdb, prefix: cfg.SessionKeyPrefix},
+		cfg:          cfg,
+		uid:          newUID(3), // 6 characters, as Node's uid2(6)
+		rdb:          rdb,
+		health:       newHealth(cfg.Logger, "subscriber"),
+		routes:       make(map[string]route),
+		closed:       make(chan struct{}),
 	}
 	c.sub = newSubscriber(rdb, c.health, &c.cfg, c.onMessage)
 	c.sub.start()
@@ -116,6 +120,21 @@ func (c *Classic) Publish(ctx context.Context, b *socketio.Broadcast) (string, e
 	if b.Flags.Local {
 		return "", nil
 	}
+	offset := ""
+	if c.cfg.Recovery && socketio.Recordable(b) {
+		// The recovery stream first: its entry id is the offset every
+		// node delivers the broadcast with (ADR 0023).
+		e, err := broadcastEntry(c.uid, b)
+		if err != nil {
+			return "", err
+		}
+		if offset, err = c.rdb.Do(ctx, xaddArgs(c.recoveryKey(), c.cfg.MaxLen, e)...).Text(); err != nil {
+			return "", fmt.Errorf("redisadapter: xadd: %w", err)
+		}
+		withOffset := *b
+		withOffset.Offset = offset
+		b = &withOffset
+	}
 	payload, err := encodeClassicBroadcast(c.uid, b)
 	if err != nil {
 		return "", err
@@ -124,7 +143,33 @@ func (c *Classic) Publish(ctx context.Context, b *socketio.Broadcast) (string, e
 	if err := c.rdb.Publish(ctx, ch.channelFor(b.Rooms), payload).Err(); err != nil {
 		return "", fmt.Errorf("redisadapter: publish: %w", err)
 	}
-	return "", nil
+	return offset, nil
+}
+
+// recoveryKey is the recovery stream's name (Config.Recovery).
+func (c *Classic) recoveryKey() string { return c.cfg.Key + "-recovery" }
+
+// KeepsHistory implements socketio.HistoryKeeper: with Config.Recovery,
+// the recovery stream is the history and sessions are in Redis.
+func (c *Classic) KeepsHistory() bool { return c.cfg.Recovery }
+
+// Missed implements socketio.SessionStore on the recovery stream.
+func (c *Classic) Missed(ctx context.Context, nsp, offset string) ([]*socketio.Broadcast, bool, error) {
+	return missedIn(ctx, c.rdb, c.recoveryKey(), nsp, offset, c.cfg.ReadCount)
+}
+
+// markGap records in the recovery stream that a broadcast without offset
+// (a Node node's, an emitter's) was delivered: a client that missed it
+// cannot be recovered from the stream, and the gap says so (ADR 0023).
+// Every eventide node that gets it writes one; repeats are harmless.
+func (c *Classic) markGap(b *socketio.Broadcast) {
+	o := wireOpts{Rooms: b.Rooms, Except: b.Except}
+	e := streamEntry{UID: c.uid, Nsp: b.Namespace, Type: entryGap, Data: string(o.appendJSON(nil, false))}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+	defer cancel()
+	if err := c.rdb.Do(ctx, xaddArgs(c.recoveryKey(), c.cfg.MaxLen, e)...).Err(); err != nil {
+		c.cfg.Logger.Debug("redis: recovery gap not recorded", "err", err)
+	}
 }
 
 func (c *Classic) channels(nsp string) classicChannels {
@@ -216,6 +261,9 @@ func (c *Classic) onBroadcast(n *localNsp[classicChannels], channel string, payl
 		}
 		if b.Namespace != l.Name() {
 			return
+		}
+		if c.cfg.Recovery && b.Offset == "" && socketio.Recordable(b) {
+			go c.markGap(b)
 		}
 		l.Deliver(b)
 	})

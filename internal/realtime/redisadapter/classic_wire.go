@@ -137,6 +137,7 @@ func broadcastOf(p *socketio.Packet, o wireOpts) *socketio.Broadcast {
 		Flags:     socketio.BroadcastFlags{Volatile: o.Volatile},
 		Stream:    o.Stream,
 		Seq:       o.Seq,
+		Offset:    o.Offset,
 	}
 }
 

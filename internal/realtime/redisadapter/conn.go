@@ -65,6 +65,14 @@ type Config struct {
 	// Every 8.x node listens on both; older ones only on the shared one,
 	// Node's default.
 	SpecificResponseChannel bool
+	// Recovery (classic adapter) keeps a shared history for
+	// connection-state recovery (ADR 0023): each broadcast an eventide
+	// node publishes is also XADDed to the stream "<key>-recovery" (MaxLen
+	// entries; Node nodes never read it), its entry id travels in the
+	// message as the offset, and sessions are kept in Redis, so a client
+	// recovers on any eventide node. Off: recovery, if on, is per node.
+	// The streams adapter always has it (its stream is the history).
+	Recovery bool
 	// Logger receives the up/down lines and decoding errors.
 	Logger *slog.Logger
 }

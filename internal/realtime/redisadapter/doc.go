@@ -20,9 +20,11 @@
 // the Node packages wrote (testdata/, captured by
 // test/interop/capture-fixtures.mjs); ADR 0019 records the choices.
 //
-// For connection-state recovery, Streams keeps a disconnected socket's
-// Session in Node's format (PersistSession) and gives it back once with the
-// broadcasts it missed (RestoreSession).
+// For connection-state recovery (ADR 0023) both brokers are the server's
+// socketio.SessionStore and LiveSessionStore: sessions in Node's streams
+// format under "sio:session:<pid>", taken once, and the broadcasts missed
+// after an offset: Streams from its stream, Classic (with Config.Recovery)
+// from the stream "<key>-recovery" it writes beside Node's pub/sub format.
 //
 // A node reports Redis unreachable once (one WARN line) and reachable again
 // once (one INFO line), and Ready says which it is, for /readyz. While Redis

@@ -22,11 +22,17 @@ type wireOpts struct {
 	Timeout  int64 // flags.timeout of a broadcast with acks, in ms
 	Stream   string
 	Seq      int64
+	// Offset is the broadcast's entry id in the classic broker's recovery
+	// stream (ADR 0023), "" when none.
+	Offset string
 }
 
 func optsOf(b *socketio.Broadcast) wireOpts {
-	return wireOpts{Rooms: b.Rooms, Except: b.Except, Volatile: b.Flags.Volatile, Stream: b.Stream, Seq: b.Seq}
+	return wireOpts{Rooms: b.Rooms, Except: b.Except, Volatile: b.Flags.Volatile, Stream: b.Stream, Seq: b.Seq, Offset: b.Offset}
 }
+
+// hasEventide reports whether the opts carry eventide's own object.
+func (o wireOpts) hasEventide() bool { return o.Stream != "" || o.Offset != "" }
 
 func (o wireOpts) selector() socketio.Selector {
 	return socketio.Selector{Rooms: o.Rooms, Except: o.Except}
@@ -39,7 +45,7 @@ func (o wireOpts) writeMsgpack(enc *msgpack.Encoder, withFlags bool) error {
 	if withFlags {
 		n++
 	}
-	if o.Stream != "" {
+	if o.hasEventide() {
 		n++
 	}
 	if err := enc.EncodeMapLen(n); err != nil {
@@ -59,13 +65,28 @@ func (o wireOpts) writeMsgpack(enc *msgpack.Encoder, withFlags bool) error {
 			return err
 		}
 	}
+	if o.hasEventide() {
+		return o.writeEventide(enc)
+	}
+	return nil
+}
+
+// writeEventide writes {stream, seq} and/or {offset}.
+func (o wireOpts) writeEventide(enc *msgpack.Encoder) error {
+	if err := enc.EncodeString("eventide"); err != nil {
+		return err
+	}
+	n := 0
 	if o.Stream != "" {
-		if err := enc.EncodeString("eventide"); err != nil {
-			return err
-		}
-		if err := enc.EncodeMapLen(2); err != nil {
-			return err
-		}
+		n += 2
+	}
+	if o.Offset != "" {
+		n++
+	}
+	if err := enc.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if o.Stream != "" {
 		if err := enc.EncodeString("stream"); err != nil {
 			return err
 		}
@@ -75,6 +96,12 @@ func (o wireOpts) writeMsgpack(enc *msgpack.Encoder, withFlags bool) error {
 		if err := encodeKV(enc, "seq", o.Seq); err != nil {
 			return err
 		}
+	}
+	if o.Offset != "" {
+		if err := enc.EncodeString("offset"); err != nil {
+			return err
+		}
+		return enc.EncodeString(o.Offset)
 	}
 	return nil
 }
@@ -123,11 +150,21 @@ func (o wireOpts) appendJSON(b []byte, withFlags bool) []byte {
 		}
 		b = append(b, '}')
 	}
-	if o.Stream != "" {
-		b = append(b, `,"eventide":{"stream":`...)
-		b = appendJSString(b, o.Stream)
-		b = append(b, `,"seq":`...)
-		b = strconv.AppendInt(b, o.Seq, 10)
+	if o.hasEventide() {
+		b = append(b, `,"eventide":{`...)
+		if o.Stream != "" {
+			b = append(b, `"stream":`...)
+			b = appendJSString(b, o.Stream)
+			b = append(b, `,"seq":`...)
+			b = strconv.AppendInt(b, o.Seq, 10)
+		}
+		if o.Offset != "" {
+			if o.Stream != "" {
+				b = append(b, ',')
+			}
+			b = append(b, `"offset":`...)
+			b = appendJSString(b, o.Offset)
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}')
@@ -145,6 +182,7 @@ func (o *wireOpts) UnmarshalJSON(data []byte) error {
 		Eventide *struct {
 			Stream string `json:"stream"`
 			Seq    int64  `json:"seq"`
+			Offset string `json:"offset"`
 		} `json:"eventide"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -153,7 +191,7 @@ func (o *wireOpts) UnmarshalJSON(data []byte) error {
 	*o = wireOpts{Rooms: raw.Rooms, Except: raw.Except}
 	o.setFlags(raw.Flags)
 	if raw.Eventide != nil {
-		o.Stream, o.Seq = raw.Eventide.Stream, raw.Eventide.Seq
+		o.Stream, o.Seq, o.Offset = raw.Eventide.Stream, raw.Eventide.Seq, raw.Eventide.Offset
 	}
 	return nil
 }
@@ -192,6 +230,10 @@ func readOpts(dec *msgpack.Decoder) (wireOpts, error) {
 				case "seq":
 					n, err := dec.DecodeInt64()
 					o.Seq = n
+					return err
+				case "offset":
+					s, err := dec.DecodeString()
+					o.Offset = s
 					return err
 				}
 				return dec.Skip()

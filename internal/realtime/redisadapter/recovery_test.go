@@ -14,10 +14,11 @@ import (
 )
 
 // recoveryNode is an eventide Socket.IO server with connection-state
-// recovery on a streams broker; its sockets join the room named by "join".
-func recoveryNode(t *testing.T, key string) (*socketio.Server, string) {
+// recovery on a broker of kind k (the classic one with its recovery
+// stream); its sockets join the room named by "join".
+func recoveryNode(t *testing.T, k kind, key string) (*socketio.Server, string) {
 	t.Helper()
-	b, err := redisadapter.NewStreams(redisadapter.Config{URL: redisURL(), Key: key, SessionKeyPrefix: key + ":session:"})
+	b, err := k.new(redisadapter.Config{URL: redisURL(), Key: key, SessionKeyPrefix: key + ":session:", Recovery: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,15 +41,22 @@ func recoveryNode(t *testing.T, key string) (*socketio.Server, string) {
 	return io, hs.URL
 }
 
-// TestStreamsRecoveryOnAnotherNode: a connected socket's session is in
-// Redis while it is connected (as after a crash of its node, which could
-// not persist it), so its client recovers on another node with its sid,
-// its rooms and the broadcasts published meanwhile; the session is used
-// once.
-func TestStreamsRecoveryOnAnotherNode(t *testing.T) {
+// TestRecoveryOnAnotherNode: a connected socket's session is in Redis
+// while it is connected (as after a crash of its node, which could not
+// persist it), so its client recovers on another node with its sid, its
+// rooms and the broadcasts published meanwhile; the session is used once.
+// On both brokers (the classic one with its recovery stream).
+func TestRecoveryOnAnotherNode(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) { testRecoveryOnAnotherNode(t, k) })
+	}
+}
+
+func testRecoveryOnAnotherNode(t *testing.T, k kind) {
 	key := testKey(t)
-	ioA, urlA := recoveryNode(t, key)
-	ioB, urlB := recoveryNode(t, key)
+	t.Cleanup(func() { delKey(key + "-recovery") })
+	ioA, urlA := recoveryNode(t, k, key)
+	ioB, urlB := recoveryNode(t, k, key)
 
 	c := siotest.Dial(t, urlA, siotest.Options{})
 	p := c.Connect(nil)
@@ -164,5 +172,91 @@ func TestStreamsSessionStore(t *testing.T) {
 	}
 	if _, ok, _ := s.Missed(ctx, "/", "1-0"); ok {
 		t.Fatal("an offset not in the stream answers")
+	}
+}
+
+func delKey(key string) {
+	opt, err := redis.ParseURL(redisURL())
+	if err != nil {
+		return
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	_ = rdb.Del(context.Background(), key).Err()
+}
+
+// TestClassicRecoveryGap: a broadcast of a Node node or an emitter has no
+// entry in the classic broker's recovery stream; a client that may have
+// missed it is not recovered (it catches up over REST), rather than told
+// it was while an event is missing.
+func TestClassicRecoveryGap(t *testing.T) {
+	key := testKey(t)
+	t.Cleanup(func() { delKey(key + "-recovery") })
+	ioA, urlA := recoveryNode(t, kinds[0], key)
+	_, urlB := recoveryNode(t, kinds[0], key)
+	c := siotest.Dial(t, urlA, siotest.Options{})
+	hello := c.Connect(nil).Data.(map[string]any)
+	c.Emit(1, "join", "r")
+	c.NextAck(1)
+	if err := ioA.Of("/").To("r").Emit("ev", "one"); err != nil {
+		t.Fatal(err)
+	}
+	_, args := c.NextEvent()
+	// An emitter's broadcast to r, as @socket.io/redis-emitter sends it.
+	p, _ := socketio.EncodeEvent("/", socketio.NoID, "fromEmitter", "x")
+	payload, err := redisadapter.EncodeClassicBroadcastForTest("emitter", &socketio.Broadcast{Namespace: "/", Packet: p, Rooms: []string{"r"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, _ := redis.ParseURL(redisURL())
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.Publish(t.Context(), key+"#/#r#", payload).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := c.NextEvent(); name != "fromEmitter" {
+		t.Fatalf("got %s", name)
+	}
+	eventually(t, "the gap in the recovery stream", func() bool {
+		n, _ := rdb.XLen(t.Context(), key+"-recovery").Result()
+		return n >= 2 // "one", then the gap
+	})
+	c2 := siotest.Dial(t, urlB, siotest.Options{})
+	h := c2.Connect(map[string]any{"pid": hello["pid"], "offset": args[1]}).Data.(map[string]any)
+	if h["sid"] == hello["sid"] {
+		t.Fatal("recovered across a broadcast the recovery stream does not hold")
+	}
+}
+
+// BenchmarkClassicPublish publishes one broadcast per iteration through
+// the classic broker on the real Redis, without and with the recovery
+// stream (ADR 0023: an XADD before the PUBLISH).
+func BenchmarkClassicPublish(b *testing.B) {
+	for _, rec := range []bool{false, true} {
+		name := "recovery-off"
+		if rec {
+			name = "recovery-on"
+		}
+		b.Run(name, func(b *testing.B) {
+			key := "eventide-bench-classic-" + name
+			defer delKey(key + "-recovery")
+			c, err := redisadapter.NewClassic(redisadapter.Config{URL: redisURL(), Key: key, Recovery: rec, MaxLen: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			ctx := context.Background()
+			for c.Ready(ctx) != nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+			p, _ := socketio.EncodeEvent("/", socketio.NoID, "availabilityUpdated", map[string]any{"providerId": "42", "seq": 1})
+			bc := &socketio.Broadcast{Namespace: "/", Packet: p, Rooms: []string{"provider-42"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Publish(ctx, bc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package redisadapter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -16,15 +17,22 @@ import (
 // the replay of missed broadcasts, for the recovery code (see Session in
 // streams_wire.go for the format).
 
+// sessionStore keeps recovery sessions in Redis, in the format of Node's
+// streams adapter (see Session); both brokers embed it (ADR 0023).
+type sessionStore struct {
+	rdb    *redis.Client
+	prefix string
+}
+
 // PersistSession implements socketio.SessionStore: it keeps a socket's
 // session for ttl, under SessionKeyPrefix + pid, as Node's streams adapter
 // does (SET ... PX).
-func (s *Streams) PersistSession(ctx context.Context, sess Session, ttl time.Duration) error {
+func (st sessionStore) PersistSession(ctx context.Context, sess Session, ttl time.Duration) error {
 	v, err := encodeSession(sess)
 	if err != nil {
 		return err
 	}
-	return s.rdb.Do(ctx, sessionSetArgs(s.cfg.SessionKeyPrefix, sess.PID, v, ttl.Milliseconds())...).Err()
+	return st.rdb.Do(ctx, sessionSetArgs(st.prefix, sess.PID, v, ttl.Milliseconds())...).Err()
 }
 
 // restorePages bounds the XRANGE pages of one restore, as Node bounds its
@@ -35,11 +43,11 @@ var _ socketio.LiveSessionStore = (*Streams)(nil)
 
 // TakeSession implements socketio.SessionStore: GET and DEL in one
 // transaction, so a session is used once, whichever node asks.
-func (s *Streams) TakeSession(ctx context.Context, pid string) (Session, bool, error) {
+func (st sessionStore) TakeSession(ctx context.Context, pid string) (Session, bool, error) {
 	var get *redis.StringCmd
-	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, s.cfg.SessionKeyPrefix+pid)
-		p.Del(ctx, s.cfg.SessionKeyPrefix+pid)
+	if _, err := st.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, st.prefix+pid)
+		p.Del(ctx, st.prefix+pid)
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
 		return Session{}, false, fmt.Errorf("redisadapter: take session: %w", err)
@@ -59,16 +67,16 @@ func (s *Streams) TakeSession(ctx context.Context, pid string) (Session, bool, e
 }
 
 // DropSession implements socketio.SessionStore.
-func (s *Streams) DropSession(ctx context.Context, pid string) error {
-	return s.rdb.Del(ctx, s.cfg.SessionKeyPrefix+pid).Err()
+func (st sessionStore) DropSession(ctx context.Context, pid string) error {
+	return st.rdb.Del(ctx, st.prefix+pid).Err()
 }
 
 // RefreshSessions implements socketio.LiveSessionStore: one pipeline of
 // PEXPIRE, one round trip for the batch.
-func (s *Streams) RefreshSessions(ctx context.Context, pids []string, ttl time.Duration) error {
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+func (st sessionStore) RefreshSessions(ctx context.Context, pids []string, ttl time.Duration) error {
+	_, err := st.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, pid := range pids {
-			p.PExpire(ctx, s.cfg.SessionKeyPrefix+pid, ttl)
+			p.PExpire(ctx, st.prefix+pid, ttl)
 		}
 		return nil
 	})
@@ -79,30 +87,41 @@ func (s *Streams) RefreshSessions(ctx context.Context, pids []string, ttl time.D
 // stream after offset, each with its entry id as Offset; ok is false when
 // offset is not (or no longer) in the stream.
 func (s *Streams) Missed(ctx context.Context, nsp, offset string) ([]*socketio.Broadcast, bool, error) {
+	return missedIn(ctx, s.rdb, s.cfg.Key, nsp, offset, s.cfg.ReadCount)
+}
+
+// missedIn is Missed on stream: the offset must be an entry of it.
+func missedIn(ctx context.Context, rdb *redis.Client, stream, nsp, offset string, count int64) ([]*socketio.Broadcast, bool, error) {
 	if !validOffset(offset) {
 		return nil, false, nil
 	}
-	at, err := s.rdb.XRange(ctx, s.cfg.Key, offset, offset).Result()
+	at, err := rdb.XRange(ctx, stream, offset, offset).Result()
 	if err != nil {
 		return nil, false, fmt.Errorf("redisadapter: missed: %w", err)
 	}
 	if len(at) == 0 {
 		return nil, false, nil
 	}
-	missed, err := s.after(ctx, nsp, offset, nil)
+	missed, err := readAfter(ctx, rdb, stream, nsp, offset, count, nil)
 	if err != nil {
 		return nil, false, err
 	}
 	return missed, true, nil
 }
 
-// after returns the broadcasts of nsp after offset that a socket in rooms
-// gets (every one when rooms is nil).
-func (s *Streams) after(ctx context.Context, nsp, offset string, rooms []string) ([]*socketio.Broadcast, error) {
+// entryGap is the type of a classic recovery stream's gap marker: a
+// broadcast of a Node node or an emitter, which has no entry of its own
+// (classic.go).
+const entryGap = "gap"
+
+// readAfter returns the broadcasts of nsp in stream after offset that a
+// socket in rooms gets (every one when rooms is nil), and the gap markers
+// as broadcasts without Packet.
+func readAfter(ctx context.Context, rdb *redis.Client, stream, nsp, offset string, count int64, rooms []string) ([]*socketio.Broadcast, error) {
 	var missed []*socketio.Broadcast
 	from := offset
 	for range restorePages {
-		entries, err := s.rdb.XRangeN(ctx, s.cfg.Key, "("+from, "+", s.cfg.ReadCount).Result()
+		entries, err := rdb.XRangeN(ctx, stream, "("+from, "+", count).Result()
 		if err != nil {
 			return nil, fmt.Errorf("redisadapter: read the stream: %w", err)
 		}
@@ -111,7 +130,18 @@ func (s *Streams) after(ctx context.Context, nsp, offset string, rooms []string)
 		}
 		for _, e := range entries {
 			from = e.ID
-			if e.Values["nsp"] != nsp || e.Values["type"] != strconv.Itoa(msgBroadcast) {
+			if e.Values["nsp"] != nsp {
+				continue
+			}
+			if e.Values["type"] == entryGap {
+				var o wireOpts
+				data, _ := e.Values["data"].(string)
+				if json.Unmarshal([]byte(data), &o) == nil {
+					missed = append(missed, &socketio.Broadcast{Namespace: nsp, Rooms: o.Rooms, Except: o.Except, Offset: e.ID})
+				}
+				continue
+			}
+			if e.Values["type"] != strconv.Itoa(msgBroadcast) {
 				continue
 			}
 			m, err := decodeEntry(e.ID, e.Values)
@@ -146,7 +176,7 @@ func (s *Streams) RestoreSession(ctx context.Context, nsp, pid, offset string) (
 	if len(at) == 0 {
 		return Session{}, nil, false, nil
 	}
-	if missed, err = s.after(ctx, nsp, offset, sess.Rooms); err != nil {
+	if missed, err = readAfter(ctx, s.rdb, s.cfg.Key, nsp, offset, s.cfg.ReadCount, sess.Rooms); err != nil {
 		return Session{}, nil, false, err
 	}
 	return sess, missed, true, nil

@@ -19,6 +19,7 @@ import (
 // restarted) resumes where it stopped: nothing still in the stream is
 // lost. An entry id is its broadcast's recovery offset.
 type Streams struct {
+	sessionStore
 	cfg     Config
 	uid     string
 	rdb     *redis.Client // commands and publishes
@@ -79,7 +80,8 @@ func NewStreams(cfg Config) (*Streams, error) {
 	reader := redis.NewClient(opt)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Streams{
-		cfg: cfg, uid: newUID(8), rdb: rdb, reader: reader, dialed: dialed,
+		sessionStore: sessionStore{rdb: rdb, prefix: cfg.SessionKeyPrefix},
+		cfg:          cfg, uid: newUID(8), rdb: rdb, reader: reader, dialed: dialed,
 		health: newHealth(cfg.Logger, "subscriber", "reader"),
 		routes: make(map[string]string),
 		ctx:    ctx, cancel: cancel,

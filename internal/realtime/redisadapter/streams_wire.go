@@ -85,6 +85,7 @@ func (e streamEntry) values() []any {
 func broadcastEntry(uid string, b *socketio.Broadcast) (streamEntry, error) {
 	e := streamEntry{UID: uid, Nsp: b.Namespace, Type: strconv.Itoa(msgBroadcast)}
 	o := optsOf(b)
+	o.Offset = "" // an entry's offset is its id
 	if data, ok, err := packetJSONData(b.Packet); err != nil {
 		return e, err
 	} else if ok {
