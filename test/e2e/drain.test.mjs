@@ -1,11 +1,12 @@
 // Graceful drain (issue 12, ADR 0026) as socket.io-client 4.8 sees it. Two
-// nodes share a PostgreSQL database (a fresh one) and Redis streams (a key
-// of the test's own); the clients reach node A through a TCP proxy (the
-// load balancer, lib/proxy.mjs). REST changes of provider 42 flow to B all
-// along, and a REST request is in flight on A when A gets SIGTERM. A's
-// /readyz turns 503, the proxy sends new connections to B, A finishes the
-// request, closes its clients' transports (a transport close, never "io
-// server disconnect": they reconnect) and exits 0. The clients, over WebSocket and over long-polling,
+// nodes share a PostgreSQL database (a fresh one) and Redis (a key of the
+// test's own), on the streams adapter and on the classic one; the clients
+// reach node A through a TCP proxy (the load balancer, lib/proxy.mjs). REST
+// changes of provider 42 flow to B all along, and a REST request is in
+// flight on A when A gets SIGTERM. A's /readyz turns 503, the proxy sends
+// new connections to B, A finishes the request, closes its clients'
+// transports (a transport close, never "io server disconnect": they
+// reconnect) and exits 0. The clients, over WebSocket and over long-polling,
 // reconnect through the proxy to B, are recovered there (socket.recovered),
 // and have every change exactly once, in seq order: none missed across the
 // drain.
@@ -100,16 +101,17 @@ async function heldRequest(url, token) {
   };
 }
 
-test('SIGTERM on a node: its clients reconnect to the other node, are recovered and miss no event', async (t) => {
+for (const adapter of ['redis-streams', 'redis']) {
+test(`on ${adapter}: SIGTERM on a node: its clients reconnect to the other node, are recovered and miss no event`, async (t) => {
   const db = await scratchDatabase();
   const key = `drain-e2e-${randomBytes(4).toString('hex')}`;
   const secret = randomBytes(32).toString('hex');
   const common = { raw: false, jwtSecret: secret, databaseUrl: db.url };
-  const streams = ['--adapter', 'redis-streams', '--redis-key', key];
+  const redis = ['--adapter', adapter, '--redis-key', key];
   // A first, and relaying: the drain must hand the relay on to B.
-  const a = await startServer({ ...common, args: [...streams, '--drain-delay', '1s'] });
+  const a = await startServer({ ...common, args: [...redis, '--drain-delay', '1s'] });
   await a.waitOutput(RELAYING);
-  const b = await startServer({ ...common, args: streams });
+  const b = await startServer({ ...common, args: redis });
   const proxy = await startProxy(portOf(a.url));
   const clients = [];
   let writing = false;
@@ -201,3 +203,4 @@ test('SIGTERM on a node: its clients reconnect to the other node, are recovered 
   const handOff = at(b.output(), RELAYING) - at(out, 'drain: relay stopped');
   t.diagnostic(`${made} changes, none missed; disconnects: ${clients.map((w) => `${w.transport} ${w.disconnects[0]}`).join(", ")}; A: SIGTERM to exit ${tookMs} ms; relay hand-off ${handOff} ms; ${summary}`);
 });
+}
