@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/eventide/realtime/internal/auth"
+	"github.com/eventide/realtime/internal/store/sqlite"
 	"github.com/eventide/realtime/internal/ws"
 )
 
@@ -84,9 +86,11 @@ func refused(base string) bool {
 // refused while a REST request in flight is still served to the end (its
 // slot is created), a Socket.IO WebSocket is closed with 1001 (going away,
 // a transport close its client reconnects from), and run returns nil with
-// a log line per phase.
+// a log line per phase, the request's change published.
 func TestDrainFinishesInFlightRequests(t *testing.T) {
-	base, _, stderr, stop := startServe(t, "--jwt-secret", testSecret, "--shutdown-timeout", "10m", "--drain-spread", "0")
+	dbPath := filepath.Join(t.TempDir(), "eventide.db")
+	base, _, stderr, stop := startServe(t, "--jwt-secret", testSecret, "--shutdown-timeout", "10m", "--drain-spread", "0",
+		"--database-url", dbPath)
 	_, _, send := heldRequest(t, base)
 
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
@@ -147,6 +151,16 @@ func TestDrainFinishesInFlightRequests(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "socketio=1") {
 		t.Errorf("the summary does not count the socket.io connection:\n%s", stderr)
+	}
+	// The change the in-flight request committed was published before the
+	// exit (SQLite: no other relay would until the next start).
+	db, err := sqlite.Open(context.Background(), dbPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if un, err := db.Unpublished(context.Background(), 10); err != nil || len(un) != 0 {
+		t.Errorf("unpublished after the drain: %v, %v", un, err)
 	}
 }
 
