@@ -16,4 +16,9 @@
 // The server owns what it uses below it: the ws.Poller that watches its idle
 // WebSockets and the ws.Batcher that writes its small broadcasts, made on
 // first use and closed by Shutdown.
+//
+// A process that stops drains first (drain.go): StopAccepting refuses new
+// sessions, and Drain closes the open ones as a transport close, spread over
+// an interval, each after its receiver's OnDrain (a Drainer), so that
+// clients reconnect elsewhere without all coming back at once.
 package engineio
