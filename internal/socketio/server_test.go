@@ -619,3 +619,33 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("second Drain = %d, %v", n, err)
 	}
 }
+
+// TestDrainKeepsTheSession: with recovery on, a drained socket's session
+// is kept ("server shutting down" is recoverable), by the time its client
+// sees the connection close. (That it is kept before the close, not just
+// soon after, is engineio's TestDrainAsksTheReceiverFirst: this client
+// would rarely see the difference.)
+func TestDrainKeepsTheSession(t *testing.T) {
+	s, hs := newTestServer(t, Config{Recovery: Recovery{Window: time.Minute}})
+	s.Of("/").OnConnection(func(*Socket) {})
+	c := dial(t, hs.URL, 4, "")
+	c.mustConnect("/", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { _, err := s.Drain(ctx, 0); drained <- err }()
+	for closed := false; !closed; {
+		select {
+		case m := <-c.msgs:
+			closed = m.closed
+		case <-time.After(guard):
+			t.Fatal("session not closed by the server")
+		}
+	}
+	if n := s.recovery.mem.len(); n != 1 {
+		t.Fatalf("the client saw the close with %d sessions kept, want 1", n)
+	}
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+}
