@@ -133,9 +133,10 @@ type drainer struct {
 
 // run drains the process, within d.timeout of its call:
 //
-//  1. /readyz answers 503; with a shared store the relay lets go of the
-//     lead, for another node's relay to take it at once; then --drain-delay
-//     passes, the node still serving;
+//  1. /readyz answers 503 and answers close their connections; with a
+//     shared store the relay lets go of the lead, for another node's relay
+//     to take it at once; then --drain-delay passes, the node still
+//     serving;
 //  2. the listeners close: no new connection;
 //  3. the REST requests in flight finish;
 //  4. the relay publishes what is committed and stops (SQLite);
@@ -151,6 +152,13 @@ func (d *drainer) run() {
 	defer cancel()
 
 	d.draining.Store(true)
+	for _, srv := range d.servers {
+		// Connection: close on every answer from now on, and idle
+		// keep-alive connections closed: clients and proxies that pool
+		// connections open new ones, which a load balancer sends
+		// elsewhere once it has seen /readyz.
+		srv.SetKeepAlivesEnabled(false)
+	}
 	d.log.Info("drain: not ready (/readyz answers 503)", "drain_delay", d.delay, "shutdown_timeout", d.timeout)
 	if d.shared {
 		d.stopRelay(ctx, false)

@@ -164,8 +164,8 @@ func TestDrainFinishesInFlightRequests(t *testing.T) {
 	}
 }
 
-// TestDrainReadyzAtOnce: /readyz answers 503 as soon as the signal comes,
-// while the node still serves for --drain-delay. On a machine too loaded
+// TestDrainReadyzAtOnce: /readyz answers 503 (with Connection: close) as
+// soon as the signal comes, while the node still serves for --drain-delay. On a machine too loaded
 // to ask within the delay, the listener is already closed: it tries again
 // with twice the delay (what it asserts is the same).
 func TestDrainReadyzAtOnce(t *testing.T) {
@@ -191,6 +191,9 @@ func TestDrainReadyzAtOnce(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("draining")) {
 			t.Fatalf("readyz during the drain: %d %s", resp.StatusCode, body)
+		}
+		if !resp.Close {
+			t.Error("an answer during the drain keeps the connection alive; want Connection: close")
 		}
 		if err := <-stopped; err != nil {
 			t.Fatal(err)
