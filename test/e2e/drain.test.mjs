@@ -9,12 +9,13 @@
 // reconnect) and exits 0. The clients, over WebSocket and over long-polling,
 // reconnect through the proxy to B, are recovered there (socket.recovered),
 // and have every change exactly once, in seq order: none missed across the
-// drain.
+// drain. A socket.io-client 2.x client reconnects too (it cannot recover).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { io } from 'socket.io-client';
+import io2 from 'socket.io-client-v2';
 import { startServer } from './lib/server.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { scratchDatabase } from './lib/postgres.mjs';
@@ -132,6 +133,14 @@ async function drainScenario(t, adapter) {
 
   const token = await a.token({ sub: 'p42', role: 'provider', providerId: '42' });
   clients.push(await watch(proxy, token, 'websocket'), await watch(proxy, token, 'polling'));
+  // A socket.io-client 2.x client cannot recover (Engine.IO v3 has no
+  // session id to present): it must reconnect all the same.
+  const old = { socket: io2(proxy.url, { query: { token }, transports: ['websocket'], forceNew: true,
+    reconnectionDelay: 200, reconnectionDelayMax: 1000 }), connects: 0, disconnects: [] };
+  old.socket.on('connect', () => old.connects++);
+  old.socket.on('disconnect', (reason) => old.disconnects.push(reason));
+  t.after(() => old.socket.close());
+  await until(() => old.connects === 1, undefined, 'the 2.x client to connect');
   for (const w of clients) assert.equal(w.connects[0].recovered, false);
   let made = 0;
   await createSlot(b.url, token);
@@ -180,6 +189,8 @@ async function drainScenario(t, adapter) {
     assert.equal(w.connects[1].recovered, true, `not recovered on B:\n${b.output().slice(-3000)}`);
     assert.equal(w.connects[1].id, w.connects[0].id, 'the recovered socket keeps its id');
   }
+  await until(() => old.connects === 2, undefined, `the 2.x client's reconnect (disconnects: ${old.disconnects})`);
+  assert.equal(old.disconnects[0], 'transport close');
   await until(() => a.exitStatus() !== null, undefined, 'A to exit');
   const tookMs = Date.now() - begin;
   assert.equal(a.exitStatus().code, 0, a.output().slice(-3000));
