@@ -10,6 +10,7 @@
 // reconnect through the proxy to B, are recovered there (socket.recovered),
 // and have every change exactly once, in seq order: none missed across the
 // drain. A socket.io-client 2.x client reconnects too (it cannot recover).
+// And a second SIGTERM during a drain exits at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -218,3 +219,16 @@ async function drainScenario(t, adapter) {
   const handOff = at(b.output(), RELAYING) - at(out, 'drain: relay stopped');
   t.diagnostic(`${made} changes, none missed; disconnects: ${clients.map((w) => `${w.transport} ${w.disconnects[0]}`).join(", ")}; A: SIGTERM to exit ${tookMs} ms; relay hand-off ${handOff} ms; ${summary}`);
 }
+
+test('a second SIGTERM during the drain exits at once, with status 1', async (t) => {
+  // The drain would wait a minute for load balancers; the operator does not.
+  const srv = await startServer({ raw: false, args: ['--drain-delay', '60s', '--shutdown-timeout', '90s'] });
+  t.after(() => srv.stop());
+  await srv.kill('SIGTERM');
+  await srv.waitOutput('drain: not ready');
+  await srv.kill('SIGTERM');
+  await until(() => srv.exitStatus() !== null, undefined, 'the exit after the second signal');
+  assert.equal(srv.exitStatus().code, 1, srv.output().slice(-2000));
+  assert.match(srv.output(), /terminated again during the shutdown: exiting now, without finishing the drain/);
+  assert.doesNotMatch(srv.output(), /drain: done/);
+});
