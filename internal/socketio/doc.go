@@ -62,6 +62,19 @@
 // ServerSideEmit, EmitWithAck and ServerCount span the cluster when the
 // Broker implements Cluster; Local() restricts an operator to this node.
 //
+// # Connection-state recovery
+//
+// With Config.Recovery.Window set (ADR 0023), as Node's
+// connectionStateRecovery: the CONNECT reply is {sid, pid}; every event
+// without ack id that is not volatile (broadcasts and Socket.Emit) carries
+// its offset as a last argument, spliced once per broadcast; a socket that
+// loses its transport (Recoverable) leaves its session for the window; a
+// client that reconnects with auth {pid, offset} gets its sid, its rooms
+// (those Namespace.FilterRecoveredRooms keeps) and every event it missed, in
+// order, once (Socket.Recovered). The history and the sessions are the
+// broker's when it is a SessionStore (Redis: a client recovers on any node),
+// else a bounded memory history per namespace and memory sessions.
+//
 // # Errors
 //
 // A malformed packet, a packet for a namespace the client has not joined, a
