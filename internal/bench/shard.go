@@ -15,6 +15,10 @@ import (
 type ShardConfig struct {
 	// URL is the server's base URL, http://127.x.y.z:port.
 	URL string `json:"url"`
+	// URLs, when set, are the base URLs of several nodes of one cluster
+	// (URL is then ignored): connection i dials URLs[(i / Rooms) % len],
+	// so every room has its members spread evenly over the nodes.
+	URLs []string `json:"urls,omitempty"`
 	// Token goes in the Socket.IO CONNECT auth payload {"token": ...}.
 	Token string `json:"token"`
 	// First is the global index of this shard's first connection; Conns is
@@ -117,12 +121,17 @@ func NewShard(cfg ShardConfig) *Shard {
 // joins its room, with at most DialConcurrency handshakes at a time.
 func (s *Shard) Connect(ctx context.Context) JoinReport {
 	start := time.Now()
-	_, err := CheckLoopback(s.cfg.URL)
 	rep := JoinReport{PerRoom: map[int]int{}}
-	if err != nil {
-		rep.Failed = s.cfg.Conns
-		rep.Errors = []string{err.Error()}
-		return rep
+	urls := s.cfg.URLs
+	if len(urls) == 0 {
+		urls = []string{s.cfg.URL}
+	}
+	for _, u := range urls {
+		if _, err := CheckLoopback(u); err != nil {
+			rep.Failed = s.cfg.Conns
+			rep.Errors = []string{err.Error()}
+			return rep
+		}
 	}
 	sources := make([]*net.TCPAddr, len(s.cfg.Sources))
 	for i, a := range s.cfg.Sources {
@@ -154,7 +163,7 @@ func (s *Shard) Connect(ctx context.Context) JoinReport {
 			if len(sources) > 0 {
 				src = sources[idx%len(sources)]
 			}
-			err := s.handshake(ctx, cc, src, connect)
+			err := s.handshake(ctx, cc, NodeOf(idx, s.cfg.Rooms, urls), src, connect)
 			<-sem
 			mu.Lock()
 			defer mu.Unlock()
@@ -178,10 +187,17 @@ func (s *Shard) Connect(ctx context.Context) JoinReport {
 	return rep
 }
 
-func (s *Shard) handshake(ctx context.Context, cc *clientConn, src *net.TCPAddr, connect []byte) error {
+// NodeOf is the node URL connection idx dials: consecutive blocks of rooms
+// go to consecutive nodes, so each room's members (idx ≡ room mod rooms)
+// are spread evenly over the nodes whatever the number of rooms.
+func NodeOf(idx, rooms int, urls []string) string {
+	return urls[(idx/max(rooms, 1))%len(urls)]
+}
+
+func (s *Shard) handshake(ctx context.Context, cc *clientConn, url string, src *net.TCPAddr, connect []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
-	c, err := Dial(ctx, DialConfig{URL: s.cfg.URL, Connect: connect, Room: RoomName(cc.room), Source: src})
+	c, err := Dial(ctx, DialConfig{URL: url, Connect: connect, Room: RoomName(cc.room), Source: src})
 	if err != nil {
 		return err
 	}
