@@ -257,6 +257,12 @@ if [ "${1:-}" = smoke ]; then
   "$BENCH_BIN" smoke --url "$url" --token "$token" --pid "$server_pid" --server eventide --case smoke-fanout
   "$BENCH_BIN" smoke --url "$url" --token "$token" --pid "$server_pid" --server eventide --case smoke-e2e \
     --scenario e2e --rooms 5 --events 10
+  stop_server
+  # Three nodes on PostgreSQL and a private Redis: every PATCH, made on a
+  # random node, reaches the room's clients on all three.
+  start_cluster eventide $((PORT_BASE + 10))
+  "$BENCH_BIN" smoke --url "$(IFS=,; echo "${node_urls[*]}")" --token "$token" --pid "$(IFS=,; echo "${cluster_pids[*]}")" \
+    --server eventide --case smoke-cluster --scenario e2e --clients 60 --rooms 3 --events 10 "${server_flags[@]}"
   echo "bench smoke: ok"
   exit 0
 fi
