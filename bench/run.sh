@@ -17,10 +17,13 @@
 # EVENTIDE_BIN (bin/eventide), BENCH_BIN (bin/eventide-bench), OUT (results
 # file, default bin/bench/results-<time>.jsonl), PORT_BASE (29100, below the ephemeral port range, so no outgoing connection holds it),
 # PERF=1 records `perf record -g` of our server for each run into bin/bench/,
+# The cluster cases leave the private Redis's INFO commandstats in
+# bin/bench/redis-commandstats-<case>-<server>-<run>.txt.
 # PPROF=1 (cluster cases) fetches a 10 s CPU profile of our first node from
 # its --admin-addr into bin/bench/pprof-<case>-<run>.pb.gz.
 # The cluster cases (cluster-*) run "eventide" as three `eventide serve
 # --adapter redis` nodes on one fresh PostgreSQL database (BENCH_POSTGRES_URL)
+# ("eventide-p1": the same with GOMAXPROCS=1 in each node)
 # and "node" as three reference servers on @socket.io/redis-adapter, each
 # run on a redis-server of its own (a free port, no persistence), whose CPU
 # is read with INFO cpu.
@@ -61,6 +64,9 @@ stop_server() {
     server_pid=""
   fi
   local p
+  if [ -n "$redis_pid" ] && [ -n "${redis_stats:-}" ]; then
+    redis-cli -p "$redis_port" info commandstats >"$redis_stats" 2>/dev/null || true
+  fi
   for p in "${cluster_pids[@]}" $redis_pid; do kill "$p" 2>/dev/null || true; done
   for p in "${cluster_pids[@]}" $redis_pid; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -161,7 +167,9 @@ start_cluster() {
   start_redis $((port + 5))
   local key="bench-$RANDOM"
   local db_url=""
-  if [ "$name" = eventide ]; then
+  local env=()
+  if [ "$name" = eventide-p1 ]; then env=(GOMAXPROCS=1); fi # the same nodes on one processor each
+  if [[ $name == eventide* ]]; then
     pg_db="eventide_bench_$(date +%s)_$RANDOM"
     psql -q "$BENCH_POSTGRES_URL" -c "CREATE DATABASE $pg_db TEMPLATE template0" >/dev/null
     db_url=$(printf '%s' "$BENCH_POSTGRES_URL" | sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$pg_db#")
@@ -171,8 +179,8 @@ start_cluster() {
     local p=$((port + k))
     port_free "$p" || { echo "run.sh: 127.0.0.1:$p is in use; set PORT_BASE" >&2; return 1; }
     case $name in
-      eventide)
-        "$EVENTIDE_BIN" serve --addr "127.0.0.1:$p" --raw-addr "" --admin-addr "127.0.0.1:$((port + 6 + k))" \
+      eventide | eventide-p1)
+        env "${env[@]}" "$EVENTIDE_BIN" serve --addr "127.0.0.1:$p" --raw-addr "" --admin-addr "127.0.0.1:$((port + 6 + k))" \
           --env dev --jwt-secret "$secret" --database-url "$db_url" --data-dir "$work/pg-$pg_db-$k" \
           --adapter redis --redis-url "redis://127.0.0.1:$redis_port" --redis-key "$key" \
           --log-level warn "${eventide_limits[@]}" >"$work/$name-$k.log" 2>&1 &
@@ -181,7 +189,7 @@ start_cluster() {
         node bench/reference/server.js --port "$p" --jwt-secret "$secret" \
           --redis-url "redis://127.0.0.1:$redis_port" --redis-key "$key" >"$work/$name-$k.log" 2>&1 &
         ;;
-      *) echo "run.sh: no cluster of $name (eventide, node)" >&2; return 1 ;;
+      *) echo "run.sh: no cluster of $name (eventide, eventide-p1, node)" >&2; return 1 ;;
     esac
     cluster_pids+=($!)
     node_urls+=("http://127.0.0.1:$p")
@@ -228,6 +236,8 @@ bench_one() {
     pids=$server_pid
   fi
   local perf_pid="" pprof_pid=""
+  redis_stats=""
+  [[ $case == cluster-* ]] && redis_stats="bin/bench/redis-commandstats-$case-$name-$run.txt"
   if [ "${PERF:-}" = 1 ] && [[ $name == eventide* ]] && command -v perf >/dev/null; then
     perf record -F 999 -g -p "$pids" -o "bin/bench/perf-$case-$run.data" >/dev/null 2>&1 &
     perf_pid=$!
@@ -302,6 +312,11 @@ ours=eventide
 for s in $SERVERS; do [ "$s" = node ] || { ours=$s; break; }; done
 "$BENCH_BIN" compare --ours "$ours" --ref node "$OUT"
 echo
+if [[ " $SERVERS " == *" eventide-p1 "* && "$ours" != eventide-p1 ]]; then
+  echo "The cluster's nodes with GOMAXPROCS=1 against the reference:"
+  "$BENCH_BIN" compare --ours eventide-p1 --ref node "$OUT" | sed -n '/^targets/,$p' | grep cluster
+  echo
+fi
 if [[ " $SERVERS " == *" eventide "* && " $SERVERS " == *" eventide-pg "* ]]; then
   echo "PostgreSQL against SQLite (ratio = eventide-pg / eventide):"
   "$BENCH_BIN" compare --targets=false --ours eventide-pg --ref eventide "$OUT"
