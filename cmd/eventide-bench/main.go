@@ -45,7 +45,7 @@ const usage = `usage:
   eventide-bench abuse   [flags]   the attacks of issue 9, with the server's RSS, fds and goroutines (see abuse -h)
   eventide-bench worker            (internal) a child holding a share of the connections
 
-Every run is bounded (--max-time, at most 20000 clients or connections) and targets only 127.0.0.0/8.
+Every run is bounded (--max-time, at most 20000 clients or connections per server node) and targets only 127.0.0.0/8.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -30,7 +30,7 @@ const (
 
 // Limits that bound every run.
 const (
-	MaxClients = 20000
+	MaxClients = 20000 // per server node: a process may hold 20,000 files
 	MaxEvents  = 1_000_000
 	MaxRooms   = 10000
 )
@@ -178,8 +178,8 @@ func (o *Options) defaults() error {
 			return err
 		}
 	}
-	if o.Clients < 1 || o.Clients > MaxClients {
-		return fmt.Errorf("--clients must be 1..%d", MaxClients)
+	if o.Clients < 1 || o.Clients > MaxClients*len(o.URLs) {
+		return fmt.Errorf("--clients must be 1..%d (%d per node)", MaxClients*len(o.URLs), MaxClients)
 	}
 	if o.Events < 0 || o.Events > MaxEvents {
 		return fmt.Errorf("--events must be 0..%d", MaxEvents)
