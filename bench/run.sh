@@ -218,12 +218,15 @@ declare -A CASES=(
   # room over every node; each PATCH to a random node.
   [cluster-e2e]="--scenario e2e --clients 1000 --rooms 10 --events 1000"
   [cluster-room-1k]="--scenario e2e --clients 1000 --rooms 1 --events 300"
+  # cluster-e2e with a fifth of the clients on long-polling (sticky: each
+  # client polls one node), as clients behind proxies that refuse WebSocket.
+  [cluster-mixed]="--scenario e2e --clients 1000 --rooms 10 --events 1000 --polling-percent 20"
   # 50,000 connections over the three nodes (about 16,700 each, from 10
   # worker processes), 3 broadcasts to all, one per second. Not in "cluster".
   [cluster-hold-50k]="--scenario fanout --clients 50000 --events 3 --rate 1 --max-time 10m --wait 2m"
 )
 ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e e2e-1000 idle-1k idle-10k hold-15k)
-CLUSTER=(cluster-e2e cluster-room-1k)
+CLUSTER=(cluster-e2e cluster-room-1k cluster-mixed)
 
 # bench_one NAME PORT CASE RUN [extra flags]: one run on a fresh server.
 bench_one() {

@@ -96,6 +96,7 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer, s
 	fs.IntVar(&o.Batch, "batch", 1, "events per emit request (its count field)")
 	fs.IntVar(&o.Payload, "payload", 0, "extra bytes of data in each event")
 	fs.StringVar(&o.Event, "event", "bench", "event name (fanout, rooms)")
+	fs.IntVar(&o.PollingPercent, "polling-percent", 0, "percent of the clients on HTTP long-polling (never upgrading), spread over rooms and nodes; the rest on WebSocket")
 	fs.IntVar(&o.PerWorker, "per-worker", 5000, "connections per process; more clients start worker children")
 	sourceBase := fs.String("source-base", "127.0.1.1", "first source address")
 	sources := fs.Int("sources", 16, "number of source addresses, from --source-base up")

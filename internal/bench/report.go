@@ -23,6 +23,9 @@ func WriteTable(w io.Writer, r Result) {
 		p("server nodes", "%d (CPU and RSS summed over them)", r.Nodes)
 	}
 	p("connected / failed", "%d / %d in %.1fs", r.Connected, r.ConnectFailed, r.ConnectSeconds)
+	if r.Polling > 0 {
+		p("of them on long-polling", "%d", r.Polling)
+	}
 	if r.Scenario != ScenarioIdle {
 		p("delivered / expected", "%d / %d (complete: %v)", r.Delivered, r.Expected, r.Complete)
 		p("incomplete conns / extra / disconnects / errors", "%d / %d / %d / %d (emit errors %d)", r.Incomplete, r.Extra, r.Disconnects, r.Errors, r.EmitErrors)

@@ -73,6 +73,10 @@ type Options struct {
 	Payload int
 	Event   string // emitted event name; default "bench"
 
+	// PollingPercent of the clients use HTTP long-polling (never upgrading),
+	// spread over rooms and nodes (Polls); the rest WebSocket.
+	PollingPercent int
+
 	PerWorker       int           // connections per process; default 5000
 	Sources         []string      // source addresses (127.0.0.0/8)
 	DialConcurrency int           // handshakes in flight per process
@@ -97,6 +101,7 @@ type Result struct {
 	Nodes    int    `json:"nodes,omitempty"`
 
 	Connected      int      `json:"connected"`
+	Polling        int      `json:"polling,omitempty"` // of them on long-polling
 	ConnectFailed  int      `json:"connectFailed"`
 	ConnectErrors  []string `json:"connectErrors,omitempty"`
 	ConnectSeconds float64  `json:"connectSeconds"`
@@ -187,6 +192,9 @@ func (o *Options) defaults() error {
 	if o.Rooms > MaxRooms || o.Rooms > o.Clients {
 		return fmt.Errorf("--rooms must be 1..min(clients, %d)", MaxRooms)
 	}
+	if o.PollingPercent < 0 || o.PollingPercent > 100 {
+		return errors.New("--polling-percent must be 0..100")
+	}
 	if o.Rate < 0 || o.Payload < 0 || o.Payload > 64<<10 {
 		return errors.New("--rate must be >= 0 and --payload 0..65536")
 	}
@@ -236,7 +244,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	for i := 0; i < n; i++ {
 		cfg := ShardConfig{
 			URL: o.URL, URLs: o.URLs, Token: o.Token, First: i * o.PerWorker, Conns: min(o.PerWorker, o.Clients-i*o.PerWorker),
-			Rooms: o.Rooms, Sources: o.Sources, DialConcurrency: o.DialConcurrency,
+			Rooms: o.Rooms, Sources: o.Sources, DialConcurrency: o.DialConcurrency, PollingPercent: o.PollingPercent,
 		}
 		if n == 1 || o.Exe == "" {
 			shards = append(shards, localShard{NewShard(cfg)})
@@ -267,6 +275,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 			return res, errs[i]
 		}
 		res.Connected += j.Connected
+		res.Polling += j.Polling
 		res.ConnectFailed += j.Failed
 		for r, c := range j.PerRoom {
 			perRoom[r] += c
