@@ -237,13 +237,7 @@ func (s *sioServer) listen(t *testing.T) *httptest.Server {
 		s.emit("provider-"+r.PathValue("id"), `42["availabilityUpdated",{"action":"updated","slot":{"note":`+strconv.Quote(req.Note)+`}}]`)
 		_, _ = io.WriteString(w, `{}`)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener = ln
-	srv.Start()
+	srv := serveLoopback(t, mux)
 	t.Cleanup(func() {
 		srv.Close()
 		s.mu.Lock()
@@ -254,6 +248,20 @@ func (s *sioServer) listen(t *testing.T) *httptest.Server {
 			}
 		}
 	})
+	return srv
+}
+
+// serveLoopback serves h on 127.0.0.1 (httptest's default may be [::1],
+// which the bench refuses).
+func serveLoopback(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = ln
+	srv.Start()
 	return srv
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -72,7 +71,7 @@ func DialPolling(ctx context.Context, cfg DialConfig) (*pollConn, error) {
 	defer stop()
 
 	c.base = "http://" + u.Host + strings.TrimSuffix(u.Path, "/") + "/socket.io/?EIO=4&transport=polling"
-	open, err := c.ReadPacket("0")
+	open, err := readUntil(c, "0")
 	if err != nil {
 		return fail(fmt.Errorf("engine.io open: %w", err))
 	}
@@ -83,60 +82,13 @@ func DialPolling(ctx context.Context, cfg DialConfig) (*pollConn, error) {
 		return fail(fmt.Errorf("engine.io open %.120q: no sid", open))
 	}
 	c.base += "&sid=" + url.QueryEscape(hs.SID)
-	if err := c.WriteMessage(ws.OpText, cfg.Connect); err != nil {
-		return fail(fmt.Errorf("send connect: %w", err))
-	}
-	p, err := c.ReadPacket("4")
-	if err != nil {
-		return fail(fmt.Errorf("socket.io connect: %w", err))
-	}
-	if len(p) < 2 || p[1] != '0' {
-		return fail(fmt.Errorf("socket.io connect_error: %.120s", p))
-	}
-	if cfg.Room != "" {
-		if err := c.WriteMessage(ws.OpText, []byte(`42["joinRoom",`+strconv.Quote(cfg.Room)+`]`)); err != nil {
-			return fail(fmt.Errorf("send joinRoom: %w", err))
-		}
-		for {
-			p, err := c.ReadPacket("42")
-			if err != nil {
-				return fail(fmt.Errorf("joinRoom: %w", err))
-			}
-			if hasPrefix(p, `42["joinedRoom"`) {
-				break
-			}
-			if hasPrefix(p, `42["error"`) || hasPrefix(p, `42["exception"`) {
-				return fail(fmt.Errorf("joinRoom %s refused: %.120s", cfg.Room, p))
-			}
-		}
+	if err := connectAndJoin(c, cfg); err != nil {
+		return fail(err)
 	}
 	if !stop() {
 		return fail(ctx.Err())
 	}
 	return c, nil
-}
-
-// ReadPacket reads packets, answering pings, until one starts with prefix
-// (ReadUntil for polling).
-func (c *pollConn) ReadPacket(prefix string) ([]byte, error) {
-	for {
-		_, p, err := c.ReadMessage(1 << 20)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case len(p) == 1 && p[0] == '2':
-			if err := c.WriteMessage(ws.OpText, Pong); err != nil {
-				return nil, err
-			}
-		case len(p) > 0 && p[0] == '1':
-			return nil, errors.New("server closed the session")
-		case hasPrefix(p, prefix):
-			return p, nil
-		case hasPrefix(p, "44"):
-			return nil, fmt.Errorf("connect_error: %.120s", p)
-		}
-	}
 }
 
 // ReadMessage returns the next packet, polling (GET) when none is queued.
