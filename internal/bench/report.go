@@ -81,6 +81,8 @@ var Targets = []Target{
 	{"cluster-e2e", "p99Us", 1.0},
 	{"cluster-room-1k", "cpuUsPerDelivery", 1.0 / 3},
 	{"cluster-room-1k", "p99Us", 1.0},
+	{"cluster-mixed", "cpuUsPerDelivery", 1.0 / 3},
+	{"cluster-mixed", "p99Us", 1.0},
 	{"cluster-hold-50k", "complete", 0},
 }
 
