@@ -16,8 +16,8 @@
 # apart),
 # EVENTIDE_BIN (bin/eventide), BENCH_BIN (bin/eventide-bench), OUT (results
 # file, default bin/bench/results-<time>.jsonl), PORT_BASE (29100, below the ephemeral port range, so no outgoing connection holds it),
-# PERF=1 records `perf record -g` of our server for each run into bin/bench/,
-# The cluster cases leave the private Redis's INFO commandstats in
+# PERF=1 records `perf record -g` of our server (all its nodes) for each run
+# into bin/bench/. The cluster cases leave the private Redis's INFO commandstats in
 # bin/bench/redis-commandstats-<case>-<server>-<run>.txt.
 # PPROF=1 (cluster cases) fetches a 10 s CPU profile of our first node from
 # its --admin-addr into bin/bench/pprof-<case>-<run>.pb.gz.
@@ -159,7 +159,7 @@ start_redis() {
 # start_cluster NAME PORT: a private redis-server on PORT+5 and three nodes
 # of NAME (eventide: on one fresh PostgreSQL database; node: the reference)
 # on PORT..PORT+2, admin listeners (pprof) on PORT+6..PORT+8. Sets
-# cluster_pids, server_pid (the first node) and node_urls.
+# cluster_pids and node_urls (stop_server stops them all).
 start_cluster() {
   local name=$1 port=$2 k
   server_flags=()
@@ -289,7 +289,7 @@ for c in "$@"; do
 done
 [ ${#cases[@]} -gt 0 ] || cases=("${ORDER[@]}")
 for c in "${cases[@]}"; do
-  [ -n "${CASES[$c]:-}" ] || { echo "run.sh: unknown case $c (${ORDER[*]})" >&2; exit 1; }
+  [ -n "${CASES[$c]:-}" ] || { echo "run.sh: unknown case $c (${ORDER[*]} cluster ${CLUSTER[*]} cluster-hold-50k)" >&2; exit 1; }
 done
 if [[ " $SERVERS " == *" node "* ]]; then
   command -v node >/dev/null || { echo "run.sh: node is needed for the reference server" >&2; exit 1; }
