@@ -3,9 +3,11 @@
 # socket.io reference (bench/reference) under the same scenarios, each run
 # on a freshly started server, and prints medians and ratios.
 #
-#   bash bench/run.sh            every case, RUNS runs each, both servers (make bench)
+#   bash bench/run.sh            every case but cluster-hold-50k, RUNS runs each, both servers (make bench)
 #   bash bench/run.sh smoke      seconds-long check of our server only (make bench-smoke, CI)
 #   bash bench/run.sh CASE...    only these cases (see CASES below)
+#   bash bench/run.sh cluster    the multi-node cases (cluster-*): for each run a private
+#                                redis-server and three nodes of each server, alternately
 #
 # Environment: RUNS (default 3), SERVERS (default "eventide node"; "harness"
 # is the Socket.IO stack alone, bin/bench-harness, for profiling the engine;
@@ -14,7 +16,17 @@
 # apart),
 # EVENTIDE_BIN (bin/eventide), BENCH_BIN (bin/eventide-bench), OUT (results
 # file, default bin/bench/results-<time>.jsonl), PORT_BASE (29100, below the ephemeral port range, so no outgoing connection holds it),
-# PERF=1 records `perf record -g` of our server for each run into bin/bench/.
+# PERF=1 records `perf record -g` of our server (all its nodes) for each run
+# into bin/bench/. The cluster cases leave the private Redis's INFO commandstats in
+# bin/bench/redis-commandstats-<case>-<server>-<run>.txt.
+# PPROF=1 (cluster cases) fetches a 10 s CPU profile of our first node from
+# its --admin-addr into bin/bench/pprof-<case>-<run>.pb.gz.
+# The cluster cases (cluster-*) run "eventide" as three `eventide serve
+# --adapter redis` nodes on one fresh PostgreSQL database (BENCH_POSTGRES_URL)
+# ("eventide-p1": the same with GOMAXPROCS=1 in each node)
+# and "node" as three reference servers on @socket.io/redis-adapter, each
+# run on a redis-server of its own (a free port, no persistence), whose CPU
+# is read with INFO cpu.
 # Everything listens on and targets 127.0.0.0/8 only; every run is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +49,9 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/eventide-bench.XXXXXX")
 server_pid=""
+cluster_pids=() # every node of the cluster running now (server_pid is the first)
+redis_pid=""    # the private redis-server of that cluster
+redis_port=""
 BENCH_POSTGRES_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 pg_db="" # the database of the eventide-pg server running now
 server_flags=() # extra eventide-bench flags for the server running now
@@ -48,6 +63,18 @@ stop_server() {
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
   fi
+  local p
+  if [ -n "$redis_pid" ] && [ -n "${redis_stats:-}" ]; then
+    redis-cli -p "$redis_port" info commandstats >"$redis_stats" 2>/dev/null || true
+  fi
+  for p in "${cluster_pids[@]}" $redis_pid; do kill "$p" 2>/dev/null || true; done
+  for p in "${cluster_pids[@]}" $redis_pid; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  cluster_pids=()
+  redis_pid=""
   if [ -n "$pg_db" ]; then
     psql -q "$BENCH_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true
     pg_db=""
@@ -112,6 +139,69 @@ start_server() {
   wait_healthy "http://127.0.0.1:$port" || { cat "$work/$name.log" >&2; return 1; }
 }
 
+# start_redis PORT: a private redis-server for one cluster run, sets redis_pid.
+start_redis() {
+  redis_port=$1
+  port_free "$redis_port" || { echo "run.sh: 127.0.0.1:$redis_port is in use; set PORT_BASE" >&2; return 1; }
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+    --logfile "$work/redis-$redis_port.log" &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && return 0
+    kill -0 "$redis_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "run.sh: redis-server on $redis_port did not start" >&2
+  cat "$work/redis-$redis_port.log" >&2 || true
+  return 1
+}
+
+# start_cluster NAME PORT: a private redis-server on PORT+5 and three nodes
+# of NAME (eventide: on one fresh PostgreSQL database; node: the reference)
+# on PORT..PORT+2, admin listeners (pprof) on PORT+6..PORT+8. Sets
+# cluster_pids and node_urls (stop_server stops them all).
+start_cluster() {
+  local name=$1 port=$2 k
+  server_flags=()
+  node_urls=()
+  start_redis $((port + 5))
+  local key="bench-$RANDOM"
+  local db_url=""
+  local env=()
+  if [ "$name" = eventide-p1 ]; then env=(GOMAXPROCS=1); fi # the same nodes on one processor each
+  if [[ $name == eventide* ]]; then
+    pg_db="eventide_bench_$(date +%s)_$RANDOM"
+    psql -q "$BENCH_POSTGRES_URL" -c "CREATE DATABASE $pg_db TEMPLATE template0" >/dev/null
+    db_url=$(printf '%s' "$BENCH_POSTGRES_URL" | sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$pg_db#")
+    server_flags=(--db-pids-cmd "psql -Atc \"SELECT pid FROM pg_stat_activity WHERE datname = '$pg_db'\" '$BENCH_POSTGRES_URL'")
+  fi
+  for k in 0 1 2; do
+    local p=$((port + k))
+    port_free "$p" || { echo "run.sh: 127.0.0.1:$p is in use; set PORT_BASE" >&2; return 1; }
+    case $name in
+      eventide | eventide-p1)
+        env "${env[@]}" "$EVENTIDE_BIN" serve --addr "127.0.0.1:$p" --raw-addr "" --admin-addr "127.0.0.1:$((port + 6 + k))" \
+          --env dev --jwt-secret "$secret" --database-url "$db_url" --data-dir "$work/pg-$pg_db-$k" \
+          --adapter redis --redis-url "redis://127.0.0.1:$redis_port" --redis-key "$key" \
+          --log-level warn "${eventide_limits[@]}" >"$work/$name-$k.log" 2>&1 &
+        ;;
+      node)
+        node bench/reference/server.js --port "$p" --jwt-secret "$secret" \
+          --redis-url "redis://127.0.0.1:$redis_port" --redis-key "$key" >"$work/$name-$k.log" 2>&1 &
+        ;;
+      *) echo "run.sh: no cluster of $name (eventide, eventide-p1, node)" >&2; return 1 ;;
+    esac
+    cluster_pids+=($!)
+    node_urls+=("http://127.0.0.1:$p")
+  done
+  for k in 0 1 2; do
+    server_pid=${cluster_pids[$k]}
+    wait_healthy "${node_urls[$k]}" || { cat "$work/$name-$k.log" >&2; server_pid=""; return 1; }
+  done
+  server_pid="" # stop_server stops cluster_pids
+  server_flags+=(--redis-addr "127.0.0.1:$redis_port")
+}
+
 # The cases: name and eventide-bench flags. Documented in docs/performance.md.
 declare -A CASES=(
   [fanout-1k]="--scenario fanout --clients 1000 --events 200 --batch 200"
@@ -124,26 +214,53 @@ declare -A CASES=(
   [idle-1k]="--scenario idle --clients 1000 --settle 3s"
   [idle-10k]="--scenario idle --clients 10000 --settle 5s"
   [hold-15k]="--scenario fanout --clients 15000 --events 3 --rate 1"
+  # Three nodes on one Redis (start_cluster): clients spread evenly, every
+  # room over every node; each PATCH to a random node.
+  [cluster-e2e]="--scenario e2e --clients 1000 --rooms 10 --events 1000"
+  [cluster-room-1k]="--scenario e2e --clients 1000 --rooms 1 --events 300"
+  # cluster-e2e with a fifth of the clients on long-polling (sticky: each
+  # client polls one node), as clients behind proxies that refuse WebSocket.
+  [cluster-mixed]="--scenario e2e --clients 1000 --rooms 10 --events 1000 --polling-percent 20"
+  # 50,000 connections over the three nodes (about 16,700 each, from 10
+  # worker processes), 3 broadcasts to all, one per second. Not in "cluster".
+  [cluster-hold-50k]="--scenario fanout --clients 50000 --events 3 --rate 1 --max-time 10m --wait 2m"
 )
-ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e e2e-1000 idle-1k idle-10k hold-15k)
+CLUSTER=(cluster-e2e cluster-room-1k cluster-mixed)
+ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e e2e-1000 idle-1k idle-10k hold-15k "${CLUSTER[@]}")
 
 # bench_one NAME PORT CASE RUN [extra flags]: one run on a fresh server.
 bench_one() {
   local name=$1 port=$2 case=$3 run=$4; shift 4
-  start_server "$name" "$port"
-  local perf_pid=""
-  if [ "${PERF:-}" = 1 ] && [ "$name" = eventide ] && command -v perf >/dev/null; then
-    perf record -F 999 -g -p "$server_pid" -o "bin/bench/perf-$case-$run.data" >/dev/null 2>&1 &
+  local url pids
+  if [[ $case == cluster-* ]]; then
+    start_cluster "$name" "$port" || { stop_server; return 1; }
+    url=$(IFS=,; echo "${node_urls[*]}")
+    pids=$(IFS=,; echo "${cluster_pids[*]}")
+  else
+    start_server "$name" "$port"
+    url="http://127.0.0.1:$port"
+    pids=$server_pid
+  fi
+  local perf_pid="" pprof_pid=""
+  redis_stats=""
+  [[ $case == cluster-* ]] && redis_stats="bin/bench/redis-commandstats-$case-$name-$run.txt"
+  if [ "${PERF:-}" = 1 ] && [[ $name == eventide* ]] && command -v perf >/dev/null; then
+    perf record -F 999 -g -p "$pids" -o "bin/bench/perf-$case-$run.data" >/dev/null 2>&1 &
     perf_pid=$!
+  fi
+  if [ "${PPROF:-}" = 1 ] && [ "$name" = eventide ] && [[ $case == cluster-* ]]; then
+    curl -fsS -o "bin/bench/pprof-$case-$run.pb.gz" "http://127.0.0.1:$((port + 6))/debug/pprof/profile?seconds=10" &
+    pprof_pid=$!
   fi
   # Each run dials from its own block of source addresses, so TIME_WAIT
   # ports left by the previous run are never in the way.
   local src="127.0.$(( (run % 50) * 4 + 1 )).1"
   local rc=0
   # shellcheck disable=SC2086
-  "$BENCH_BIN" run --url "http://127.0.0.1:$port" --token "$token" --pid "$server_pid" \
+  "$BENCH_BIN" run --url "$url" --token "$token" --pid "$pids" \
     --server "$name" --case "$case" --source-base "$src" --json-out "$OUT" "${server_flags[@]}" "$@" || rc=$?
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
+  if [ -n "$pprof_pid" ]; then wait "$pprof_pid" 2>/dev/null || true; fi
   stop_server
   return $rc
 }
@@ -156,14 +273,23 @@ if [ "${1:-}" = smoke ]; then
   "$BENCH_BIN" smoke --url "$url" --token "$token" --pid "$server_pid" --server eventide --case smoke-fanout
   "$BENCH_BIN" smoke --url "$url" --token "$token" --pid "$server_pid" --server eventide --case smoke-e2e \
     --scenario e2e --rooms 5 --events 10
+  stop_server
+  # Three nodes on PostgreSQL and a private Redis: every PATCH, made on a
+  # random node, reaches the room's clients on all three.
+  start_cluster eventide $((PORT_BASE + 10))
+  "$BENCH_BIN" smoke --url "$(IFS=,; echo "${node_urls[*]}")" --token "$token" --pid "$(IFS=,; echo "${cluster_pids[*]}")" \
+    --server eventide --case smoke-cluster --scenario e2e --clients 60 --rooms 3 --events 10 "${server_flags[@]}"
   echo "bench smoke: ok"
   exit 0
 fi
 
-cases=("$@")
+cases=()
+for c in "$@"; do
+  if [ "$c" = cluster ]; then cases+=("${CLUSTER[@]}"); else cases+=("$c"); fi
+done
 [ ${#cases[@]} -gt 0 ] || cases=("${ORDER[@]}")
 for c in "${cases[@]}"; do
-  [ -n "${CASES[$c]:-}" ] || { echo "run.sh: unknown case $c (${ORDER[*]})" >&2; exit 1; }
+  [ -n "${CASES[$c]:-}" ] || { echo "run.sh: unknown case $c (${ORDER[*]} cluster ${CLUSTER[*]} cluster-hold-50k)" >&2; exit 1; }
 done
 if [[ " $SERVERS " == *" node "* ]]; then
   command -v node >/dev/null || { echo "run.sh: node is needed for the reference server" >&2; exit 1; }
@@ -179,9 +305,13 @@ for ((run = 1; run <= RUNS; run++)); do
   for c in "${cases[@]}"; do
     i=0
     for s in $SERVERS; do
+      if [[ $c == cluster-* && ! " eventide eventide-p1 node " == *" $s "* ]]; then
+        echo "== run $run/$RUNS  $c  $s: no cluster of $s, skipped"
+        continue
+      fi
       echo "== run $run/$RUNS  $c  $s"
       # shellcheck disable=SC2086
-      bench_one "$s" $((PORT_BASE + i)) "$c" "$run" ${CASES[$c]} || failed=$((failed + 1))
+      bench_one "$s" $((PORT_BASE + 10 * i)) "$c" "$run" ${CASES[$c]} || failed=$((failed + 1))
       i=$((i + 1))
     done
   done
@@ -192,6 +322,11 @@ ours=eventide
 for s in $SERVERS; do [ "$s" = node ] || { ours=$s; break; }; done
 "$BENCH_BIN" compare --ours "$ours" --ref node "$OUT"
 echo
+if [[ " $SERVERS " == *" eventide-p1 "* && "$ours" != eventide-p1 ]]; then
+  echo "The cluster's nodes with GOMAXPROCS=1 against the reference:"
+  "$BENCH_BIN" compare --ours eventide-p1 --ref node "$OUT" | sed -n '/^targets/,$p' | grep cluster
+  echo
+fi
 if [[ " $SERVERS " == *" eventide "* && " $SERVERS " == *" eventide-pg "* ]]; then
   echo "PostgreSQL against SQLite (ratio = eventide-pg / eventide):"
   "$BENCH_BIN" compare --targets=false --ours eventide-pg --ref eventide "$OUT"

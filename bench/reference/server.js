@@ -3,6 +3,16 @@
 // the same scenario and only the implementation differs.
 //
 //   node server.js --port 3100 [--host 127.0.0.1] [--jwt-secret S]
+//                  [--redis-url redis://127.0.0.1:6379 [--redis-key socket.io]]
+//
+// With --redis-url the server is one node of a cluster on
+// @socket.io/redis-adapter 8.3 (createAdapter(pub, sub, { key })), as a
+// NestJS deployment runs it: broadcasts reach the rooms' sockets on every
+// node. The slot store stays in memory per node; a slot created on one node
+// is copied to the others with serverSideEmit (once per slot, at setup), so
+// a PATCH may go to any node. A PATCH changes only the copy of the node that
+// got it (seq and version are per node): Node's cluster does no shared-store
+// work per event, which keeps its figures a lower bound.
 //
 // Surface (the same as Eventide's, see docs/performance.md):
 //   GET  /healthz                                   -> 200 ok
@@ -30,7 +40,7 @@ const crypto = require('node:crypto');
 const { Server } = require('socket.io');
 
 function parseArgs(argv) {
-  const opts = { port: 3100, host: '127.0.0.1', jwtSecret: process.env.EVENTIDE_JWT_SECRET || '' };
+  const opts = { port: 3100, host: '127.0.0.1', jwtSecret: process.env.EVENTIDE_JWT_SECRET || '', redisURL: '', redisKey: 'socket.io' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -40,6 +50,8 @@ function parseArgs(argv) {
     if (a === '--port') opts.port = Number(next());
     else if (a === '--host') opts.host = next();
     else if (a === '--jwt-secret') opts.jwtSecret = next();
+    else if (a === '--redis-url') opts.redisURL = next();
+    else if (a === '--redis-key') opts.redisKey = next();
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
@@ -70,7 +82,7 @@ function verifyHS256(token, secret) {
   return claims;
 }
 
-function main() {
+async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const authorize = (token) => (opts.jwtSecret ? verifyHS256(token, opts.jwtSecret) : {});
 
@@ -184,6 +196,7 @@ function main() {
         };
         p.slots.set(slot.id, slot);
         p.seq++;
+        if (opts.redisURL) io.serverSideEmit('slotCreated', providerId, slot);
         publish(providerId, 'created', slot, p.seq);
         return send(res, 201, slot);
       }
@@ -224,7 +237,25 @@ function main() {
     handle(req, res).catch((err) => problem(res, err.status || 500, err.message));
   });
 
-  io = new Server(server, { serveClient: false });
+  const redisClients = [];
+  let adapter;
+  if (opts.redisURL) {
+    const { createClient } = require('redis');
+    const { createAdapter } = require('@socket.io/redis-adapter');
+    const pub = createClient({ url: opts.redisURL });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    redisClients.push(pub, sub);
+    adapter = createAdapter(pub, sub, { key: opts.redisKey });
+  }
+  io = new Server(server, { serveClient: false, adapter });
+  // Slots created on another node of the cluster (see the head comment).
+  io.on('slotCreated', (providerId, slot) => {
+    const p = provider(providerId);
+    p.slots.set(slot.id, slot);
+    p.seq++;
+    nextSlotId = Math.max(nextSlotId, slot.id + 1);
+  });
   io.use((socket, next) => {
     const token = socket.handshake.auth && socket.handshake.auth.token;
     if (!authorize(token)) return next(new Error('unauthorized'));
@@ -254,6 +285,7 @@ function main() {
   });
   const stop = () => {
     io.close();
+    for (const c of redisClients) c.quit().catch(() => {});
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();
   };
@@ -261,4 +293,7 @@ function main() {
   process.on('SIGINT', stop);
 }
 
-main();
+main().catch((err) => {
+  process.stderr.write(`reference: ${err.stack || err}\n`);
+  process.exit(1);
+});

@@ -45,7 +45,7 @@ const usage = `usage:
   eventide-bench abuse   [flags]   the attacks of issue 9, with the server's RSS, fds and goroutines (see abuse -h)
   eventide-bench worker            (internal) a child holding a share of the connections
 
-Every run is bounded (--max-time, at most 20000 clients or connections) and targets only 127.0.0.0/8.
+Every run is bounded (--max-time, at most 20000 clients or connections per server node) and targets only 127.0.0.0/8.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -84,9 +84,10 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer, s
 	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioFanout, "fanout, rooms, e2e or idle")
 	fs.StringVar(&o.Case, "case", "", "name of this case for compare (default scenario-clients)")
 	fs.StringVar(&o.Server, "server", "eventide", "name of the server under test (eventide, node)")
-	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "server base URL, in 127.0.0.0/8")
+	urls := fs.String("url", "http://127.0.0.1:8080", "server base URL, in 127.0.0.0/8; several nodes of one cluster comma-separated: clients spread evenly, REST calls to a random node")
 	fs.StringVar(&o.Token, "token", os.Getenv("EVENTIDE_BENCH_TOKEN"), "admin JWT for the Socket.IO auth and REST [EVENTIDE_BENCH_TOKEN]")
-	fs.IntVar(&o.PID, "pid", 0, "server process id: CPU and RSS are read from /proc/PID (0: not measured)")
+	pids := fs.String("pid", "", "server process id: CPU and RSS are read from /proc/PID (empty: not measured); several comma-separated (one per node) are summed")
+	fs.StringVar(&o.RedisAddr, "redis-addr", "", "host:port of a Redis serving only this cluster: its CPU (INFO cpu) is reported per event")
 	dbPIDs := fs.String("db-pids-cmd", "", "shell command printing the pids of the server's database processes (e.g. its PostgreSQL backends), whose CPU is reported apart")
 	fs.IntVar(&o.Clients, "clients", 1000, "connections")
 	fs.IntVar(&o.Rooms, "rooms", 1, "rooms the clients are spread over (rooms, e2e)")
@@ -95,6 +96,7 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer, s
 	fs.IntVar(&o.Batch, "batch", 1, "events per emit request (its count field)")
 	fs.IntVar(&o.Payload, "payload", 0, "extra bytes of data in each event")
 	fs.StringVar(&o.Event, "event", "bench", "event name (fanout, rooms)")
+	fs.IntVar(&o.PollingPercent, "polling-percent", 0, "percent of the clients on HTTP long-polling (never upgrading), spread over rooms and nodes; the rest on WebSocket")
 	fs.IntVar(&o.PerWorker, "per-worker", 5000, "connections per process; more clients start worker children")
 	sourceBase := fs.String("source-base", "127.0.1.1", "first source address")
 	sources := fs.Int("sources", 16, "number of source addresses, from --source-base up")
@@ -117,8 +119,20 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer, s
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
+	var err error
 	if smoke && o.Scenario == bench.ScenarioIdle {
 		return errors.New("smoke needs events: use fanout, rooms or e2e")
+	}
+	for _, u := range strings.Split(*urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			o.URLs = append(o.URLs, u)
+		}
+	}
+	if len(o.URLs) == 0 {
+		return errors.New("--url is empty")
+	}
+	if o.PIDs, err = parsePIDs(*pids); err != nil {
+		return err
 	}
 	src, err := bench.Sources(*sourceBase, *sources)
 	if err != nil {
@@ -196,6 +210,22 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		return exitError(2)
 	}
 	return nil
+}
+
+// parsePIDs reads --pid: process ids separated by commas, none when empty.
+func parsePIDs(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" || f == "0" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid < 0 {
+			return nil, fmt.Errorf("--pid %q: not a process id", f)
+		}
+		out = append(out, pid)
+	}
+	return out, nil
 }
 
 // commandPIDs returns a function that runs cmd with sh and reads the pids

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -161,13 +162,37 @@ type sioServer struct {
 	rooms map[string][]*ws.Conn
 	drop  bool
 	slot  int
+	// conns and patches count, per node (listener), the connections
+	// accepted and the PATCHes answered.
+	conns, patches map[string]int
 }
 
 func newSIOServer(t *testing.T, drop bool) *httptest.Server {
 	t.Helper()
-	s := &sioServer{rooms: map[string][]*ws.Conn{}, drop: drop}
+	s := &sioServer{rooms: map[string][]*ws.Conn{}, drop: drop, conns: map[string]int{}, patches: map[string]int{}}
+	return s.listen(t)
+}
+
+// newSIOCluster is n listeners (nodes) sharing one server's rooms, as nodes
+// on one Redis share broadcasts.
+func newSIOCluster(t *testing.T, n int) (*sioServer, []string) {
+	t.Helper()
+	s := &sioServer{rooms: map[string][]*ws.Conn{}, conns: map[string]int{}, patches: map[string]int{}}
+	var urls []string
+	for range n {
+		urls = append(urls, s.listen(t).URL)
+	}
+	return s, urls
+}
+
+// listen starts one node of s.
+func (s *sioServer) listen(t *testing.T) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.conns[r.Host]++
+		s.mu.Unlock()
 		c, err := ws.Upgrade(w, r, ws.UpgradeOptions{})
 		if err != nil {
 			return
@@ -206,16 +231,13 @@ func newSIOServer(t *testing.T, drop bool) *httptest.Server {
 			http.Error(w, "bad", http.StatusBadRequest)
 			return
 		}
+		s.mu.Lock()
+		s.patches[r.Host]++
+		s.mu.Unlock()
 		s.emit("provider-"+r.PathValue("id"), `42["availabilityUpdated",{"action":"updated","slot":{"note":`+strconv.Quote(req.Note)+`}}]`)
 		_, _ = io.WriteString(w, `{}`)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener = ln
-	srv.Start()
+	srv := serveLoopback(t, mux)
 	t.Cleanup(func() {
 		srv.Close()
 		s.mu.Lock()
@@ -226,6 +248,20 @@ func newSIOServer(t *testing.T, drop bool) *httptest.Server {
 			}
 		}
 	})
+	return srv
+}
+
+// serveLoopback serves h on 127.0.0.1 (httptest's default may be [::1],
+// which the bench refuses).
+func serveLoopback(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = ln
+	srv.Start()
 	return srv
 }
 
@@ -308,6 +344,81 @@ func TestRunScenariosComplete(t *testing.T) {
 				t.Errorf("implausible figures %+v", res)
 			}
 		})
+	}
+}
+
+// TestRunSpreadsOverNodes: with several node URLs, each node holds a third
+// of the connections, every room has members on every node, PATCHes go to
+// more than one node, and the deliveries are counted over the whole cluster.
+func TestRunSpreadsOverNodes(t *testing.T) {
+	s, urls := newSIOCluster(t, 3)
+	o := testOptions("", ScenarioE2E)
+	o.URLs, o.Clients, o.Rooms, o.Events = urls, 24, 4, 60
+	o.PIDs = []int{os.Getpid(), os.Getpid(), os.Getpid()}
+	res, err := Run(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Complete || res.Delivered != 6*60 || res.Nodes != 3 {
+		t.Fatalf("%+v, want 360 delivered over 3 nodes", res)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	patched := 0
+	for _, u := range urls {
+		host := strings.TrimPrefix(u, "http://")
+		if s.conns[host] != 8 {
+			t.Errorf("node %s holds %d connections, want 8 (%v)", host, s.conns[host], s.conns)
+		}
+		if s.patches[host] > 0 {
+			patched++
+		}
+	}
+	// 60 PATCHes at random over 3 nodes all on one: probability 3^-59.
+	if patched < 2 {
+		t.Errorf("PATCHes went to %d node(s): %v", patched, s.patches)
+	}
+	for r := range 4 {
+		nodes := map[string]bool{}
+		for i := r; i < 24; i += 4 {
+			nodes[NodeOf(i, 4, urls)] = true
+		}
+		if len(nodes) != 3 {
+			t.Errorf("room %d has members on %d nodes, want 3", r, len(nodes))
+		}
+	}
+	if res.RSSConnectedMB <= 0 {
+		t.Errorf("RSS of the nodes not summed: %+v", res)
+	}
+}
+
+// TestReadRedisCPU reads INFO cpu of the test Redis (read-only; it has been
+// up for a while, so its CPU so far is positive).
+func TestReadRedisCPU(t *testing.T) {
+	addr := "127.0.0.1:6379"
+	if u := os.Getenv("EVENTIDE_TEST_REDIS_URL"); u != "" {
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = pu.Host
+	}
+	v, err := ReadRedisCPU(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v <= 0 {
+		t.Errorf("Redis CPU %v, want > 0", v)
+	}
+	if _, err := ReadRedisCPU(context.Background(), "10.0.0.1:6379"); err == nil {
+		t.Error("a Redis outside 127.0.0.0/8 was accepted")
+	}
+	got, err := parseRedisCPU("# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:0.250000\r\nused_cpu_sys_children:9\r\n")
+	if err != nil || got != 1.75 {
+		t.Errorf("parseRedisCPU = %v, %v; want 1.75", got, err)
+	}
+	if _, err := parseRedisCPU("# CPU\r\n"); err == nil {
+		t.Error("INFO without the cpu fields accepted")
 	}
 }
 

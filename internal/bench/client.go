@@ -62,32 +62,8 @@ func Dial(ctx context.Context, cfg DialConfig) (*ws.Conn, error) {
 	if _, err := ReadUntil(c, "0"); err != nil {
 		return fail(fmt.Errorf("engine.io open: %w", err))
 	}
-	if err := c.WriteMessage(ws.OpText, cfg.Connect); err != nil {
-		return fail(fmt.Errorf("send connect: %w", err))
-	}
-	p, err := ReadUntil(c, "4")
-	if err != nil {
-		return fail(fmt.Errorf("socket.io connect: %w", err))
-	}
-	if len(p) < 2 || p[1] != '0' {
-		return fail(fmt.Errorf("socket.io connect_error: %.120s", p))
-	}
-	if cfg.Room != "" {
-		if err := c.WriteMessage(ws.OpText, []byte(`42["joinRoom",`+strconv.Quote(cfg.Room)+`]`)); err != nil {
-			return fail(fmt.Errorf("send joinRoom: %w", err))
-		}
-		for {
-			p, err := ReadUntil(c, "42")
-			if err != nil {
-				return fail(fmt.Errorf("joinRoom: %w", err))
-			}
-			if hasPrefix(p, `42["joinedRoom"`) {
-				break
-			}
-			if hasPrefix(p, `42["error"`) || hasPrefix(p, `42["exception"`) {
-				return fail(fmt.Errorf("joinRoom %s refused: %.120s", cfg.Room, p))
-			}
-		}
+	if err := connectAndJoin(c, cfg); err != nil {
+		return fail(err)
 	}
 	if !stop() {
 		return fail(ctx.Err())
@@ -96,10 +72,45 @@ func Dial(ctx context.Context, cfg DialConfig) (*ws.Conn, error) {
 	return c, nil
 }
 
+// connectAndJoin sends CONNECT and joins cfg.Room when it is set: the
+// handshake after the Engine.IO open packet, the same on either transport.
+func connectAndJoin(c msgConn, cfg DialConfig) error {
+	if err := c.WriteMessage(ws.OpText, cfg.Connect); err != nil {
+		return fmt.Errorf("send connect: %w", err)
+	}
+	p, err := readUntil(c, "4")
+	if err != nil {
+		return fmt.Errorf("socket.io connect: %w", err)
+	}
+	if len(p) < 2 || p[1] != '0' {
+		return fmt.Errorf("socket.io connect_error: %.120s", p)
+	}
+	if cfg.Room == "" {
+		return nil
+	}
+	if err := c.WriteMessage(ws.OpText, []byte(`42["joinRoom",`+strconv.Quote(cfg.Room)+`]`)); err != nil {
+		return fmt.Errorf("send joinRoom: %w", err)
+	}
+	for {
+		p, err := readUntil(c, "42")
+		if err != nil {
+			return fmt.Errorf("joinRoom: %w", err)
+		}
+		if hasPrefix(p, `42["joinedRoom"`) {
+			return nil
+		}
+		if hasPrefix(p, `42["error"`) || hasPrefix(p, `42["exception"`) {
+			return fmt.Errorf("joinRoom %s refused: %.120s", cfg.Room, p)
+		}
+	}
+}
+
 // ReadUntil reads text messages, answering Engine.IO pings, until one
 // starts with prefix. A CONNECT error ("44...") or an Engine.IO close ends
 // it with an error.
-func ReadUntil(c *ws.Conn, prefix string) ([]byte, error) {
+func ReadUntil(c *ws.Conn, prefix string) ([]byte, error) { return readUntil(c, prefix) }
+
+func readUntil(c msgConn, prefix string) ([]byte, error) {
 	for {
 		op, p, err := c.ReadMessage(1 << 20)
 		if err != nil {

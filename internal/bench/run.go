@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ const (
 
 // Limits that bound every run.
 const (
-	MaxClients = 20000
+	MaxClients = 20000 // per server node: a process may hold 20,000 files
 	MaxEvents  = 1_000_000
 	MaxRooms   = 10000
 )
@@ -42,9 +43,18 @@ type Options struct {
 	Case   string
 	Server string
 
-	URL   string // http://127.x.y.z:port
+	URL string // http://127.x.y.z:port
+	// URLs, when set, are the nodes of one cluster (URL is then ignored):
+	// the clients are spread evenly over them, every room over every node
+	// (NodeOf), and each REST call goes to one of them at random.
+	URLs  []string
 	Token string // admin token: Socket.IO auth and REST Bearer
-	PID   int    // server process, for CPU and RSS from /proc; 0 = not measured
+	// PIDs are the server's processes (one per node), for CPU and RSS from
+	// /proc, summed; empty = not measured.
+	PIDs []int
+	// RedisAddr is the host:port of a Redis that serves only this run's
+	// cluster: its CPU (INFO cpu) over the window is reported per event.
+	RedisAddr string
 	// DBPIDs lists the processes of the server's database (PostgreSQL's
 	// backends of its database, which come and go with its pool); their
 	// CPU is reported apart as DBCPUSeconds. Nil: not measured.
@@ -62,6 +72,10 @@ type Options struct {
 	// Payload pads every emitted event's data with this many bytes.
 	Payload int
 	Event   string // emitted event name; default "bench"
+
+	// PollingPercent of the clients use HTTP long-polling (never upgrading),
+	// spread over rooms and nodes (Polls); the rest WebSocket.
+	PollingPercent int
 
 	PerWorker       int           // connections per process; default 5000
 	Sources         []string      // source addresses (127.0.0.0/8)
@@ -84,8 +98,10 @@ type Result struct {
 	Rooms    int    `json:"rooms"`
 	Events   int    `json:"events"`
 	Workers  int    `json:"workers"`
+	Nodes    int    `json:"nodes,omitempty"`
 
 	Connected      int      `json:"connected"`
+	Polling        int      `json:"polling,omitempty"` // of them on long-polling
 	ConnectFailed  int      `json:"connectFailed"`
 	ConnectErrors  []string `json:"connectErrors,omitempty"`
 	ConnectSeconds float64  `json:"connectSeconds"`
@@ -118,6 +134,10 @@ type Result struct {
 	// (Options.DBPIDs), DBCPUUsPerDelivery the same per delivery.
 	DBCPUSeconds       float64 `json:"dbCpuSeconds,omitempty"`
 	DBCPUUsPerDelivery float64 `json:"dbCpuUsPerDelivery,omitempty"`
+	// RedisCPUSeconds is Options.RedisAddr's CPU over the same window,
+	// RedisCPUUsPerEvent the same per event emitted (one PATCH in e2e).
+	RedisCPUSeconds    float64 `json:"redisCpuSeconds,omitempty"`
+	RedisCPUUsPerEvent float64 `json:"redisCpuUsPerEvent,omitempty"`
 	RSSBaseMB          float64 `json:"rssBaseMB"`
 	RSSConnectedMB     float64 `json:"rssConnectedMB"`
 	RSSAfterMB         float64 `json:"rssAfterMB"`
@@ -149,22 +169,31 @@ func (o *Options) defaults() error {
 	if o.Case == "" {
 		o.Case = fmt.Sprintf("%s-%d", o.Scenario, o.Clients)
 	}
+	if len(o.URLs) == 0 {
+		o.URLs = []string{o.URL}
+	}
+	o.URL = o.URLs[0]
 	switch o.Scenario {
 	case ScenarioFanout, ScenarioRooms, ScenarioE2E, ScenarioIdle:
 	default:
 		return fmt.Errorf("unknown scenario %q (fanout, rooms, e2e, idle)", o.Scenario)
 	}
-	if _, err := CheckLoopback(o.URL); err != nil {
-		return err
+	for _, u := range o.URLs {
+		if _, err := CheckLoopback(u); err != nil {
+			return err
+		}
 	}
-	if o.Clients < 1 || o.Clients > MaxClients {
-		return fmt.Errorf("--clients must be 1..%d", MaxClients)
+	if o.Clients < 1 || o.Clients > MaxClients*len(o.URLs) {
+		return fmt.Errorf("--clients must be 1..%d (%d per node)", MaxClients*len(o.URLs), MaxClients)
 	}
 	if o.Events < 0 || o.Events > MaxEvents {
 		return fmt.Errorf("--events must be 0..%d", MaxEvents)
 	}
 	if o.Rooms > MaxRooms || o.Rooms > o.Clients {
 		return fmt.Errorf("--rooms must be 1..min(clients, %d)", MaxRooms)
+	}
+	if o.PollingPercent < 0 || o.PollingPercent > 100 {
+		return errors.New("--polling-percent must be 0..100")
 	}
 	if o.Rate < 0 || o.Payload < 0 || o.Payload > 64<<10 {
 		return errors.New("--rate must be >= 0 and --payload 0..65536")
@@ -185,21 +214,23 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 
 	res := Result{
 		Time: time.Now().UTC().Format(time.RFC3339), Case: o.Case, Scenario: o.Scenario, Server: o.Server,
-		Clients: o.Clients, Rooms: o.Rooms, Events: o.Events,
+		Clients: o.Clients, Rooms: o.Rooms, Events: o.Events, Nodes: len(o.URLs),
 	}
 	if o.Scenario == ScenarioIdle {
 		res.Events = 0
 	}
-	sample := func() ProcSample {
-		if o.PID <= 0 {
-			return ProcSample{}
+	sample := func() []ProcSample {
+		out := make([]ProcSample, len(o.PIDs))
+		for i, pid := range o.PIDs {
+			s, err := ReadProc(pid)
+			if err != nil {
+				logf("%v", err)
+			}
+			out[i] = s
 		}
-		s, err := ReadProc(o.PID)
-		if err != nil {
-			logf("%v", err)
-		}
-		return s
+		return out
 	}
+	measured := len(o.PIDs) > 0
 	base := sample()
 
 	// Shards: in this process when one is enough, else worker children.
@@ -212,8 +243,8 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	n := (o.Clients + o.PerWorker - 1) / o.PerWorker
 	for i := 0; i < n; i++ {
 		cfg := ShardConfig{
-			URL: o.URL, Token: o.Token, First: i * o.PerWorker, Conns: min(o.PerWorker, o.Clients-i*o.PerWorker),
-			Rooms: o.Rooms, Sources: o.Sources, DialConcurrency: o.DialConcurrency,
+			URL: o.URL, URLs: o.URLs, Token: o.Token, First: i * o.PerWorker, Conns: min(o.PerWorker, o.Clients-i*o.PerWorker),
+			Rooms: o.Rooms, Sources: o.Sources, DialConcurrency: o.DialConcurrency, PollingPercent: o.PollingPercent,
 		}
 		if n == 1 || o.Exe == "" {
 			shards = append(shards, localShard{NewShard(cfg)})
@@ -244,6 +275,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 			return res, errs[i]
 		}
 		res.Connected += j.Connected
+		res.Polling += j.Polling
 		res.ConnectFailed += j.Failed
 		for r, c := range j.PerRoom {
 			perRoom[r] += c
@@ -263,10 +295,10 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 		}
 	}
 	conn := sample()
-	res.RSSBaseMB = mb(base.RSSBytes)
-	res.RSSConnectedMB = mb(conn.RSSBytes)
-	if res.Connected > 0 && o.PID > 0 {
-		res.RSSPerConnKB = float64(conn.RSSBytes-base.RSSBytes) / 1024 / float64(res.Connected)
+	res.RSSBaseMB = mb(rssSum(base))
+	res.RSSConnectedMB = mb(rssSum(conn))
+	if res.Connected > 0 && measured {
+		res.RSSPerConnKB = float64(rssSum(conn)-rssSum(base)) / 1024 / float64(res.Connected)
 	}
 
 	if o.Scenario == ScenarioIdle || o.Events == 0 {
@@ -317,6 +349,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 
 	logf("emitting %d events in %d requests", o.Events, len(plan))
 	db0 := sampleDB(ctx, o, logf)
+	redis0 := sampleRedis(ctx, o, logf)
 	cpu0 := sample()
 	start := time.Now()
 	for k, e := range plan {
@@ -352,6 +385,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 	}
 	cpu1 := sample()
 	db1 := sampleDB(ctx, o, logf)
+	redis1 := sampleRedis(ctx, o, logf)
 
 	var hist Histogram
 	var last int64
@@ -387,9 +421,15 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 			res.DBCPUUsPerDelivery = res.DBCPUSeconds / float64(res.Delivered) * 1e6
 		}
 	}
-	if o.PID > 0 {
-		res.ServerCPUSeconds = CPUBetween(cpu0, cpu1)
-		res.RSSAfterMB = mb(cpu1.RSSBytes)
+	if redis0 >= 0 && redis1 >= 0 && o.Events > 0 {
+		res.RedisCPUSeconds = redis1 - redis0
+		res.RedisCPUUsPerEvent = res.RedisCPUSeconds / float64(o.Events) * 1e6
+	}
+	if measured {
+		for i := range cpu0 {
+			res.ServerCPUSeconds += CPUBetween(cpu0[i], cpu1[i])
+		}
+		res.RSSAfterMB = mb(rssSum(cpu1))
 		if res.Delivered > 0 {
 			res.CPUSecPer1000 = res.ServerCPUSeconds / float64(res.Delivered) * 1000
 			res.CPUUsPerDelivery = res.ServerCPUSeconds / float64(res.Delivered) * 1e6
@@ -399,6 +439,29 @@ func Run(ctx context.Context, o Options, progress io.Writer) (Result, error) {
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// rssSum is the resident memory of every process sampled.
+func rssSum(ss []ProcSample) int64 {
+	var n int64
+	for _, s := range ss {
+		n += s.RSSBytes
+	}
+	return n
+}
+
+// sampleRedis reads Options.RedisAddr's CPU seconds, or -1 when there is
+// none or it cannot be read.
+func sampleRedis(ctx context.Context, o Options, logf func(string, ...any)) float64 {
+	if o.RedisAddr == "" {
+		return -1
+	}
+	v, err := ReadRedisCPU(ctx, o.RedisAddr)
+	if err != nil {
+		logf("%v", err)
+		return -1
+	}
+	return v
+}
 
 // emitter sends the events: POST /api/v1/dev/emit, or for e2e a PATCH of
 // the room's slot, each stamped with the send time.
@@ -421,7 +484,12 @@ func newEmitter(o Options) (*emitter, error) {
 }
 
 func (e *emitter) do(ctx context.Context, method, path string, body []byte, want int) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(e.o.URL, "/")+path, bytes.NewReader(body))
+	return e.doAt(ctx, e.o.URL, method, path, body, want)
+}
+
+// doAt is do against the node at base.
+func (e *emitter) doAt(ctx context.Context, base, method, path string, body []byte, want int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -467,12 +535,21 @@ func (e *emitter) createSlots(ctx context.Context) error {
 	return nil
 }
 
+// node is the base URL of a node chosen at random (the only one when the
+// server is a single process).
+func (e *emitter) node() string {
+	if len(e.o.URLs) <= 1 {
+		return e.o.URL
+	}
+	return e.o.URLs[rand.IntN(len(e.o.URLs))]
+}
+
 func (e *emitter) emit(ctx context.Context, room, count int) error {
 	sent := time.Now()
 	stamp := stampMarker + strconv.FormatInt(sent.UnixNano(), 10)
 	if e.o.Scenario == ScenarioE2E {
 		path := "/api/v1/providers/" + ProviderID(room) + "/slots/" + strconv.FormatInt(e.slots[room], 10)
-		_, err := e.do(ctx, http.MethodPatch, path, []byte(`{"note":"`+stamp+`"}`), http.StatusOK)
+		_, err := e.doAt(ctx, e.node(), http.MethodPatch, path, []byte(`{"note":"`+stamp+`"}`), http.StatusOK)
 		e.rest.Record(int64(time.Since(sent)))
 		return err
 	}
@@ -492,7 +569,7 @@ func (e *emitter) emit(ctx context.Context, room, count int) error {
 	b.WriteString(`},"count":`)
 	b.WriteString(strconv.Itoa(count))
 	b.WriteString(`}`)
-	_, err := e.do(ctx, http.MethodPost, "/api/v1/dev/emit", []byte(b.String()), http.StatusAccepted)
+	_, err := e.doAt(ctx, e.node(), http.MethodPost, "/api/v1/dev/emit", []byte(b.String()), http.StatusAccepted)
 	e.rest.Record(int64(time.Since(sent)))
 	return err
 }

@@ -15,6 +15,10 @@ import (
 type ShardConfig struct {
 	// URL is the server's base URL, http://127.x.y.z:port.
 	URL string `json:"url"`
+	// URLs, when set, are the base URLs of several nodes of one cluster
+	// (URL is then ignored): connection i dials URLs[(i / Rooms) % len],
+	// so every room has its members spread evenly over the nodes.
+	URLs []string `json:"urls,omitempty"`
 	// Token goes in the Socket.IO CONNECT auth payload {"token": ...}.
 	Token string `json:"token"`
 	// First is the global index of this shard's first connection; Conns is
@@ -29,6 +33,9 @@ type ShardConfig struct {
 	// DialConcurrency bounds the handshakes in flight (default 64), so a
 	// burst of dials does not overflow the server's accept queue.
 	DialConcurrency int `json:"dialConcurrency"`
+	// PollingPercent of the connections (spread over rooms and nodes by
+	// Polls) use HTTP long-polling and never upgrade; the rest WebSocket.
+	PollingPercent int `json:"pollingPercent,omitempty"`
 	// HandshakeTimeout bounds dial + CONNECT + joinRoom per connection.
 	HandshakeTimeout time.Duration `json:"handshakeTimeout"`
 }
@@ -45,6 +52,8 @@ type JoinReport struct {
 	Failed    int `json:"failed"`
 	// PerRoom counts joined connections per room index.
 	PerRoom map[int]int `json:"perRoom"`
+	// Polling counts the joined connections on long-polling.
+	Polling int `json:"polling,omitempty"`
 	// Errors holds the first few distinct failures.
 	Errors  []string      `json:"errors,omitempty"`
 	Elapsed time.Duration `json:"elapsed"`
@@ -92,7 +101,7 @@ type Shard struct {
 }
 
 type clientConn struct {
-	c    *ws.Conn
+	c    msgConn
 	room int
 	got  atomic.Int64
 }
@@ -117,12 +126,17 @@ func NewShard(cfg ShardConfig) *Shard {
 // joins its room, with at most DialConcurrency handshakes at a time.
 func (s *Shard) Connect(ctx context.Context) JoinReport {
 	start := time.Now()
-	_, err := CheckLoopback(s.cfg.URL)
 	rep := JoinReport{PerRoom: map[int]int{}}
-	if err != nil {
-		rep.Failed = s.cfg.Conns
-		rep.Errors = []string{err.Error()}
-		return rep
+	urls := s.cfg.URLs
+	if len(urls) == 0 {
+		urls = []string{s.cfg.URL}
+	}
+	for _, u := range urls {
+		if _, err := CheckLoopback(u); err != nil {
+			rep.Failed = s.cfg.Conns
+			rep.Errors = []string{err.Error()}
+			return rep
+		}
 	}
 	sources := make([]*net.TCPAddr, len(s.cfg.Sources))
 	for i, a := range s.cfg.Sources {
@@ -154,7 +168,7 @@ func (s *Shard) Connect(ctx context.Context) JoinReport {
 			if len(sources) > 0 {
 				src = sources[idx%len(sources)]
 			}
-			err := s.handshake(ctx, cc, src, connect)
+			err := s.handshake(ctx, cc, NodeOf(idx, s.cfg.Rooms, urls), Polls(idx, s.cfg.PollingPercent), src, connect)
 			<-sem
 			mu.Lock()
 			defer mu.Unlock()
@@ -168,6 +182,9 @@ func (s *Shard) Connect(ctx context.Context) JoinReport {
 			}
 			rep.Connected++
 			rep.PerRoom[cc.room]++
+			if Polls(idx, s.cfg.PollingPercent) {
+				rep.Polling++
+			}
 			s.conns = append(s.conns, cc)
 			s.wg.Add(1)
 			go s.readLoop(cc)
@@ -178,10 +195,36 @@ func (s *Shard) Connect(ctx context.Context) JoinReport {
 	return rep
 }
 
-func (s *Shard) handshake(ctx context.Context, cc *clientConn, src *net.TCPAddr, connect []byte) error {
+// NodeOf is the node URL connection idx dials: consecutive blocks of rooms
+// go to consecutive nodes, so each room's members (idx ≡ room mod rooms)
+// are spread evenly over the nodes whatever the number of rooms.
+func NodeOf(idx, rooms int, urls []string) string {
+	return urls[(idx/max(rooms, 1))%len(urls)]
+}
+
+// Polls reports whether connection idx uses long-polling when percent of
+// them do: a multiplicative hash of idx, so the polling connections are
+// spread over every room and node rather than filling some.
+func Polls(idx, percent int) bool {
+	if percent <= 0 {
+		return false
+	}
+	return int(uint32(idx)*2654435761>>16)%100 < percent
+}
+
+func (s *Shard) handshake(ctx context.Context, cc *clientConn, url string, polling bool, src *net.TCPAddr, connect []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
-	c, err := Dial(ctx, DialConfig{URL: s.cfg.URL, Connect: connect, Room: RoomName(cc.room), Source: src})
+	cfg := DialConfig{URL: url, Connect: connect, Room: RoomName(cc.room), Source: src}
+	if polling {
+		c, err := DialPolling(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		cc.c = c
+		return nil
+	}
+	c, err := Dial(ctx, cfg)
 	if err != nil {
 		return err
 	}
