@@ -19,6 +19,7 @@ import (
 	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/httpapi"
 	"github.com/eventide/realtime/internal/limits"
+	"github.com/eventide/realtime/internal/metrics"
 	"github.com/eventide/realtime/internal/netlimit"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
@@ -42,11 +43,19 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	log := newLogger(cfg, stderr)
 	setGCPercent(lookupEnv, log)
 
-	adm, err := startAdmin(cfg, log)
+	// The metrics are fed only when the admin listener serves them: a
+	// server without it has nil observers, which cost nothing (ADR 0024).
+	mtr := metrics.New(metrics.Config{
+		Events:         realtime.EventNames(),
+		RefusalReasons: realtime.RefusalReasons(),
+		Logger:         log.With("component", "metrics"),
+	})
+	adm, err := startAdmin(cfg, log, mtr)
 	if err != nil {
 		return err
 	}
 	defer stopAdmin(adm, log) // last: it outlives the public listeners
+	obs := observersFor(mtr, adm != nil)
 
 	logDevMode(log, cfg)
 
@@ -109,6 +118,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			AllowEIO3:          true,
 			AllowRequest:       originCheck(allowOrigin),
 			Limits:             reporter,
+			Observer:           obs.engine,
 			Logger:             log.With("component", "engineio"),
 		},
 		ConnectTimeout:    cfg.ConnectTimeout,
@@ -117,6 +127,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		AttachmentTimeout: cfg.AttachmentTimeout,
 		Broker:            sioBroker,
 		Limits:            reporter,
+		Observer:          obs.socketio,
 		Logger:            log.With("component", "socketio"),
 	})
 	logBatchPath(log, sio.Engine())
@@ -134,12 +145,13 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	})
 	events := gateway.Service()
 
-	slots := availability.NewService(db, time.Now)
+	slots := availability.NewService(obs.store(db), time.Now)
 	// The relay is the only path from a committed change to the sockets
 	// (ADR 0014).
 	rel := relay.New(relay.Config{
 		Log:            db,
 		Publisher:      events,
+		Observer:       obs.relay,
 		Logger:         log.With("component", "relay"),
 		PollInterval:   cfg.RelayPollInterval,
 		Retention:      cfg.EventRetention,
@@ -147,6 +159,14 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	})
 	rel.Start()
 	defer shutdownRelay(log, rel)
+	if obs.on {
+		mtr.Watch(metrics.Sources{
+			Conns:      sio.Engine().ConnCounts,
+			Namespaces: sio.NamespaceCounts,
+			Limits:     reporter.Counts,
+			RelayLag:   rel.Lag,
+		})
+	}
 
 	rawCfg := rawws.Config{
 		RequireToken: cfg.production(),
@@ -176,6 +196,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	handler := httpapi.NewServer(apiCfg, httpapi.Deps{
 		Logger:     log.With("component", "http"),
 		Limits:     reporter,
+		Observer:   obs.http,
 		Slots:      slots,
 		Verifier:   verifier,
 		Minter:     devMinter,

@@ -175,18 +175,31 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 	tok := handshakeToken(hs)
 	if tok == "" {
 		g.refused(s, hs, "no token")
-		return errors.New("unauthorized: no token")
+		return refusal{RefusedNoToken, "unauthorized: no token"}
 	}
 	c, err := g.verifier.Verify(tok)
 	if err != nil {
 		g.refused(s, hs, err.Error())
-		return fmt.Errorf("unauthorized: %s", err.Error())
+		return refusal{RefusedInvalidToken, "unauthorized: " + err.Error()}
 	}
 	st := &session{g: g, s: s, claims: c, heapIndex: -1}
 	st.events.Init(g.admission.socket)
 	s.Set(sessionKey, st)
 	return nil
 }
+
+// Why the gateway refuses a CONNECT: the reasons its connect_error names
+// to socketio.Observer (a metric label), never the token's details.
+const (
+	RefusedNoToken      = "no_token"
+	RefusedInvalidToken = "invalid_token"
+)
+
+// refusal is a middleware error naming its reason (socketio.RefusalReason).
+type refusal struct{ reason, msg string }
+
+func (e refusal) Error() string         { return e.msg }
+func (e refusal) RefusalReason() string { return e.reason }
 
 // refused reports a refused CONNECT: counted and logged, rate-limited,
 // through the limits reporter, and line by line at debug level only.

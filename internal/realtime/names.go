@@ -20,6 +20,15 @@ const (
 	EventAvailabilityUpdated = "availabilityUpdated"
 )
 
+// EventNames lists the contract's events (both directions): the names
+// metrics count by name; any other is counted as "other".
+func EventNames() []string {
+	return []string{EventJoinRoom, EventLeaveRoom, EventJoinedRoom, EventLeftRoom, EventException, EventAvailabilityUpdated}
+}
+
+// RefusalReasons lists the reasons the gateway refuses a CONNECT with.
+func RefusalReasons() []string { return []string{RefusedNoToken, RefusedInvalidToken} }
+
 // roomPrefix starts the name of a provider's room.
 const roomPrefix = "provider-"
 

@@ -204,6 +204,7 @@ func (c *client) OnMessage(data []byte, binary bool) {
 func (c *client) refuseConnect(data []byte) {
 	c.srv.cfg.Limits.Hit(LimitConnectBytes, c.remoteAddr(), "sid", c.conn.ID(),
 		"bytes", len(data), "max", c.srv.cfg.MaxConnectBytes)
+	c.srv.connectRefused(RefusedConnectTooLarge)
 	nsp, ok := connectNamespace(data)
 	if !ok {
 		c.fail()
@@ -382,6 +383,7 @@ func (c *client) connect(name string, auth map[string]any) {
 	}
 	nsp := c.srv.lookup(name)
 	if nsp == nil {
+		c.srv.connectRefused(RefusedInvalidNamespace)
 		c.sendPacket(PacketConnectError, name, map[string]any{"message": "Invalid namespace"})
 		return
 	}
@@ -391,6 +393,7 @@ func (c *client) connect(name string, auth map[string]any) {
 	s := newSocket(nsp, c, auth)
 	if err := nsp.runMiddleware(s); err != nil {
 		c.srv.log.Debug("socketio: connection refused by middleware", "sid", c.conn.ID(), "nsp", name, "err", err)
+		c.srv.connectRefused(RefusalReason(err))
 		c.sendPacket(PacketConnectError, name, connectErrorData(c.proto, err))
 		return
 	}

@@ -65,6 +65,9 @@ type Config struct {
 	AttachmentTimeout time.Duration
 	// Limits counts and logs the limits clients hit (nil: not reported).
 	Limits *limits.Reporter
+	// Observer is told of refused CONNECTs, events in and out, broadcasts,
+	// broker publishes and recoveries (metrics); nil: nobody is.
+	Observer Observer
 	// Broker carries broadcasts and requests to the other nodes of a
 	// cluster (ADR 0018). Default: a MemoryBroker of the server's own, a
 	// cluster of one node. A Broker given here stays its creator's, who

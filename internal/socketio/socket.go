@@ -236,7 +236,11 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return s.client.send(p)
+	err = s.client.send(p)
+	if o := s.nsp.server.cfg.Observer; o != nil && err == nil {
+		o.EventsSent(event, 1)
+	}
+	return err
 }
 
 // EmitWithAck sends an event asking for an acknowledgement and waits for it,
@@ -374,6 +378,9 @@ func (s *Socket) onEvent(p *DecodedPacket) {
 	}
 	arr := p.Data.([]any) // validated by the decoder
 	e := &Event{Name: arr[0].(string), Args: arr[1:], Socket: s}
+	if o := s.nsp.server.cfg.Observer; o != nil {
+		o.EventReceived(e.Name)
+	}
 	if p.ID != NoID {
 		id := p.ID
 		var sent atomic.Bool
