@@ -3,6 +3,7 @@ package socketio_test
 import (
 	"testing"
 
+	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/metrics"
 	"github.com/eventide/realtime/internal/socketio"
 )
@@ -35,4 +36,15 @@ func BenchmarkFanoutObserved(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/delivery")
 		})
 	}
+}
+
+// BenchmarkFanoutWSObserved is BenchmarkEmitRoomWS (100 sockets on real
+// loopback WebSockets: encoding, delivery, the engine's writes) without
+// observers and with the metrics' engineio and socketio observers.
+func BenchmarkFanoutWSObserved(b *testing.B) {
+	b.Run("observer=off", func(b *testing.B) { socketio.BenchEmitRoomWS(b, socketio.Config{}) })
+	b.Run("observer=on", func(b *testing.B) {
+		m := metrics.New(metrics.Config{Events: []string{"availabilityUpdated"}})
+		socketio.BenchEmitRoomWS(b, socketio.Config{Observer: m.SocketIO(), Engine: engineio.Config{Observer: m.Engine()}})
+	})
 }
