@@ -121,13 +121,13 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			Observer:           obs.engine,
 			Logger:             log.With("component", "engineio"),
 		},
+		Observer:          obs.socketio,
 		ConnectTimeout:    cfg.ConnectTimeout,
 		MaxConnectBytes:   int(cfg.MaxConnectBytes),
 		MaxBufferedBytes:  int(cfg.MaxBufferedBytes),
 		AttachmentTimeout: cfg.AttachmentTimeout,
 		Broker:            sioBroker,
 		Limits:            reporter,
-		Observer:          obs.socketio,
 		Logger:            log.With("component", "socketio"),
 	})
 	logBatchPath(log, sio.Engine())

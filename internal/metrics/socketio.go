@@ -50,7 +50,7 @@ func newSocketObserver(reg prometheus.Registerer, events, reasons []string) *soc
 		eventsOut: known(events, func(n string) prometheus.Counter { return out.WithLabelValues(n) }),
 		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventide_socketio_broadcast_duration_seconds",
-			Help:    "Time a broadcast takes on this node to resolve its recipients and hand them its packet (the fan-out).",
+			Help:    "Time a broadcast with recipients on this node takes to hand them its packet (the fan-out: queued, and written inline for small rooms).",
 			Buckets: fanoutBuckets,
 		}),
 		recipients: prometheus.NewCounter(prometheus.CounterOpts{

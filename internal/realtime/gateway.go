@@ -188,19 +188,6 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 	return nil
 }
 
-// Why the gateway refuses a CONNECT: the reasons its connect_error names
-// to socketio.Observer (a metric label), never the token's details.
-const (
-	RefusedNoToken      = "no_token"
-	RefusedInvalidToken = "invalid_token"
-)
-
-// refusal is a middleware error naming its reason (socketio.RefusalReason).
-type refusal struct{ reason, msg string }
-
-func (e refusal) Error() string         { return e.msg }
-func (e refusal) RefusalReason() string { return e.reason }
-
 // refused reports a refused CONNECT: counted and logged, rate-limited,
 // through the limits reporter, and line by line at debug level only.
 func (g *Gateway) refused(s *socketio.Socket, hs socketio.Handshake, reason string) {

@@ -26,6 +26,19 @@ func EventNames() []string {
 	return []string{EventJoinRoom, EventLeaveRoom, EventJoinedRoom, EventLeftRoom, EventException, EventAvailabilityUpdated}
 }
 
+// Why the gateway refuses a CONNECT: the reasons its connect_error names
+// to socketio.Observer (a metric label), never the token's details.
+const (
+	RefusedNoToken      = "no_token"
+	RefusedInvalidToken = "invalid_token"
+)
+
+// refusal is a middleware error naming its reason (socketio.RefusalReason).
+type refusal struct{ reason, msg string }
+
+func (e refusal) Error() string         { return e.msg }
+func (e refusal) RefusalReason() string { return e.reason }
+
 // RefusalReasons lists the reasons the gateway refuses a CONNECT with.
 func RefusalReasons() []string { return []string{RefusedNoToken, RefusedInvalidToken} }
 

@@ -453,6 +453,9 @@ func (c *client) sendPacket(t PacketType, nsp string, data any) {
 }
 
 func (c *client) send(p *Packet) error {
+	if o := c.srv.cfg.Observer; o != nil && (p.Type == PacketEvent || p.Type == PacketBinaryEvent) {
+		defer o.EventsSent(p.eventName(), 1)
+	}
 	if len(p.Attachments) == 0 {
 		return c.conn.Send(engineio.TextMessage(p.Text))
 	}

@@ -3,7 +3,6 @@ package socketio
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // localSide is a namespace as its broker sees it: the Local of the seam
@@ -47,18 +46,9 @@ func (n *Namespace) deliver(b *Broadcast, offset string) {
 		return
 	}
 	_ = offset // recovery (ADR 0018)
-	o := n.server.cfg.Observer
-	var start time.Time
-	if o != nil {
-		start = time.Now()
-	}
 	rp := recipientPool.Get().(*[]*Socket)
 	list := n.selectSockets(Selector{Rooms: b.Rooms, Except: b.Except}, (*rp)[:0])
 	n.server.fanout(list, b.Packet)
-	if o != nil {
-		o.Broadcast(len(list), time.Since(start))
-		o.EventsSent(b.Packet.eventName(), len(list))
-	}
 	clear(list)
 	*rp = list[:0]
 	recipientPool.Put(rp)
@@ -234,7 +224,4 @@ func (l *localSide) BroadcastWithAck(b *Broadcast, onCount func(n int), onAck fu
 	}
 	onCount(len(asked))
 	n.server.fanout(asked, p)
-	if o := n.server.cfg.Observer; o != nil {
-		o.EventsSent(b.Packet.eventName(), len(asked))
-	}
 }

@@ -23,9 +23,10 @@ type Observer interface {
 	// recipients on this node, or 1 for Socket.Emit). event is "" when it
 	// could not be read from the packet.
 	EventsSent(event string, n int)
-	// Broadcast: a broadcast was delivered to this node's recipients
-	// sockets, which took took (resolving them and handing the packet to
-	// the engine).
+	// Broadcast: a broadcast (or a broadcast asking for acks) was handed to
+	// this node's recipients sockets, which took took (the engine queues
+	// it, and writes small rooms inline). Not called for a broadcast with
+	// no recipient on this node.
 	Broadcast(recipients int, took time.Duration)
 	// BrokerPublished: a broadcast was handed to the broker in took; err is
 	// what the broker answered.
@@ -96,6 +97,15 @@ func (s *Server) RecoveryAttempted() {
 func (s *Server) RecoverySucceeded() {
 	if o := s.cfg.Observer; o != nil {
 		o.RecoverySucceeded()
+	}
+}
+
+// observeFanout reports a fan-out of p to n sockets begun at start: one
+// call per broadcast, whatever n.
+func (s *Server) observeFanout(o Observer, n int, p *Packet, start time.Time) {
+	o.Broadcast(n, time.Since(start))
+	if p.Type == PacketEvent || p.Type == PacketBinaryEvent {
+		o.EventsSent(p.eventName(), n)
 	}
 }
 

@@ -65,9 +65,6 @@ type Config struct {
 	AttachmentTimeout time.Duration
 	// Limits counts and logs the limits clients hit (nil: not reported).
 	Limits *limits.Reporter
-	// Observer is told of refused CONNECTs, events in and out, broadcasts,
-	// broker publishes and recoveries (metrics); nil: nobody is.
-	Observer Observer
 	// Broker carries broadcasts and requests to the other nodes of a
 	// cluster (ADR 0018). Default: a MemoryBroker of the server's own, a
 	// cluster of one node. A Broker given here stays its creator's, who
@@ -82,6 +79,9 @@ type Config struct {
 	// function that cancels it (false if f already ran or was cancelled),
 	// like time.AfterFunc(d, f).Stop, the default. Tests pass a fake clock.
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+	// Observer is told of refused CONNECTs, events in and out, broadcasts,
+	// broker publishes and recoveries (metrics); nil: nobody is.
+	Observer Observer
 }
 
 // Server is a Socket.IO server (protocol v5 on Engine.IO v4, and v4 on
@@ -226,6 +226,9 @@ var connPool = sync.Pool{New: func() any { s := make([]*engineio.Conn, 0, 64); r
 func (s *Server) fanout(list []*Socket, p *Packet) {
 	if len(list) == 0 {
 		return
+	}
+	if o := s.cfg.Observer; o != nil {
+		defer s.observeFanout(o, len(list), p, time.Now())
 	}
 	msgs := p.Messages()
 	cp := connPool.Get().(*[]*engineio.Conn)

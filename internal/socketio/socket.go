@@ -236,11 +236,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	err = s.client.send(p)
-	if o := s.nsp.server.cfg.Observer; o != nil && err == nil {
-		o.EventsSent(event, 1)
-	}
-	return err
+	return s.client.send(p)
 }
 
 // EmitWithAck sends an event asking for an acknowledgement and waits for it,
