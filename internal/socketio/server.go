@@ -227,10 +227,10 @@ func (s *Server) fanout(list []*Socket, p *Packet) {
 	if len(list) == 0 {
 		return
 	}
+	msgs := p.Messages()
 	if o := s.cfg.Observer; o != nil {
 		defer s.observeFanout(o, len(list), p, time.Now())
 	}
-	msgs := p.Messages()
 	cp := connPool.Get().(*[]*engineio.Conn)
 	conns := (*cp)[:0]
 	for _, so := range list {
