@@ -98,8 +98,13 @@ func TestBroadcastInProcess(t *testing.T) {
 	}
 }
 
-func BenchmarkBroadcastRoom1000(b *testing.B) {
-	s := NewServer(Config{})
+func BenchmarkBroadcastRoom1000(b *testing.B) { benchBroadcastRoom1000(b, Config{}) }
+
+// benchBroadcastRoom1000 is BenchmarkBroadcastRoom1000 on a server
+// configured by cfg (BenchmarkFanoutObserved: with and without the metrics'
+// observer).
+func benchBroadcastRoom1000(b *testing.B, cfg Config) {
+	s := NewServer(cfg)
 	defer s.Shutdown(b.Context())
 	connectN(b, s, 1000, "provider-1")
 	op := s.Of("/").To("provider-1")

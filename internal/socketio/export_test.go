@@ -2,9 +2,9 @@ package socketio
 
 import "testing"
 
-// ConnectNullN is connectN for the external tests: n in-process sockets in
-// room, counting what they are sent.
-func ConnectNullN(tb testing.TB, s *Server, n int, room string) { connectN(tb, s, n, room) }
+// BenchBroadcastRoom1000 is BenchmarkBroadcastRoom1000 on a server
+// configured by cfg.
+func BenchBroadcastRoom1000(b *testing.B, cfg Config) { benchBroadcastRoom1000(b, cfg) }
 
 // BenchEmitRoomWS is BenchmarkEmitRoomWS on a server configured by cfg.
 func BenchEmitRoomWS(b *testing.B, cfg Config) { benchEmitRoomWS(b, cfg) }
