@@ -42,14 +42,18 @@ const (
 )
 
 // RefusalReasons lists every Refused* value.
-var RefusalReasons = []string{RefusedBadRequest, RefusedForbidden, RefusedHandshakeTooLarge, RefusedTooManyPending, RefusedShuttingDown}
+func RefusalReasons() []string {
+	return []string{RefusedBadRequest, RefusedForbidden, RefusedHandshakeTooLarge, RefusedTooManyPending, RefusedShuttingDown}
+}
 
 // CloseReasons lists every Reason* value passed to Receiver.OnClose and
 // Observer.Closed.
-var CloseReasons = []string{ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, ReasonParseError, ReasonForcedClose, ReasonServerShutdown, ReasonQueueOverflow}
+func CloseReasons() []string {
+	return []string{ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, ReasonParseError, ReasonForcedClose, ReasonServerShutdown, ReasonQueueOverflow}
+}
 
 // Transports lists the transport names a session may have.
-var Transports = []string{transportPolling, transportWebSocket}
+func Transports() []string { return []string{transportPolling, transportWebSocket} }
 
 // ConnCount is how many sessions are open over one transport and protocol.
 type ConnCount struct {
@@ -83,7 +87,7 @@ func (s *Server) ConnCounts() []ConnCount {
 	}
 	out := make([]ConnCount, 0, 4)
 	for p, proto := range []int{3, 4} {
-		for t, tr := range Transports {
+		for t, tr := range Transports() {
 			out = append(out, ConnCount{Transport: tr, Protocol: proto, Conns: n[p][t]})
 		}
 	}

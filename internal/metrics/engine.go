@@ -49,15 +49,15 @@ func newEngineObserver(reg prometheus.Registerer) *engineObserver {
 		polling:   bytes.WithLabelValues("polling"),
 		websocket: bytes.WithLabelValues("websocket"),
 	}
-	for _, t := range engineio.Transports {
+	for _, t := range engineio.Transports() {
 		for _, p := range []int{3, 4} {
 			o.handshakes[t+strconv.Itoa(p)] = handshakes.WithLabelValues(t, strconv.Itoa(p))
 		}
 	}
-	for _, r := range engineio.RefusalReasons {
+	for _, r := range engineio.RefusalReasons() {
 		o.refusals[r] = refusals.WithLabelValues(r)
 	}
-	for _, r := range engineio.CloseReasons {
+	for _, r := range engineio.CloseReasons() {
 		o.closes[r] = closes.WithLabelValues(label(r))
 	}
 	reg.MustRegister(handshakes, refusals, closes, bytes, o.drops)

@@ -10,11 +10,13 @@ import (
 
 var _ socketio.Observer = (*socketObserver)(nil)
 
-// Buckets of the broadcast fan-out latency: 10 µs to about 2.6 s, by 4.
-var fanoutBuckets = prometheus.ExponentialBuckets(10e-6, 4, 10)
+// fanoutBuckets are those of the broadcast fan-out latency: 10 µs to
+// about 2.6 s, by 4.
+func fanoutBuckets() []float64 { return prometheus.ExponentialBuckets(10e-6, 4, 10) }
 
-// Buckets of the store and broker latencies: 100 µs to about 6.6 s, by 4.
-var ioBuckets = prometheus.ExponentialBuckets(100e-6, 4, 9)
+// ioBuckets are those of the store and broker latencies: 100 µs to about
+// 6.6 s, by 4.
+func ioBuckets() []float64 { return prometheus.ExponentialBuckets(100e-6, 4, 9) }
 
 // socketObserver counts what socketio tells it. Every child is resolved
 // at construction: an observation is a map read and an atomic add.
@@ -51,7 +53,7 @@ func newSocketObserver(reg prometheus.Registerer, events, reasons []string) *soc
 		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventide_socketio_broadcast_duration_seconds",
 			Help:    "Time a broadcast with recipients on this node takes to hand them its packet (the fan-out: queued, and written inline for small rooms).",
-			Buckets: fanoutBuckets,
+			Buckets: fanoutBuckets(),
 		}),
 		recipients: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventide_socketio_broadcast_recipients_total",
@@ -60,7 +62,7 @@ func newSocketObserver(reg prometheus.Registerer, events, reasons []string) *soc
 		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "eventide_broker_publish_duration_seconds",
 			Help:    "Time the broker (memory or Redis) takes to accept a broadcast for the other nodes.",
-			Buckets: ioBuckets,
+			Buckets: ioBuckets(),
 		}),
 		pubErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventide_broker_publish_errors_total",

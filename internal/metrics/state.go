@@ -29,23 +29,12 @@ type Sources struct {
 	RelayLagTimeout time.Duration
 }
 
-var (
-	descConns = prometheus.NewDesc("eventide_engineio_connections",
-		"Open Engine.IO sessions, by transport and protocol version.", []string{"transport", "protocol"}, nil)
-	descSockets = prometheus.NewDesc("eventide_socketio_sockets",
-		"Connected Socket.IO sockets on this node, by namespace.", []string{"namespace"}, nil)
-	descRooms = prometheus.NewDesc("eventide_socketio_rooms",
-		"Rooms with at least one socket on this node (not the sockets' own rooms), by namespace.", []string{"namespace"}, nil)
-	descLimits = prometheus.NewDesc("eventide_limit_hits_total",
-		"Times clients reached a limit (the hardening limits and the rate limits), by limit name.", []string{"limit"}, nil)
-	descLag = prometheus.NewDesc("eventide_relay_lag_seconds",
-		"Age of the oldest committed change not yet published to the sockets (0 when the relay is caught up).", nil, nil)
-)
-
 // stateCollector reads Sources at each scrape.
 type stateCollector struct {
 	src Sources
 	log *slog.Logger
+
+	conns, sockets, rooms, limits, lag *prometheus.Desc
 }
 
 // Watch registers what a scrape reads of the server. Call it once, when
@@ -54,34 +43,46 @@ func (m *Metrics) Watch(src Sources) {
 	if src.RelayLagTimeout <= 0 {
 		src.RelayLagTimeout = 2 * time.Second
 	}
-	m.reg.MustRegister(&stateCollector{src: src, log: m.log})
+	m.reg.MustRegister(&stateCollector{
+		src: src, log: m.log,
+		conns: prometheus.NewDesc("eventide_engineio_connections",
+			"Open Engine.IO sessions, by transport and protocol version.", []string{"transport", "protocol"}, nil),
+		sockets: prometheus.NewDesc("eventide_socketio_sockets",
+			"Connected Socket.IO sockets on this node, by namespace.", []string{"namespace"}, nil),
+		rooms: prometheus.NewDesc("eventide_socketio_rooms",
+			"Rooms with at least one socket on this node (not the sockets' own rooms), by namespace.", []string{"namespace"}, nil),
+		limits: prometheus.NewDesc("eventide_limit_hits_total",
+			"Times clients reached a limit (the hardening limits and the rate limits), by limit name.", []string{"limit"}, nil),
+		lag: prometheus.NewDesc("eventide_relay_lag_seconds",
+			"Age of the oldest committed change not yet published to the sockets (0 when the relay is caught up).", nil, nil),
+	})
 }
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descConns
-	ch <- descSockets
-	ch <- descRooms
-	ch <- descLimits
-	ch <- descLag
+	ch <- c.conns
+	ch <- c.sockets
+	ch <- c.rooms
+	ch <- c.limits
+	ch <- c.lag
 }
 
 // Collect implements prometheus.Collector.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Conns != nil {
 		for _, n := range c.src.Conns() {
-			ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(n.Conns), n.Transport, strconv.Itoa(n.Protocol))
+			ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(n.Conns), n.Transport, strconv.Itoa(n.Protocol))
 		}
 	}
 	if c.src.Namespaces != nil {
 		for _, n := range c.src.Namespaces() {
-			ch <- prometheus.MustNewConstMetric(descSockets, prometheus.GaugeValue, float64(n.Sockets), n.Namespace)
-			ch <- prometheus.MustNewConstMetric(descRooms, prometheus.GaugeValue, float64(n.Rooms), n.Namespace)
+			ch <- prometheus.MustNewConstMetric(c.sockets, prometheus.GaugeValue, float64(n.Sockets), n.Namespace)
+			ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(n.Rooms), n.Namespace)
 		}
 	}
 	if c.src.Limits != nil {
 		for _, n := range c.src.Limits() {
-			ch <- prometheus.MustNewConstMetric(descLimits, prometheus.CounterValue, float64(n.Hits), n.Limit)
+			ch <- prometheus.MustNewConstMetric(c.limits, prometheus.CounterValue, float64(n.Hits), n.Limit)
 		}
 	}
 	if c.src.RelayLag != nil {
@@ -90,9 +91,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		cancel()
 		if err != nil {
 			c.log.Warn("metrics: read the relay lag", "err", err)
-			ch <- prometheus.NewInvalidMetric(descLag, err)
+			ch <- prometheus.NewInvalidMetric(c.lag, err)
 			return
 		}
-		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, lag.Seconds())
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, lag.Seconds())
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/eventide/realtime/internal/availability"
 )
 
-// Store operations, the values of the op label.
-var storeOps = []string{"list_slots", "get_slot", "create_slot", "update_slot", "patch_slot", "delete_slot", "seq", "events"}
+// storeOps are the store operations, the values of the op label.
+func storeOps() []string {
+	return []string{"list_slots", "get_slot", "create_slot", "update_slot", "patch_slot", "delete_slot", "seq", "events"}
+}
 
 type storeObserver struct {
 	ops map[string]prometheus.Observer
@@ -20,10 +22,10 @@ func newStoreObserver(reg prometheus.Registerer) *storeObserver {
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "eventide_store_operation_duration_seconds",
 		Help:    "Time a store operation (SQLite or PostgreSQL) takes, errors included, by operation.",
-		Buckets: ioBuckets,
+		Buckets: ioBuckets(),
 	}, []string{"op"})
-	o := &storeObserver{ops: make(map[string]prometheus.Observer, len(storeOps))}
-	for _, op := range storeOps {
+	o := &storeObserver{ops: map[string]prometheus.Observer{}}
+	for _, op := range storeOps() {
 		o.ops[op] = h.WithLabelValues(op)
 	}
 	reg.MustRegister(h)
