@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"strings"
 	"testing"
@@ -215,4 +217,58 @@ func TestNoMetricsWithoutAdminListener(t *testing.T) {
 		t.Errorf("public /metrics without the admin listener: %d", status)
 	}
 	_ = stop()
+}
+
+// TestMetricsSeeARedisOutage: with Redis cut off, a committed change is not
+// published: the broker's and the relay's errors count and the relay lag
+// grows (the figures the alert examples of docs/operations.md watch); once
+// Redis is back the change goes out and the lag is 0.
+func TestMetricsSeeARedisOutage(t *testing.T) {
+	px := startRedisProxy(t)
+	key := make([]byte, 6)
+	_, _ = rand.Read(key)
+	base, _, stderr, stop := startServe(t, "--jwt-secret", testSecret, "--admin-addr", "127.0.0.1:0",
+		"--adapter", "redis", "--redis-url", px.url(), "--redis-key", "eventide-test-metrics-"+hex.EncodeToString(key))
+	m := adminListenRE.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no admin listener in the log:\n%s", stderr)
+	}
+	admin := m[1]
+	minter, err := auth.NewMinter([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, _, err := minter.Mint(auth.Claims{Subject: "writer", Role: auth.RoleProvider, ProviderID: "42"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	px.cut()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/providers/42/slots",
+		strings.NewReader(`{"start":"2030-01-01T09:00:00Z","end":"2030-01-01T09:30:00Z"}`))
+	req.Header.Set("Authorization", "Bearer "+writer)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST slot with Redis down: %d (the commit does not wait for Redis)", resp.StatusCode)
+	}
+	down := waitScrape(t, admin, "the failed publish counted", func(s metrics.Scrape) bool {
+		return value(s, "eventide_broker_publish_errors_total") >= 1 && value(s, "eventide_relay_publish_errors_total") >= 1 &&
+			value(s, "eventide_relay_lag_seconds") > 0
+	})
+	if got := value(down, "eventide_relay_events_published_total"); got != 0 {
+		t.Errorf("published %v while Redis is down", got)
+	}
+
+	px.restore()
+	waitScrape(t, admin, "the change published once Redis is back", func(s metrics.Scrape) bool {
+		return value(s, "eventide_relay_events_published_total") == 1 && value(s, "eventide_relay_lag_seconds") == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 }
