@@ -159,15 +159,6 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	})
 	rel.Start()
 	defer shutdownRelay(log, rel)
-	if obs.on {
-		mtr.Watch(metrics.Sources{
-			Conns:      sio.Engine().ConnCounts,
-			Namespaces: sio.NamespaceCounts,
-			Limits:     reporter.Counts,
-			RelayLag:   rel.Lag,
-		})
-	}
-
 	rawCfg := rawws.Config{
 		RequireToken: cfg.production(),
 		Authenticate: func(r *http.Request) error {
@@ -188,6 +179,15 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		rawCfg.CheckOrigin = allowOrigin
 	}
 	raw := rawws.New(rawCfg)
+	if obs.on {
+		mtr.Watch(metrics.Sources{
+			Conns:      sio.Engine().ConnCounts,
+			Namespaces: sio.NamespaceCounts,
+			RawConns:   raw.Count,
+			Limits:     reporter.Counts,
+			RelayLag:   rel.Lag,
+		})
+	}
 
 	var devMinter *auth.Minter
 	if !cfg.production() {

@@ -29,6 +29,7 @@ func full(t *testing.T) (*metrics.Metrics, metrics.Scrape) {
 		Namespaces: func() []socketio.NamespaceCount {
 			return []socketio.NamespaceCount{{Namespace: "/", Sockets: 2, Rooms: 1}}
 		},
+		RawConns: func() int { return 1 },
 		Limits:   func() []limits.Count { return []limits.Count{{Limit: "engineio.payload_bytes", Hits: 3}} },
 		RelayLag: func(context.Context) (time.Duration, error) { return 1500 * time.Millisecond, nil },
 	})

@@ -21,6 +21,8 @@ type Sources struct {
 	Conns func() []engineio.ConnCount
 	// Namespaces: socketio.Server.NamespaceCounts.
 	Namespaces func() []socketio.NamespaceCount
+	// RawConns: rawws.Service.Count (the plain WebSocket's clients).
+	RawConns func() int
 	// Limits: limits.Reporter.Counts.
 	Limits func() []limits.Count
 	// RelayLag: relay.Relay.Lag (one query of the event log per scrape).
@@ -34,7 +36,7 @@ type stateCollector struct {
 	src Sources
 	log *slog.Logger
 
-	conns, sockets, rooms, limits, lag *prometheus.Desc
+	conns, sockets, rooms, raw, limits, lag *prometheus.Desc
 }
 
 // Watch registers what a scrape reads of the server. Call it once, when
@@ -51,6 +53,8 @@ func (m *Metrics) Watch(src Sources) {
 			"Connected Socket.IO sockets on this node, by namespace.", []string{"namespace"}, nil),
 		rooms: prometheus.NewDesc("eventide_socketio_rooms",
 			"Rooms with at least one socket on this node (not the sockets' own rooms), by namespace.", []string{"namespace"}, nil),
+		raw: prometheus.NewDesc("eventide_rawws_connections",
+			"Open plain WebSocket connections (/ws and --raw-addr: the attendance clients).", nil, nil),
 		limits: prometheus.NewDesc("eventide_limit_hits_total",
 			"Times clients reached a limit (the hardening limits and the rate limits), by limit name.", []string{"limit"}, nil),
 		lag: prometheus.NewDesc("eventide_relay_lag_seconds",
@@ -63,6 +67,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.conns
 	ch <- c.sockets
 	ch <- c.rooms
+	ch <- c.raw
 	ch <- c.limits
 	ch <- c.lag
 }
@@ -79,6 +84,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.sockets, prometheus.GaugeValue, float64(n.Sockets), n.Namespace)
 			ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(n.Rooms), n.Namespace)
 		}
+	}
+	if c.src.RawConns != nil {
+		ch <- prometheus.MustNewConstMetric(c.raw, prometheus.GaugeValue, float64(c.src.RawConns()))
 	}
 	if c.src.Limits != nil {
 		for _, n := range c.src.Limits() {
