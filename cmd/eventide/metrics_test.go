@@ -45,6 +45,31 @@ func waitScrape(t *testing.T, adminAddr, what string, ok func(metrics.Scrape) bo
 	}
 }
 
+// adminAddr is the admin listener's address, from serve's log.
+func adminAddr(t *testing.T, stderr *lockedBuffer) string {
+	t.Helper()
+	m := adminListenRE.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no admin listener in the log:\n%s", stderr)
+	}
+	return m[1]
+}
+
+// postSlot creates a slot of provider 42 with token and returns the status.
+func postSlot(t *testing.T, base, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/providers/42/slots",
+		strings.NewReader(`{"start":"2030-01-01T09:00:00Z","end":"2030-01-01T09:30:00Z"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func value(s metrics.Scrape, name string, labels ...string) float64 {
 	v, _ := s.Value(name, labels...)
 	return v
@@ -55,11 +80,7 @@ func value(s metrics.Scrape, name string, labels ...string) float64 {
 // figures move as they should (issue 12, "Done means").
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	base, _, stderr, stop := startServe(t, "--jwt-secret", testSecret, "--admin-addr", "127.0.0.1:0")
-	m := adminListenRE.FindStringSubmatch(stderr.String())
-	if m == nil {
-		t.Fatalf("no admin listener in the log:\n%s", stderr)
-	}
-	admin := m[1]
+	admin := adminAddr(t, stderr)
 
 	// Never on the public listener.
 	if status, body := get(t, base+"/metrics"); status != http.StatusNotFound || strings.Contains(body, "eventide_") {
@@ -121,17 +142,8 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/providers/42/slots",
-		strings.NewReader(`{"start":"2030-01-01T09:00:00Z","end":"2030-01-01T09:30:00Z"}`))
-	req.Header.Set("Authorization", "Bearer "+writer)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST slot: %d", resp.StatusCode)
+	if status := postSlot(t, base, writer); status != http.StatusCreated {
+		t.Fatalf("POST slot: %d", status)
 	}
 	if status, _ := get(t, base+"/api/v1/providers/42/slots"); status != http.StatusUnauthorized {
 		t.Fatalf("GET without a token: %d", status)
@@ -229,11 +241,7 @@ func TestMetricsSeeARedisOutage(t *testing.T) {
 	_, _ = rand.Read(key)
 	base, _, stderr, stop := startServe(t, "--jwt-secret", testSecret, "--admin-addr", "127.0.0.1:0",
 		"--adapter", "redis", "--redis-url", px.url(), "--redis-key", "eventide-test-metrics-"+hex.EncodeToString(key))
-	m := adminListenRE.FindStringSubmatch(stderr.String())
-	if m == nil {
-		t.Fatalf("no admin listener in the log:\n%s", stderr)
-	}
-	admin := m[1]
+	admin := adminAddr(t, stderr)
 	minter, err := auth.NewMinter([]byte(testSecret))
 	if err != nil {
 		t.Fatal(err)
@@ -244,17 +252,8 @@ func TestMetricsSeeARedisOutage(t *testing.T) {
 	}
 
 	px.cut()
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/providers/42/slots",
-		strings.NewReader(`{"start":"2030-01-01T09:00:00Z","end":"2030-01-01T09:30:00Z"}`))
-	req.Header.Set("Authorization", "Bearer "+writer)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST slot with Redis down: %d (the commit does not wait for Redis)", resp.StatusCode)
+	if status := postSlot(t, base, writer); status != http.StatusCreated {
+		t.Fatalf("POST slot with Redis down: %d (the commit does not wait for Redis)", status)
 	}
 	down := waitScrape(t, admin, "the failed publish counted", func(s metrics.Scrape) bool {
 		return value(s, "eventide_broker_publish_errors_total") >= 1 && value(s, "eventide_relay_publish_errors_total") >= 1 &&
