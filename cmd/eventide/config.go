@@ -154,7 +154,7 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	if v, ok := lookupEnv("EVENTIDE_ADMIN_ADDR"); ok {
 		adminDef = v
 	}
-	fs.StringVar(&c.AdminAddr, "admin-addr", adminDef, "admin listener (pprof), loopback only; empty disables it [EVENTIDE_ADMIN_ADDR]")
+	fs.StringVar(&c.AdminAddr, "admin-addr", adminDef, "admin listener (pprof, Prometheus /metrics), loopback only; empty disables it [EVENTIDE_ADMIN_ADDR]")
 	fs.StringVar(&c.DataDir, "data-dir", env("EVENTIDE_DATA_DIR", "./data"), "directory of the default SQLite file and the dev JWT secret; created when needed [EVENTIDE_DATA_DIR]")
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("EVENTIDE_DATABASE_URL"), "database: a SQLite file (default <data-dir>/eventide.db; its directory must exist) or a postgres:// URL [EVENTIDE_DATABASE_URL]")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", getenv("EVENTIDE_JWT_SECRET"), "HS256 secret for tokens [EVENTIDE_JWT_SECRET]")

@@ -19,6 +19,7 @@ import (
 	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/httpapi"
 	"github.com/eventide/realtime/internal/limits"
+	"github.com/eventide/realtime/internal/metrics"
 	"github.com/eventide/realtime/internal/netlimit"
 	"github.com/eventide/realtime/internal/rawws"
 	"github.com/eventide/realtime/internal/realtime"
@@ -44,11 +45,19 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	log := newLogger(cfg, stderr)
 	setGCPercent(lookupEnv, log)
 
-	adm, err := startAdmin(cfg, log)
+	// The metrics are fed only when the admin listener serves them: a
+	// server without it has nil observers, which cost nothing (ADR 0024).
+	mtr := metrics.New(metrics.Config{
+		Events:         realtime.EventNames(),
+		RefusalReasons: realtime.RefusalReasons(),
+		Logger:         log.With("component", "metrics"),
+	})
+	adm, err := startAdmin(cfg, log, mtr)
 	if err != nil {
 		return err
 	}
 	defer stopAdmin(adm, log) // last: it outlives the public listeners
+	obs := observersFor(mtr, adm != nil)
 
 	logDevMode(log, cfg)
 
@@ -111,8 +120,10 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			AllowEIO3:          true,
 			AllowRequest:       originCheck(allowOrigin),
 			Limits:             reporter,
+			Observer:           obs.engine,
 			Logger:             log.With("component", "engineio"),
 		},
+		Observer:          obs.socketio,
 		ConnectTimeout:    cfg.ConnectTimeout,
 		MaxConnectBytes:   int(cfg.MaxConnectBytes),
 		MaxBufferedBytes:  int(cfg.MaxBufferedBytes),
@@ -142,12 +153,13 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	})
 	events := gateway.Service()
 
-	slots := availability.NewService(db, time.Now)
+	slots := availability.NewService(obs.store(db), time.Now)
 	// The relay is the only path from a committed change to the sockets
 	// (ADR 0014).
 	rel := relay.New(relay.Config{
 		Log:            db,
 		Publisher:      events,
+		Observer:       obs.relay,
 		Logger:         log.With("component", "relay"),
 		PollInterval:   cfg.RelayPollInterval,
 		Retention:      cfg.EventRetention,
@@ -155,7 +167,6 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	})
 	rel.Start()
 	defer shutdownRelay(log, rel)
-
 	rawCfg := rawws.Config{
 		RequireToken: cfg.production(),
 		Authenticate: func(r *http.Request) error {
@@ -176,6 +187,15 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		rawCfg.CheckOrigin = allowOrigin
 	}
 	raw := rawws.New(rawCfg)
+	if obs.on {
+		mtr.Watch(metrics.Sources{
+			Conns:      sio.Engine().ConnCounts,
+			Namespaces: sio.NamespaceCounts,
+			RawConns:   raw.Count,
+			Limits:     reporter.Counts,
+			RelayLag:   rel.Lag,
+		})
+	}
 
 	drain := &drainer{
 		log:     log.With("component", "drain"),
@@ -195,6 +215,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	handler := httpapi.NewServer(apiCfg, httpapi.Deps{
 		Logger:     log.With("component", "http"),
 		Limits:     reporter,
+		Observer:   obs.http,
 		Slots:      slots,
 		Verifier:   verifier,
 		Minter:     devMinter,

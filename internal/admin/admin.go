@@ -23,8 +23,12 @@ const DefaultAddr = "127.0.0.1:9090"
 //	/debug/pprof/profile?seconds=N      CPU profile
 //	/debug/pprof/trace?seconds=N        execution trace
 //	/debug/pprof/cmdline, symbol
-func Handler() http.Handler {
+//	/metrics                            Prometheus metrics, when metrics is not nil
+func Handler(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if metrics != nil {
+		mux.Handle("/metrics", metrics)
+	}
 	// pprof.Index serves every named runtime profile under /debug/pprof/.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -59,9 +63,10 @@ type Server struct {
 	err  error
 }
 
-// Listen binds addr (loopback only, see CheckAddr) and serves Handler on it
-// until Shutdown. Errors after the bind are logged to log.
-func Listen(addr string, log *slog.Logger) (*Server, error) {
+// Listen binds addr (loopback only, see CheckAddr) and serves
+// Handler(metrics) on it until Shutdown. Errors after the bind are logged
+// to log.
+func Listen(addr string, log *slog.Logger, metrics http.Handler) (*Server, error) {
 	if err := CheckAddr(addr); err != nil {
 		return nil, err
 	}
@@ -75,7 +80,7 @@ func Listen(addr string, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		ln: ln,
 		srv: &http.Server{
-			Handler: Handler(),
+			Handler: Handler(metrics),
 			// No WriteTimeout: a CPU profile or a trace streams for as many
 			// seconds as asked. Requests are tiny GETs otherwise.
 			ReadHeaderTimeout: 10 * time.Second,

@@ -11,7 +11,7 @@ import (
 )
 
 func TestListenServesGoroutineCount(t *testing.T) {
-	srv, err := admin.Listen("127.0.0.1:0", nil)
+	srv, err := admin.Listen("127.0.0.1:0", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestListenServesGoroutineCount(t *testing.T) {
 
 func TestListenRefusesNonLoopback(t *testing.T) {
 	for _, addr := range []string{":9090", "0.0.0.0:9090", "[::]:9090", "10.1.2.3:9090", "example.com:9090", "9090"} {
-		if srv, err := admin.Listen(addr, nil); err == nil {
+		if srv, err := admin.Listen(addr, nil, nil); err == nil {
 			srv.Shutdown(context.Background())
 			t.Errorf("Listen(%q) accepted a non-loopback address", addr)
 		}
@@ -57,7 +57,7 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 }
 
 func TestShutdownTwiceAndNil(t *testing.T) {
-	srv, err := admin.Listen("127.0.0.1:0", nil)
+	srv, err := admin.Listen("127.0.0.1:0", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

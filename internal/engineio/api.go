@@ -89,6 +89,9 @@ type Config struct {
 	AllowRequest func(r *http.Request) error
 	// Limits counts and logs the limits clients reach; nil reports nothing.
 	Limits *limits.Reporter
+	// Observer is told of handshakes, refusals, closes, send-queue drops
+	// and bytes written (metrics); nil: nobody is.
+	Observer Observer
 	// Clock runs the heartbeat and the closing deadline. Default: the
 	// real clock.
 	Clock Clock

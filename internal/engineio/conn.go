@@ -137,6 +137,9 @@ func (c *Conn) enqueue(msgs []*Message) (start bool, err error) {
 		queued := len(c.queue)
 		c.mu.Unlock()
 		c.srv.log.Warn("engineio: send queue overflow, closing connection", "sid", c.id, "queued", queued)
+		if o := c.srv.cfg.Observer; o != nil {
+			o.QueueDropped(len(msgs))
+		}
 		c.closeNow(ReasonQueueOverflow)
 		return false, ErrQueueFull
 	}
@@ -310,6 +313,9 @@ func (c *Conn) writeLoop() {
 
 		frames := c.encodeFrames((*fp)[:0], q)
 		err := wsc.WriteFrames(frames)
+		if err == nil {
+			c.srv.wroteFrames(frames)
+		}
 		clear(frames)
 		*fp = frames[:0]
 
@@ -357,6 +363,9 @@ func (c *Conn) closeNow(reason string) {
 	c.mu.Unlock()
 
 	c.srv.remove(c, pending)
+	if o := c.srv.cfg.Observer; o != nil {
+		o.Closed(reason)
+	}
 	go func() {
 		if probe != nil {
 			_ = probe.Close()

@@ -145,6 +145,9 @@ func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 		bodyPool.Put(bp)
 	}
 
+	if o := c.srv.cfg.Observer; o != nil && err == nil {
+		o.BytesWritten(transportPolling, len(body))
+	}
 	if err != nil {
 		c.srv.log.Debug("engineio: poll write failed", "sid", c.id, "err", err)
 		c.closeNow(ReasonTransportError)

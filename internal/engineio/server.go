@@ -214,6 +214,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case transportWebSocket:
 		transport = transportWebSocket
 	default:
+		s.refusedIfHandshake(q, RefusedBadRequest)
 		writeError(w, codeTransportUnknown)
 		return
 	}
@@ -227,6 +228,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if proto == 0 {
+		s.refusedIfHandshake(q, RefusedBadRequest)
 		writeError(w, codeUnsupportedVersion)
 		return
 	}
@@ -238,14 +240,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.Method != http.MethodGet {
+		s.refused(RefusedBadRequest)
 		writeError(w, codeBadHandshakeMethod)
 		return
 	}
 	if transport == transportWebSocket && !isUpgrade {
+		s.refused(RefusedBadRequest)
 		writeError(w, codeBadRequest)
 		return
 	}
 	if !s.allow(r, "") {
+		s.refused(RefusedForbidden)
 		writeError(w, codeForbidden)
 		return
 	}
@@ -315,6 +320,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	hs, n, ok := newHandshakeInfo(r, s.cfg.HandshakeHeaders, s.cfg.MaxHandshakeBytes)
 	if !ok {
 		s.limits.Hit(LimitHandshakeBytes, r.RemoteAddr, "bytes", n, "max", s.cfg.MaxHandshakeBytes)
+		s.refused(RefusedHandshakeTooLarge)
 		writeErrorStatus(w, http.StatusRequestHeaderFieldsTooLarge, codeBadRequest, "Handshake too large")
 		return
 	}
@@ -327,11 +333,13 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	}
 	s.mu.Unlock()
 	if closed {
+		s.refused(RefusedShuttingDown)
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	if full {
 		s.limits.Hit(LimitPendingSessions, r.RemoteAddr, "max", s.cfg.MaxPendingSessions)
+		s.refused(RefusedTooManyPending)
 		w.Header().Set("Retry-After", pendingRetryAfter)
 		writeErrorStatus(w, http.StatusServiceUnavailable, codeForbidden, "Too many pending sessions")
 		return
@@ -363,6 +371,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	s.conns[c.id] = c
 	s.wg.Add(1) // the session; Done when it is closed
 	s.mu.Unlock()
+	if o := s.cfg.Observer; o != nil {
+		o.Handshake(transport, proto)
+	}
 
 	// open may Send (queued after the open packet) or Admit; no message is
 	// delivered and no OnClose called until it has returned.

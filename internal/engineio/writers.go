@@ -161,6 +161,9 @@ func (c *Conn) flush(fp *[][]byte) {
 		return
 	}
 	pending, err := wsc.WriteNow(frames, c.writeDone())
+	if err == nil {
+		c.srv.wroteFrames(frames)
+	}
 	c.endFlush(q, pending, err, true)
 	clear(frames)
 	*fp = frames[:0]
@@ -257,6 +260,17 @@ func (s *Server) flushBatch(cs []*Conn, byWriter bool) {
 		items = append(items, ws.SendItem{Conn: t.wsc, Frames: frames[start:len(frames):len(frames)], Done: t.c.writeDone()})
 	}
 	s.batcher().Send(items)
+	if o := s.cfg.Observer; o != nil {
+		n := 0
+		for i := range items {
+			if items[i].Err == nil {
+				for _, f := range items[i].Frames {
+					n += len(f)
+				}
+			}
+		}
+		o.BytesWritten(transportWebSocket, n)
+	}
 	for i, t := range ts {
 		t.c.endFlush(t.q, items[i].Pending, items[i].Err, byWriter)
 	}

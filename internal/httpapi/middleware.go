@@ -77,7 +77,7 @@ const (
 // status and duration, and reports the limits a request hit. Socket.IO and
 // WebSocket traffic (every long-poll is a request) is logged at debug
 // level.
-func logRequests(logger *slog.Logger, rep *limits.Reporter) func(http.Handler) http.Handler {
+func logRequests(logger *slog.Logger, rep *limits.Reporter, obs Observer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -87,6 +87,9 @@ func logRequests(logger *slog.Logger, rep *limits.Reporter) func(http.Handler) h
 			// report them under their own names; a 413 or 408 of theirs is
 			// not one of these.
 			engine := strings.HasPrefix(r.URL.Path, "/socket.io") || r.URL.Path == "/ws"
+			if obs != nil && !engine {
+				obs.Request(routePattern(r), r.Method, answered(sw), time.Since(start))
+			}
 			switch {
 			case engine:
 			case sw.status == http.StatusRequestEntityTooLarge:

@@ -116,6 +116,15 @@ func errNotFoundRoute(r *http.Request) error {
 	return apperr.Errorf(apperr.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path)
 }
 
+// handleAdminOnly answers a path of the admin listener's (/metrics,
+// /debug/pprof/) on the public one: 404, naming where it is served.
+func handleAdminOnly(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, d.Logger, apperr.Errorf(apperr.CodeNotFound,
+			"%s is served on the admin listener (--admin-addr, loopback only), not on this one", r.URL.Path))
+	})
+}
+
 func handleNotFound(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, d.Logger, errNotFoundRoute(r))

@@ -34,6 +34,10 @@ func routes(r chi.Router, cfg Config, d Deps) {
 	})
 	// Anything else under /api/ is a problem+json 404, never the dashboard.
 	r.Handle("/api/*", handleNotFound(d))
+	// The operator's surface is on the admin listener only (ADR 0017,
+	// 0024): a scraper pointed here gets a 404 that says where it is.
+	r.Handle("/metrics", handleAdminOnly(d))
+	r.Handle("/debug/*", handleAdminOnly(d))
 
 	if d.SocketIO != nil {
 		r.Handle("/socket.io", d.SocketIO)

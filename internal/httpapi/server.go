@@ -99,8 +99,11 @@ type Emitter interface {
 
 // Deps are the server's collaborators. Nil handlers are not mounted.
 type Deps struct {
-	Logger   *slog.Logger
-	Limits   *limits.Reporter // limit hits (413, 408, write timeouts); nil = not reported
+	Logger *slog.Logger
+	Limits *limits.Reporter // limit hits (413, 408, write timeouts); nil = not reported
+	// Observer is told of every request but Engine.IO's and the plain
+	// WebSocket's (metrics); nil: nobody is.
+	Observer Observer
 	Slots    *availability.Service
 	Verifier *auth.Verifier
 	Minter   *auth.Minter // dev token endpoint; nil disables it
@@ -128,7 +131,7 @@ func NewServer(cfg Config, deps Deps) http.Handler {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	r := chi.NewRouter()
-	r.Use(logRequests(deps.Logger, deps.Limits), recoverer(deps.Logger), Deadlines(cfg, ownDeadlines), corsMiddleware(cfg))
+	r.Use(logRequests(deps.Logger, deps.Limits, deps.Observer), recoverer(deps.Logger), Deadlines(cfg, ownDeadlines), corsMiddleware(cfg))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, deps.Logger, errNotFoundRoute(r))
 	})

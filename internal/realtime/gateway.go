@@ -176,12 +176,12 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 	tok := handshakeToken(hs)
 	if tok == "" {
 		g.refused(s, hs, "no token")
-		return errors.New("unauthorized: no token")
+		return refusal{RefusedNoToken, "unauthorized: no token"}
 	}
 	c, err := g.verifier.Verify(tok)
 	if err != nil {
 		g.refused(s, hs, err.Error())
-		return fmt.Errorf("unauthorized: %s", err.Error())
+		return refusal{RefusedInvalidToken, "unauthorized: " + err.Error()}
 	}
 	st := &session{g: g, s: s, claims: c, heapIndex: -1}
 	st.events.Init(g.admission.socket)

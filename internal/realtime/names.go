@@ -20,6 +20,28 @@ const (
 	EventAvailabilityUpdated = "availabilityUpdated"
 )
 
+// EventNames lists the contract's events (both directions): the names
+// metrics count by name; any other is counted as "other".
+func EventNames() []string {
+	return []string{EventJoinRoom, EventLeaveRoom, EventJoinedRoom, EventLeftRoom, EventException, EventAvailabilityUpdated}
+}
+
+// Why the gateway refuses a CONNECT: the reasons its connect_error names
+// to socketio.Observer (a metric label), never the token's details.
+const (
+	RefusedNoToken      = "no_token"
+	RefusedInvalidToken = "invalid_token"
+)
+
+// refusal is a middleware error naming its reason (socketio.RefusalReason).
+type refusal struct{ reason, msg string }
+
+func (e refusal) Error() string         { return e.msg }
+func (e refusal) RefusalReason() string { return e.reason }
+
+// RefusalReasons lists the reasons the gateway refuses a CONNECT with.
+func RefusalReasons() []string { return []string{RefusedNoToken, RefusedInvalidToken} }
+
 // roomPrefix starts the name of a provider's room.
 const roomPrefix = "provider-"
 

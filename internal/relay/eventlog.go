@@ -92,3 +92,12 @@ type sysTimer struct{ t *time.Timer }
 
 func (t sysTimer) C() <-chan time.Time { return t.t.C }
 func (t sysTimer) Stop()               { t.t.Stop() }
+
+// Observer is told what the relay publishes (metrics, ADR 0024). The lag
+// is not reported here: Relay.Lag reads it when asked.
+type Observer interface {
+	// Published: one change was handed to the Publisher.
+	Published()
+	// PublishFailed: the Publisher refused one (the relay retries later).
+	PublishFailed()
+}

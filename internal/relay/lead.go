@@ -221,7 +221,13 @@ func (t *term) publish(c availability.Change) bool {
 	faults.Point(FaultBeforePublish)
 	if err := t.r.cfg.Publisher.Publish(t.ctx, c); err != nil {
 		t.r.fail("publish a change", err, "provider_id", c.ProviderID, "seq", c.Seq)
+		if o := t.r.cfg.Observer; o != nil {
+			o.PublishFailed()
+		}
 		return false
+	}
+	if o := t.r.cfg.Observer; o != nil {
+		o.Published()
 	}
 	t.cursor[c.ProviderID] = c.Seq
 	t.pending[c.ProviderID] = c.Seq

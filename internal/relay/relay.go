@@ -33,6 +33,9 @@ type Config struct {
 	Publisher Publisher // required
 	Clock     Clock     // default SystemClock
 	Logger    *slog.Logger
+	// Observer is told of each change published or not (metrics); nil:
+	// nobody is.
+	Observer Observer
 
 	// PollInterval is how long the relay waits for a wake before it looks
 	// at the log anyway, and how long it waits before retrying after an

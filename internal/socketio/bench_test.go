@@ -107,6 +107,9 @@ func BenchmarkBroadcastRoom1000Recovery(b *testing.B) {
 	benchBroadcastRoom1000(b, Config{Recovery: Recovery{Window: DefaultRecoveryWindow}})
 }
 
+// benchBroadcastRoom1000 is BenchmarkBroadcastRoom1000 on a server
+// configured by cfg (recovery on, or the metrics' observer:
+// BenchmarkFanoutObserved).
 func benchBroadcastRoom1000(b *testing.B, cfg Config) {
 	s := NewServer(cfg)
 	defer s.Shutdown(b.Context())

@@ -16,9 +16,13 @@ import (
 // provider room's event below the application (encoding, the namespace's
 // delivery, the engine's write). ns/delivery includes the in-process
 // clients' reads, which share the CPU.
-func BenchmarkEmitRoomWS(b *testing.B) {
+func BenchmarkEmitRoomWS(b *testing.B) { benchEmitRoomWS(b, Config{}) }
+
+// benchEmitRoomWS is BenchmarkEmitRoomWS on a server configured by cfg
+// (BenchmarkFanoutWSObserved: with and without the metrics' observers).
+func benchEmitRoomWS(b *testing.B, cfg Config) {
 	const n = 100
-	s := NewServer(Config{})
+	s := NewServer(cfg)
 	defer s.Shutdown(context.Background())
 	joined := make(chan struct{}, n)
 	s.Of("/").OnConnection(func(so *Socket) {

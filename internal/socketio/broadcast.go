@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // BroadcastOperator selects recipients for a broadcast; To, In, Except and
@@ -98,7 +99,14 @@ func (n *Namespace) publish(ctx context.Context, bc *Broadcast) error {
 	offset := ""
 	if !bc.Flags.Local {
 		var err error
-		if offset, err = n.server.broker.Publish(ctx, bc); err != nil {
+		if o := n.server.cfg.Observer; o != nil {
+			start := time.Now()
+			offset, err = n.server.broker.Publish(ctx, bc)
+			o.BrokerPublished(time.Since(start), err)
+		} else {
+			offset, err = n.server.broker.Publish(ctx, bc)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -208,6 +208,7 @@ func (c *client) OnMessage(data []byte, binary bool) {
 func (c *client) refuseConnect(data []byte) {
 	c.srv.cfg.Limits.Hit(LimitConnectBytes, c.remoteAddr(), "sid", c.conn.ID(),
 		"bytes", len(data), "max", c.srv.cfg.MaxConnectBytes)
+	c.srv.connectRefused(RefusedConnectTooLarge)
 	nsp, ok := connectNamespace(data)
 	if !ok {
 		c.fail()
@@ -401,6 +402,7 @@ func (c *client) connect(name string, auth map[string]any) {
 	}
 	nsp := c.srv.lookup(name)
 	if nsp == nil {
+		c.srv.connectRefused(RefusedInvalidNamespace)
 		c.sendPacket(PacketConnectError, name, map[string]any{"message": "Invalid namespace"})
 		return
 	}
@@ -410,6 +412,7 @@ func (c *client) connect(name string, auth map[string]any) {
 	s := newSocket(nsp, c, auth)
 	if err := nsp.runMiddleware(s); err != nil {
 		c.srv.log.Debug("socketio: connection refused by middleware", "sid", c.conn.ID(), "nsp", name, "err", err)
+		c.srv.connectRefused(RefusalReason(err))
 		c.sendPacket(PacketConnectError, name, connectErrorData(c.proto, err))
 		return
 	}
@@ -420,7 +423,10 @@ func (c *client) connect(name string, auth map[string]any) {
 		pid, _ := auth["pid"].(string)
 		offset, _ := auth["offset"].(string)
 		if pid != "" && offset != "" {
-			rec = nsp.restore(s, pid, offset)
+			c.srv.RecoveryAttempted()
+			if rec = nsp.restore(s, pid, offset); rec != nil {
+				c.srv.RecoverySucceeded()
+			}
 		}
 		if rec == nil {
 			s.pid = newID()
@@ -493,6 +499,9 @@ func (c *client) sendPacket(t PacketType, nsp string, data any) {
 }
 
 func (c *client) send(p *Packet) error {
+	if o := c.srv.cfg.Observer; o != nil && (p.Type == PacketEvent || p.Type == PacketBinaryEvent) {
+		defer o.EventsSent(p.eventName(), 1)
+	}
 	if len(p.Attachments) == 0 {
 		return c.conn.Send(engineio.TextMessage(p.Text))
 	}

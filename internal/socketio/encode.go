@@ -21,6 +21,8 @@ type Packet struct {
 	Text        []byte   // the text message, e.g. `451-["file",{"_placeholder":true,"num":0}]`
 	Attachments [][]byte // the binary messages that follow Text
 
+	event string // the EVENT's name when encoded here (eventName)
+
 	once sync.Once
 	msgs []*engineio.Message
 }
@@ -148,7 +150,7 @@ func encodeArray(t PacketType, nsp string, id int64, event string, named bool, a
 		}
 	}
 	b.buf.WriteByte(']')
-	return &Packet{Type: t, Namespace: nsp, Text: bytes.Clone(b.buf.Bytes()), Attachments: att}, nil
+	return &Packet{Type: t, Namespace: nsp, Text: bytes.Clone(b.buf.Bytes()), Attachments: att, event: event}, nil
 }
 
 func writeHeader(buf *bytes.Buffer, t PacketType, attachments int, nsp string, id int64) {

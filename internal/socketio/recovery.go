@@ -397,7 +397,7 @@ func (p *Packet) withOffset(offset string) *Packet {
 	}
 	text = strconv.AppendQuote(text, offset) // offsets are digits and '-'
 	text = append(text, ']')
-	return &Packet{Type: p.Type, Namespace: p.Namespace, Text: text, Attachments: p.Attachments}
+	return &Packet{Type: p.Type, Namespace: p.Namespace, Text: text, Attachments: p.Attachments, event: p.event}
 }
 
 // selects reports whether a socket whose rooms (its own id among them) are

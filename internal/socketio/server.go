@@ -82,6 +82,9 @@ type Config struct {
 	// function that cancels it (false if f already ran or was cancelled),
 	// like time.AfterFunc(d, f).Stop, the default. Tests pass a fake clock.
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+	// Observer is told of refused CONNECTs, events in and out, broadcasts,
+	// broker publishes and recoveries (metrics); nil: nobody is.
+	Observer Observer
 }
 
 // Server is a Socket.IO server (protocol v5 on Engine.IO v4, and v4 on
@@ -268,6 +271,9 @@ func (s *Server) fanout(list []*Socket, p *Packet) {
 		return
 	}
 	msgs := p.Messages()
+	if o := s.cfg.Observer; o != nil {
+		defer s.observeFanout(o, len(list), p, time.Now())
+	}
 	cp := connPool.Get().(*[]*engineio.Conn)
 	conns := (*cp)[:0]
 	for _, so := range list {

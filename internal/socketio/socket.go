@@ -401,6 +401,9 @@ func (s *Socket) onEvent(p *DecodedPacket) {
 	}
 	arr := p.Data.([]any) // validated by the decoder
 	e := &Event{Name: arr[0].(string), Args: arr[1:], Socket: s}
+	if o := s.nsp.server.cfg.Observer; o != nil {
+		o.EventReceived(e.Name)
+	}
 	if p.ID != NoID {
 		id := p.ID
 		var sent atomic.Bool

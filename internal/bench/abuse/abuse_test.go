@@ -294,7 +294,7 @@ func TestServerFigures(t *testing.T) {
 		t.Errorf("parseGoroutineTotal(html) = %d", n)
 	}
 	// Against a real admin listener.
-	adm, err := admin.Listen("127.0.0.1:0", nil)
+	adm, err := admin.Listen("127.0.0.1:0", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
