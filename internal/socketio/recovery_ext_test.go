@@ -3,6 +3,7 @@ package socketio_test
 import (
 	"context"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ func newClock() *fakeclock.Clock {
 // recovery.
 type recoveryServer struct {
 	io      *socketio.Server
+	obs     *recoveryCounts
 	url     string
 	clk     *fakeclock.Clock
 	sockets chan *socketio.Socket
@@ -30,8 +32,8 @@ type recoveryServer struct {
 func startRecoveryServer(t *testing.T, keep func(s *socketio.Socket, room string) bool) *recoveryServer {
 	t.Helper()
 	clk := newClock()
-	rs := &recoveryServer{clk: clk, sockets: make(chan *socketio.Socket, 16), closed: make(chan string, 16)}
-	rs.io = socketio.NewServer(socketio.Config{Recovery: socketio.Recovery{Window: time.Minute}, Now: clk.Now})
+	rs := &recoveryServer{clk: clk, obs: &recoveryCounts{}, sockets: make(chan *socketio.Socket, 16), closed: make(chan string, 16)}
+	rs.io = socketio.NewServer(socketio.Config{Recovery: socketio.Recovery{Window: time.Minute}, Now: clk.Now, Observer: rs.obs})
 	nsp := rs.io.Of("/")
 	if keep != nil {
 		nsp.FilterRecoveredRooms(keep)
@@ -53,6 +55,23 @@ func startRecoveryServer(t *testing.T, keep func(s *socketio.Socket, room string
 		hs.Close()
 	})
 	return rs
+}
+
+// recoveryCounts is the metrics' view of recovery: attempts and successes.
+type recoveryCounts struct{ attempted, succeeded atomic.Int64 }
+
+func (*recoveryCounts) ConnectRefused(string)                {}
+func (*recoveryCounts) EventReceived(string)                 {}
+func (*recoveryCounts) EventsSent(string, int)               {}
+func (*recoveryCounts) Broadcast(int, time.Duration)         {}
+func (*recoveryCounts) BrokerPublished(time.Duration, error) {}
+func (o *recoveryCounts) RecoveryAttempted()                 { o.attempted.Add(1) }
+func (o *recoveryCounts) RecoverySucceeded()                 { o.succeeded.Add(1) }
+func (o *recoveryCounts) check(t *testing.T, attempted, succeeded int64) {
+	t.Helper()
+	if a, s := o.attempted.Load(), o.succeeded.Load(); a != attempted || s != succeeded {
+		t.Fatalf("recoveries attempted %d, succeeded %d; want %d, %d", a, s, attempted, succeeded)
+	}
 }
 
 func wait[T any](t *testing.T, ch chan T) T {
@@ -143,6 +162,7 @@ func TestRecoveryOnMemory(t *testing.T) {
 	if hello3["sid"] == sid || hello3["pid"] == pid {
 		t.Fatalf("a session was recovered twice: %v", hello3)
 	}
+	rs.obs.check(t, 2, 1)
 }
 
 func TestRecoveryWindowPassed(t *testing.T) {
@@ -162,6 +182,7 @@ func TestRecoveryWindowPassed(t *testing.T) {
 	if s := rs.io.Of("/").Socket(hello2["sid"].(string)); s == nil || s.Recovered() {
 		t.Fatal("a socket after the window says it recovered")
 	}
+	rs.obs.check(t, 1, 0)
 }
 
 func TestRecoveryDropsRefusedRooms(t *testing.T) {
