@@ -153,11 +153,14 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Unlock()
 }
 
-// join adds s to rooms, if s is still in the namespace.
+// join adds s to rooms, if s is still in the namespace, and tells the
+// server's RoomJoined hook of each room s was not in.
 func (n *Namespace) join(s *Socket, rooms []string) {
+	h := n.server.loadHooks()
+	var joined []string
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.sockets[s.id] != s {
+		n.mu.Unlock()
 		return // not connected (yet, or any more)
 	}
 	for _, r := range rooms {
@@ -174,13 +177,21 @@ func (n *Namespace) join(s *Socket, rooms []string) {
 			n.rooms[r] = set
 		}
 		set[s] = struct{}{}
+		if h != nil && h.RoomJoined != nil {
+			joined = append(joined, r)
+		}
+	}
+	n.mu.Unlock()
+	for _, r := range joined {
+		h.RoomJoined(s, r)
 	}
 }
 
-// leave removes s from room.
+// leave removes s from room, and tells the server's RoomLeft hook if s was
+// in it.
 func (n *Namespace) leave(s *Socket, room string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	left := false
 	for i, r := range s.rooms {
 		if r == room {
 			last := len(s.rooms) - 1
@@ -191,8 +202,13 @@ func (n *Namespace) leave(s *Socket, room string) {
 				s.rooms = nil
 			}
 			n.delMemberLocked(room, s)
-			return
+			left = true
+			break
 		}
+	}
+	n.mu.Unlock()
+	if h := n.server.loadHooks(); left && h != nil && h.RoomLeft != nil {
+		h.RoomLeft(s, room)
 	}
 }
 

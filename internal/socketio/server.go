@@ -96,6 +96,10 @@ type Server struct {
 
 	drains atomic.Int64 // running mailbox goroutines
 
+	// hooks and counters are for an observer (observe.go).
+	hooks    atomic.Pointer[Hooks]
+	counters counters
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -135,6 +139,9 @@ func NewServer(cfg Config) *Server {
 	}
 	s.Of("/")
 	s.engine = engineio.NewServer(cfg.Engine, func(c *engineio.Conn) engineio.Receiver {
+		if h := s.loadHooks(); h != nil && h.ClientOpened != nil {
+			h.ClientOpened()
+		}
 		return s.newClient(c)
 	})
 	return s
@@ -172,6 +179,17 @@ func (s *Server) Of(name string) *Namespace {
 	}
 	s.nsps[name] = n
 	return n
+}
+
+// Namespaces returns the server's namespaces ("/" and those made by Of).
+func (s *Server) Namespaces() []*Namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Namespace, 0, len(s.nsps))
+	for _, n := range s.nsps {
+		out = append(out, n)
+	}
+	return out
 }
 
 // lookup returns an existing namespace or nil.
@@ -224,6 +242,7 @@ func (s *Server) fanout(list []*Socket, p *Packet) {
 	if len(list) == 0 {
 		return
 	}
+	s.countOut(p, len(list))
 	msgs := p.Messages()
 	cp := connPool.Get().(*[]*engineio.Conn)
 	conns := (*cp)[:0]
