@@ -100,6 +100,8 @@ type config struct {
 	RedisKey            string
 	RedisStreamMaxLen   int64
 	RedisRequestTimeout time.Duration
+	// The Socket.IO admin UI (ADR 0025).
+	AdminUI adminUIConfig
 
 	// secretGenerated is set when a dev secret was created on this start,
 	// secretLoaded when a kept one was read.
@@ -192,6 +194,7 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.DurationVar(&c.RedisRequestTimeout, "redis-request-timeout", envDuration(getenv, "EVENTIDE_REDIS_REQUEST_TIMEOUT", redisadapter.DefaultRequestTimeout), "how long a request to the other nodes (fetchSockets, allRooms, serverSideEmit with acks) waits for their answers [EVENTIDE_REDIS_REQUEST_TIMEOUT]")
 	fs.Int64Var(&c.MaxRoomsPerSocket, "max-rooms-per-socket", envInt(getenv, "EVENTIDE_MAX_ROOMS_PER_SOCKET", 100), "provider rooms one socket may be in [EVENTIDE_MAX_ROOMS_PER_SOCKET]")
 	bindRateLimits(fs, c, getenv)
+	bindAdminUI(fs, c, getenv)
 	return c, origins
 }
 
@@ -357,6 +360,7 @@ func (c *config) finish(fs *flag.FlagSet, lookupEnv func(string) (string, bool),
 	c.checkLimits(&p)
 	c.checkRateLimits(&p)
 	c.checkAdapter(&p)
+	c.checkAdminUI(&p)
 	if c.production() {
 		if c.JWTSecret == "" && c.JWTPublicKey == "" {
 			p.addf("production needs --jwt-secret or --jwt-public-key (EVENTIDE_JWT_SECRET / EVENTIDE_JWT_PUBLIC_KEY)")

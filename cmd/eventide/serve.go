@@ -133,6 +133,12 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		AbuseWindow:   cfg.EventAbuseWindow,
 	})
 	events := gateway.Service()
+	// After the gateway, so the UI sees "/" as the application made it.
+	adminUI, err := startAdminUI(cfg, sio, log.With("component", "adminui"))
+	if err != nil {
+		return err
+	}
+	defer stopAdminUI(adminUI)
 
 	slots := availability.NewService(db, time.Now)
 	// The relay is the only path from a committed change to the sockets
@@ -241,6 +247,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	// The relay first: what commits from now on is published by the next
 	// start, not marked published to sockets that are closing.
 	shutdownRelay(log, rel)
+	stopAdminUI(adminUI)
 	shutdownAll(log, servers, sio, raw)
 	log.Info("stopped")
 	return nil
