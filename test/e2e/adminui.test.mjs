@@ -102,13 +102,6 @@ async function openAndLogin(t, browser, uiUrl, serverUrl, name) {
   page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
   // The page's fonts and icons come from CDNs: not in a test.
   await page.route((url) => url.hostname !== '127.0.0.1', (route) => route.abort());
-  t.after(async (ctx) => {
-    if (ctx?.passed === false || process.env.KEEP_ARTIFACTS) {
-      mkdirSync(artifacts, { recursive: true });
-      await page.screenshot({ path: join(artifacts, `adminui-${name}.png`) }).catch(() => {});
-      console.log(log.join('\n'));
-    }
-  });
   await page.goto(uiUrl);
   const fill = async (password) => {
     await page.getByLabel('Server URL').fill(serverUrl);
@@ -121,6 +114,24 @@ async function openAndLogin(t, browser, uiUrl, serverUrl, name) {
   await fill(PASSWORD);
   await page.getByLabel('Server URL').waitFor({ state: 'hidden' });
   return { page, log };
+}
+
+/**
+ * Runs steps; on failure saves a screenshot to artifacts/adminui-<name>-failure.png
+ * and prints the page's log and the servers' output. On success it saves
+ * artifacts/adminui-<name>.png.
+ */
+async function withArtifacts(name, page, log, servers, steps) {
+  mkdirSync(artifacts, { recursive: true });
+  try {
+    await steps();
+    await page.screenshot({ path: join(artifacts, `adminui-${name}.png`), fullPage: true });
+  } catch (err) {
+    await page.screenshot({ path: join(artifacts, `adminui-${name}-failure.png`), fullPage: true }).catch(() => {});
+    console.error(`--- page log ---\n${log.join('\n')}`);
+    for (const s of servers) console.error(`--- server output ---\n${s.output()}`);
+    throw err;
+  }
 }
 
 /** Shows route (e.g. "/rooms/") without reloading the page. */
@@ -152,16 +163,20 @@ test('the admin UI logs in to one node and shows its sockets in provider-42', { 
 
   const browser = await launch(t);
   const started = Date.now();
-  const { page } = await openAndLogin(t, browser, uiUrl, srv.url, 'one-node');
-  await seeSocketInRoom(page, a.id);
-  await seeSocketInRoom(page, b.id);
-  await show(page, '/servers/');
-  await page.getByText('solo', { exact: true }).waitFor();
-  console.log(`# one node: logged in and saw 2 sockets in provider-42 in ${Date.now() - started} ms`);
+  const { page, log } = await openAndLogin(t, browser, uiUrl, srv.url, 'one-node');
+  console.log(`# one node: page loaded, refused and logged in in ${Date.now() - started} ms`);
+  await withArtifacts('one-node', page, log, [srv], async () => {
+    await seeSocketInRoom(page, a.id);
+    await seeSocketInRoom(page, b.id);
+    await show(page, '/servers/');
+    await page.getByText('solo', { exact: true }).waitFor();
+    console.log(`# one node: saw 2 sockets in provider-42 and the server ${Date.now() - started} ms after the page opened`);
 
-  // Live (development mode): a socket connecting now appears too.
-  const c = await watcher(t, srv);
-  await seeSocketInRoom(page, c.id);
+    // Live (development mode): a socket connecting now appears too.
+    const c = await watcher(t, srv);
+    await seeSocketInRoom(page, c.id);
+    await show(page, '/sockets/');
+  });
 });
 
 for (const adapter of ['redis', 'redis-streams']) {
@@ -179,16 +194,20 @@ for (const adapter of ['redis', 'redis-streams']) {
 
     const browser = await launch(t);
     const started = Date.now();
-    const { page } = await openAndLogin(t, browser, uiUrl, nodeA.url, `two-nodes-${adapter}`);
-    await seeSocketInRoom(page, onB.id);
-    await show(page, '/servers/');
-    await page.getByText('node-a', { exact: true }).waitFor();
-    await page.getByText('node-b', { exact: true }).waitFor();
-    console.log(`# two nodes (${adapter}): node B's socket and both servers seen from node A in ${Date.now() - started} ms`);
+    const { page, log } = await openAndLogin(t, browser, uiUrl, nodeA.url, `two-nodes-${adapter}`);
+    console.log(`# two nodes (${adapter}): page loaded, refused and logged in in ${Date.now() - started} ms`);
+    await withArtifacts(`two-nodes-${adapter}`, page, log, [nodeA, nodeB], async () => {
+      await seeSocketInRoom(page, onB.id);
+      await show(page, '/servers/');
+      await page.getByText('node-a', { exact: true }).waitFor();
+      await page.getByText('node-b', { exact: true }).waitFor();
+      console.log(`# two nodes (${adapter}): node B's socket and both servers seen ${Date.now() - started} ms after the page opened`);
 
-    // A socket joining on node B now shows up live in node A's UI.
-    const late = await watcher(t, nodeB);
-    await seeSocketInRoom(page, late.id);
+      // A socket joining on node B now shows up live in node A's UI.
+      const late = await watcher(t, nodeB);
+      await seeSocketInRoom(page, late.id);
+      await show(page, '/servers/');
+    });
   });
 }
 
