@@ -2,6 +2,7 @@ package adminui
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -187,7 +188,11 @@ func TestUIGetsConfigStatsAndSocketsWithTheirRooms(t *testing.T) {
 	if stats["serverId"] != "node-a" || stats["clientsCount"].(float64) < 2 {
 		t.Errorf("server_stats %v", stats)
 	}
-	all := socketsOf(until(t, c, "all_sockets", 0, nil)[0].([]any))
+	list := until(t, c, "all_sockets", 0, nil)[0].([]any)
+	if b, err := json.Marshal(list); err == nil {
+		t.Logf("all_sockets: %d sockets, %d bytes of JSON", len(list), len(b))
+	}
+	all := socketsOf(list)
 	if rooms := all[id]; !slices.Contains(rooms, any("provider-42")) {
 		t.Fatalf("all_sockets: socket %s rooms %v, want provider-42 among them (all: %v)", id, rooms, all)
 	}
@@ -263,3 +268,18 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPasswordCheck is one login's bcrypt check at the cost
+// `eventide hash-password` makes (10): the CPU a login attempt costs.
+func BenchmarkPasswordCheck(b *testing.B) {
+	h, err := HashPassword(testPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if bcrypt.CompareHashAndPassword([]byte(h), []byte(testPassword)) != nil {
+			b.Fatal("mismatch")
+		}
+	}
+}
+
