@@ -282,4 +282,3 @@ func BenchmarkPasswordCheck(b *testing.B) {
 		}
 	}
 }
-
