@@ -218,6 +218,9 @@ func New(io *socketio.Server, cfg Config) (*UI, error) {
 		hooks.RoomLeft = func(s *socketio.Socket, room string) {
 			u.notify("room_left", s.Namespace().Name(), room, s.ID(), u.timestamp())
 		}
+		hooks.Upgraded = func(s *socketio.Socket) {
+			u.notify("socket_updated", map[string]any{"id": s.ID(), "nsp": s.Namespace().Name(), "transport": s.Transport()})
+		}
 		for _, n := range io.Namespaces() {
 			n.OnConnection(u.watchSocket)
 		}

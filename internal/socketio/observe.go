@@ -20,6 +20,9 @@ type Hooks struct {
 	// SocketsLeave. A disconnecting socket leaves its rooms without it:
 	// Socket.OnDisconnecting still sees them.
 	RoomLeft func(s *Socket, room string)
+	// Upgraded is called for each socket of a connection that moved from
+	// HTTP long-polling to WebSocket.
+	Upgraded func(s *Socket)
 }
 
 // SetHooks sets the server's hooks, replacing any set before. Set them
@@ -28,6 +31,18 @@ func (s *Server) SetHooks(h Hooks) { s.hooks.Store(&h) }
 
 // loadHooks returns the hooks, nil when none were set.
 func (s *Server) loadHooks() *Hooks { return s.hooks.Load() }
+
+// OnUpgrade implements engineio.UpgradeReceiver: the Upgraded hook, for
+// each socket of the connection.
+func (c *client) OnUpgrade() {
+	h := c.srv.loadHooks()
+	if h == nil || h.Upgraded == nil {
+		return
+	}
+	for _, s := range c.snapshot() {
+		h.Upgraded(s)
+	}
+}
 
 // Counters are running totals of the Socket.IO packets a server received
 // from its clients and sent to them, and of their bytes (text and binary

@@ -21,7 +21,7 @@ import { chromium } from 'playwright-core';
 import { io } from 'socket.io-client';
 
 import { binaryPath, startServer } from './lib/server.mjs';
-import { emitWithAck } from './lib/wait.mjs';
+import { emitWithAck, until } from './lib/wait.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const uiDist = fileURLToPath(new URL('./node_modules/@socket.io/admin-ui/ui/dist/', import.meta.url));
@@ -60,9 +60,9 @@ async function serveUI(t) {
 }
 
 /** A socket.io-client 4.8 socket of a client watching provider 42, in its room. */
-async function watcher(t, srv) {
+async function watcher(t, srv, transports = ['websocket']) {
   const token = await srv.token({ sub: `w-${randomBytes(3).toString('hex')}`, role: 'client', providers: ['42'] });
-  const socket = io(srv.url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = io(srv.url, { auth: { token }, transports, reconnection: false, forceNew: true });
   t.after(() => socket.close());
   await new Promise((resolve, reject) => {
     socket.once('connect', resolve);
@@ -172,10 +172,13 @@ test('the admin UI logs in to one node and shows its sockets in provider-42', { 
     await page.getByText('solo', { exact: true }).waitFor();
     console.log(`# one node: saw 2 sockets in provider-42 and the server ${Date.now() - started} ms after the page opened`);
 
-    // Live (development mode): a socket connecting now appears too.
-    const c = await watcher(t, srv);
+    // Live (development mode): a socket connecting now appears too, on
+    // long-polling first, then its upgrade to WebSocket.
+    const c = await watcher(t, srv, ['polling', 'websocket']);
     await seeSocketInRoom(page, c.id);
+    await until(() => c.io.engine.transport.name === 'websocket', 30_000, 'the upgrade');
     await show(page, '/sockets/');
+    await page.locator('tr', { hasText: c.id }).filter({ hasText: 'WebSocket' }).waitFor();
   });
 });
 
