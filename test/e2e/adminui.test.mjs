@@ -17,13 +17,12 @@ import { extname, join, normalize } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
 import { io } from 'socket.io-client';
 
+import { CHROMIUM, launchChromium } from './lib/browser.mjs';
 import { binaryPath, startServer } from './lib/server.mjs';
 import { emitWithAck, until } from './lib/wait.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const uiDist = fileURLToPath(new URL('./node_modules/@socket.io/admin-ui/ui/dist/', import.meta.url));
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const USER = 'admin';
@@ -74,18 +73,7 @@ async function watcher(t, srv, transports = ['websocket']) {
 }
 
 async function launch(t) {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   return browser;
 }
