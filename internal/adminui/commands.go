@@ -65,7 +65,7 @@ func (u *UI) command(do func(ctx context.Context, a args) error) func(e *socketi
 		if err != nil {
 			u.log.Info("admin UI command refused", "command", e.Name, "err", err)
 		} else {
-			u.log.Info("admin UI command", "command", e.Name, "args", fmt.Sprint(e.Args))
+			u.log.Info("admin UI command", "command", e.Name, "args", logArgs(e.Args))
 		}
 		if e.Ack != nil {
 			if err != nil {
@@ -124,4 +124,17 @@ func (a args) str(i int, field string) (string, error) {
 		return "", fmt.Errorf("%s: must be a non-empty string", field)
 	}
 	return s, nil
+}
+
+// logMax bounds the arguments of a command in its log line (an emit's
+// payload can be as large as a message).
+const logMax = 256
+
+// logArgs is a command's arguments for the log, cut to logMax bytes.
+func logArgs(a []any) string {
+	s := fmt.Sprint(a)
+	if len(s) > logMax {
+		return s[:logMax] + fmt.Sprintf("... (%d bytes)", len(s))
+	}
+	return s
 }
