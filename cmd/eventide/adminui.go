@@ -35,7 +35,7 @@ func (a *adminUIConfig) enabled() bool { return a.Auth != "" || a.NoAuth }
 // bindAdminUI registers the admin UI's flags.
 func bindAdminUI(fs *flag.FlagSet, c *config, getenv func(string) string) {
 	a := &c.AdminUI
-	fs.StringVar(&a.Auth, "admin-ui-auth", getenv("EVENTIDE_ADMIN_UI_AUTH"), "turns the Socket.IO admin UI (/admin namespace) on with the login user:<bcrypt hash>; make the hash with `eventide hash-password` [EVENTIDE_ADMIN_UI_AUTH]")
+	fs.StringVar(&a.Auth, "admin-ui-auth", getenv("EVENTIDE_ADMIN_UI_AUTH"), "turns the Socket.IO admin UI (/admin namespace) on with the login user:<bcrypt hash>; make the hash with: eventide hash-password [EVENTIDE_ADMIN_UI_AUTH]")
 	fs.BoolVar(&a.NoAuth, "admin-ui-no-auth", envBool(getenv, "EVENTIDE_ADMIN_UI_NO_AUTH"), "turns the admin UI on without a login (dev only; refused in production) [EVENTIDE_ADMIN_UI_NO_AUTH]")
 	fs.BoolVar(&a.ReadOnly, "admin-ui-readonly", envBool(getenv, "EVENTIDE_ADMIN_UI_READONLY"), "admin UI: refuse its commands (emit, join, leave, disconnect) [EVENTIDE_ADMIN_UI_READONLY]")
 	fs.StringVar(&a.Mode, "admin-ui-mode", getenv("EVENTIDE_ADMIN_UI_MODE"), "admin UI: development (every socket, live socket and room events) or production (server stats only); default development with --env dev, production with --env production [EVENTIDE_ADMIN_UI_MODE]")
