@@ -111,6 +111,8 @@ type config struct {
 	RecoveryMaxPackets  int64
 	RecoveryMaxBytes    int64
 	RecoveryMaxSessions int64
+	// The Socket.IO admin UI (ADR 0025).
+	AdminUI adminUIConfig
 
 	// secretGenerated is set when a dev secret was created on this start,
 	// secretLoaded when a kept one was read.
@@ -208,6 +210,7 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.Int64Var(&c.MaxRoomsPerSocket, "max-rooms-per-socket", envInt(getenv, "EVENTIDE_MAX_ROOMS_PER_SOCKET", 100), "provider rooms one socket may be in [EVENTIDE_MAX_ROOMS_PER_SOCKET]")
 	bindRateLimits(fs, c, getenv)
 	bindDrain(fs, c, getenv)
+	bindAdminUI(fs, c, getenv)
 	return c, origins
 }
 
@@ -380,6 +383,7 @@ func (c *config) finish(fs *flag.FlagSet, lookupEnv func(string) (string, bool),
 	c.checkRateLimits(&p)
 	c.checkDrain(&p)
 	c.checkAdapter(&p)
+	c.checkAdminUI(&p)
 	if c.production() {
 		if c.JWTSecret == "" && c.JWTPublicKey == "" {
 			p.addf("production needs --jwt-secret or --jwt-public-key (EVENTIDE_JWT_SECRET / EVENTIDE_JWT_PUBLIC_KEY)")

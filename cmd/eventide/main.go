@@ -8,6 +8,7 @@
 //	eventide token ...    print a signed token
 //	eventide migrate      apply the database schema
 //	eventide conformance  run the protocol test-suite server
+//	eventide hash-password  print a bcrypt hash for --admin-ui-auth
 package main
 
 import (
@@ -59,6 +60,7 @@ Commands:
   token        print a signed JWT: eventide token --sub S --role provider|client|admin ...
   migrate      apply the database schema and exit
   conformance  serve the configuration the official Socket.IO / Engine.IO test suites expect
+  hash-password  print the bcrypt hash of a password read from stdin, for --admin-ui-auth
 
 Run "eventide <command> --help" for a command's flags.
 `
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runMigrate(ctx, rest, lookupEnv, stdout, stderr)
 	case "conformance":
 		return runConformance(ctx, rest, lookupEnv, stdout, stderr)
+	case "hash-password":
+		return runHashPassword(ctx, rest, os.Stdin, stdout, stderr)
 	case "help":
 		if len(rest) > 0 && rest[0] != "help" {
 			// "eventide help token" is "eventide token --help".
@@ -108,6 +112,6 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		if strings.HasPrefix(cmd, "-") {
 			return &usageError{fmt.Sprintf("%s before a command: flags follow the command, as in \"eventide serve %s\"; see \"eventide --help\"", cmd, strings.Join(args, " "))}
 		}
-		return &usageError{fmt.Sprintf("unknown command %q; the commands are serve, token, migrate and conformance (see \"eventide --help\")", cmd)}
+		return &usageError{fmt.Sprintf("unknown command %q; the commands are serve, token, migrate, conformance and hash-password (see \"eventide --help\")", cmd)}
 	}
 }

@@ -152,6 +152,12 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		AbuseWindow:   cfg.EventAbuseWindow,
 	})
 	events := gateway.Service()
+	// After the gateway, so the UI sees "/" as the application made it.
+	adminUI, err := startAdminUI(cfg, sio, log.With("component", "adminui"))
+	if err != nil {
+		return err
+	}
+	defer stopAdminUI(adminUI)
 
 	slots := availability.NewService(obs.store(db), time.Now)
 	// The relay is the only path from a committed change to the sockets

@@ -123,3 +123,11 @@ type Receiver interface {
 	// OnClose is called exactly once, with one of the Reason* values.
 	OnClose(reason string)
 }
+
+// UpgradeReceiver is a Receiver that wants to know when its session moved
+// from polling to WebSocket: OnUpgrade is called once the upgrade is
+// done, in order with OnMessage and before OnClose.
+type UpgradeReceiver interface {
+	Receiver
+	OnUpgrade()
+}

@@ -136,6 +136,25 @@ func (s *Server) Count() int {
 	return len(s.conns)
 }
 
+// CountPolling returns the number of open sessions on HTTP long-polling
+// (not upgraded to WebSocket). It looks at every session: for an
+// observer's occasional look (the admin UI's stats), not a hot path.
+func (s *Server) CountPolling() int {
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.Transport() == "polling" {
+			n++
+		}
+	}
+	return n
+}
+
 // Pending returns the number of sessions not admitted yet (Conn.Admit).
 func (s *Server) Pending() int {
 	s.mu.Lock()

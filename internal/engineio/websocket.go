@@ -202,6 +202,11 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 				c.startWriterLocked()
 			}
 			c.mu.Unlock()
+			c.recvMu.Lock()
+			if u, ok := c.recv.(UpgradeReceiver); ok {
+				u.OnUpgrade()
+			}
+			c.recvMu.Unlock()
 			_ = wsc.SetReadDeadline(time.Time{})
 			c.startReading(wsc)
 			return

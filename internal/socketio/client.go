@@ -127,6 +127,10 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	if closed {
 		return // the connection is going away: decode nothing more
 	}
+	if !binary { // a binary packet's attachments add bytes only
+		c.srv.counters.packetsIn.Add(1)
+	}
+	c.srv.counters.bytesIn.Add(uint64(len(data)))
 	waiting := c.dec.waiting()
 	if !binary && !waiting && len(data) > 0 {
 		switch {
@@ -326,6 +330,9 @@ func (c *client) closeWith(reason string, closeConn bool) {
 	socks := c.sockets
 	c.sockets = nil
 	c.mu.Unlock()
+	if h := c.srv.loadHooks(); h != nil && h.ClientClosed != nil {
+		h.ClientClosed(reason)
+	}
 	for _, s := range socks {
 		s.failAcks()
 	}
@@ -502,6 +509,7 @@ func (c *client) send(p *Packet) error {
 	if o := c.srv.cfg.Observer; o != nil && (p.Type == PacketEvent || p.Type == PacketBinaryEvent) {
 		defer o.EventsSent(p.eventName(), 1)
 	}
+	c.srv.countOut(p, 1)
 	if len(p.Attachments) == 0 {
 		return c.conn.Send(engineio.TextMessage(p.Text))
 	}

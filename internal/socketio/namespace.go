@@ -167,21 +167,29 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Unlock()
 }
 
-// join adds s to rooms, if s is still in the namespace.
+// join adds s to rooms, if s is still in the namespace, keeps its live
+// session current (recovery) and tells the server's RoomJoined hook of each
+// room s was not in.
 func (n *Namespace) join(s *Socket, rooms []string) {
+	h := n.server.loadHooks()
+	hooked := h != nil && h.RoomJoined != nil
 	n.mu.Lock()
-	ok := n.joinLocked(s, rooms)
+	joined, ok := n.joinLocked(s, rooms, hooked)
 	n.mu.Unlock()
-	if ok {
-		n.server.recovery.keepLive(s)
+	if !ok {
+		return
+	}
+	n.server.recovery.keepLive(s)
+	for _, r := range joined {
+		h.RoomJoined(s, r)
 	}
 }
 
 // joinLocked is join with n.mu locked; false when s is not in the
-// namespace.
-func (n *Namespace) joinLocked(s *Socket, rooms []string) bool {
+// namespace. With record, it returns the rooms s was not in before.
+func (n *Namespace) joinLocked(s *Socket, rooms []string, record bool) (joined []string, ok bool) {
 	if n.sockets[s.id] != s {
-		return false // not connected (yet, or any more)
+		return nil, false // not connected (yet, or any more)
 	}
 	for _, r := range rooms {
 		if r == s.id || containsString(s.rooms, r) {
@@ -197,17 +205,25 @@ func (n *Namespace) joinLocked(s *Socket, rooms []string) bool {
 			n.rooms[r] = set
 		}
 		set[s] = struct{}{}
+		if record {
+			joined = append(joined, r)
+		}
 	}
-	return true
+	return joined, true
 }
 
-// leave removes s from room.
+// leave removes s from room, keeps its live session current (recovery),
+// and tells the server's RoomLeft hook if s was in it.
 func (n *Namespace) leave(s *Socket, room string) {
 	n.mu.Lock()
 	left := n.leaveLocked(s, room)
 	n.mu.Unlock()
-	if left {
-		n.server.recovery.keepLive(s)
+	if !left {
+		return
+	}
+	n.server.recovery.keepLive(s)
+	if h := n.server.loadHooks(); h != nil && h.RoomLeft != nil {
+		h.RoomLeft(s, room)
 	}
 }
 

@@ -126,7 +126,7 @@ func (n *Namespace) completeRecovery(s *Socket, r *restored) {
 	n.cancelPending(s)
 	s.state.Store(stateConnected)
 	n.sockets[s.id] = s
-	n.joinLocked(s, r.pr.rooms[1:])
+	n.joinLocked(s, r.pr.rooms[1:], false)
 	c.sendPacket(PacketConnect, n.name, map[string]any{"sid": s.id, "pid": s.pid})
 	sent := 0
 	for _, b := range r.missed {

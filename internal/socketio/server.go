@@ -108,6 +108,9 @@ type Server struct {
 	liveMu      sync.Mutex
 	liveStop    func() bool
 	liveStopped bool
+	// hooks and counters are for an observer (observe.go).
+	hooks    atomic.Pointer[Hooks]
+	counters counters
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -149,6 +152,9 @@ func NewServer(cfg Config) *Server {
 	s.recovery = newRecovery(cfg.Recovery, s.broker, cfg.Now)
 	s.Of("/")
 	s.engine = engineio.NewServer(cfg.Engine, func(c *engineio.Conn) engineio.Receiver {
+		if h := s.loadHooks(); h != nil && h.ClientOpened != nil {
+			h.ClientOpened()
+		}
 		return s.newClient(c)
 	})
 	s.startLiveRefresh()
@@ -187,6 +193,17 @@ func (s *Server) Of(name string) *Namespace {
 	}
 	s.nsps[name] = n
 	return n
+}
+
+// Namespaces returns the server's namespaces ("/" and those made by Of).
+func (s *Server) Namespaces() []*Namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Namespace, 0, len(s.nsps))
+	for _, n := range s.nsps {
+		out = append(out, n)
+	}
+	return out
 }
 
 // lookup returns an existing namespace or nil.
@@ -270,6 +287,7 @@ func (s *Server) fanout(list []*Socket, p *Packet) {
 	if len(list) == 0 {
 		return
 	}
+	s.countOut(p, len(list))
 	msgs := p.Messages()
 	if o := s.cfg.Observer; o != nil {
 		defer s.observeFanout(o, len(list), p, time.Now())

@@ -33,6 +33,7 @@ type Handshake struct {
 	// next one.
 	Auth     map[string]any
 	Query    url.Values  // the Engine.IO handshake request's query
+	URL      string      // the handshake request's path and query
 	Header   http.Header // the handshake request's headers
 	Address  string      // the handshake request's RemoteAddr
 	Time     time.Time   // when the socket was created
@@ -157,12 +158,19 @@ func (s *Socket) Handshake() Handshake {
 	hs := Handshake{Auth: auth, Protocol: s.client.proto, Time: s.created}
 	if r := s.client.conn.Request(); r != nil {
 		hs.Query = r.URL.Query()
+		hs.URL = r.URL.RequestURI()
 		hs.Header = r.Header
 		hs.Address = r.RemoteAddr
 		hs.Secure = r.TLS != nil
 	}
 	return hs
 }
+
+// ConnID returns the id of the socket's Engine.IO connection (its sid),
+// the same for every namespace the connection joined. It is a secret of
+// the client's (it authenticates its polling requests): show a digest of
+// it, never it.
+func (s *Socket) ConnID() string { return s.client.conn.ID() }
 
 // Transport returns the current Engine.IO transport, "polling" or "websocket".
 func (s *Socket) Transport() string { return s.client.conn.Transport() }

@@ -18,12 +18,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
+import { CHROMIUM, launchChromium } from './lib/browser.mjs';
 import { binaryPath, freePort, mintToken, startServer, webDist } from './lib/server.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const built = existsSync(join(webDist, 'index.html'));
 const skip =
   !built && !process.env.CI
@@ -50,18 +48,7 @@ test('dashboard shows provider 42 slots live, catches up on what it missed, and 
   });
   const port = await freePort();
   let srv = await start({ port });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   t.after(() => browser.close());
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
