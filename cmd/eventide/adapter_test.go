@@ -24,6 +24,10 @@ func TestAdapterFlagsAreChecked(t *testing.T) {
 		{[]string{"--adapter", "redis", "--redis-url", "http://x"}, "redis URL"},
 		{[]string{"--redis-stream-maxlen", "0"}, "--redis-stream-maxlen"},
 		{[]string{"--redis-request-timeout", "0s"}, "--redis-request-timeout"},
+		{[]string{"--recovery-window", "-1s"}, "--recovery-window"},
+		{[]string{"--recovery-max-packets", "0"}, "--recovery-max-packets"},
+		{[]string{"--recovery-max-bytes", "-1"}, "--recovery-max-bytes"},
+		{[]string{"--recovery-max-sessions", "0"}, "--recovery-max-sessions"},
 	} {
 		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--raw-addr", "", "--data-dir", t.TempDir()}, tc.args...)
 		err := run(context.Background(), args, env(nil), &bytes.Buffer{}, &bytes.Buffer{})

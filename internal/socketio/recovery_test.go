@@ -1,10 +1,13 @@
 package socketio
 
 import (
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/eventide/realtime/internal/engineio"
 	"github.com/eventide/realtime/internal/fakeclock"
 )
 
@@ -120,5 +123,81 @@ func TestOffsetAfter(t *testing.T) {
 		if got := offsetAfter(tc.a, tc.b); got != tc.want {
 			t.Errorf("offsetAfter(%s, %s) = %v", tc.a, tc.b, got)
 		}
+	}
+}
+
+// recConn is an in-process connection that records the text messages
+// sent to it.
+type recConn struct {
+	nullConn
+	mu    sync.Mutex
+	texts []string
+}
+
+func (c *recConn) Send(msgs ...*engineio.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range msgs {
+		if !m.IsBinary() {
+			c.texts = append(c.texts, string(m.Data()))
+		}
+	}
+	return nil
+}
+
+func (c *recConn) sent() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.texts...)
+}
+
+// TestRecoveryPendingBuffer: what is delivered while a socket is being
+// recovered waits in its buffer and goes after the missed events, those
+// the history already gave dropped; later broadcasts reach it live.
+func TestRecoveryPendingBuffer(t *testing.T) {
+	clk := newClock()
+	s := NewServer(Config{Recovery: Recovery{Window: time.Minute}, Now: clk.Now})
+	defer s.Shutdown(t.Context())
+	nsp := s.Of("/")
+	emit := func(arg string) {
+		t.Helper()
+		if err := nsp.To("r").Emit("ev", arg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emit("one") // offset 1: the last the client got
+	emit("two") // offset 2: missed
+	s.recovery.mem.put(Session{SID: "old", PID: "p", Rooms: []string{"old", "r"}})
+
+	conn := &recConn{nullConn: nullConn{id: "x", proto: 4, req: httptest.NewRequest("GET", "/socket.io/?EIO=4", nil)}}
+	cl := s.newClient(conn)
+	conn.recv = cl
+	so := newSocket(nsp, cl, map[string]any{})
+	r := nsp.restore(so, "p", "1")
+	if r == nil {
+		t.Fatal("not restored")
+	}
+	emit("three") // offset 3, delivered while pending: buffered
+	// A delivery of offset 2 racing the history read: buffered too, and
+	// dropped, since the history gave it.
+	nsp.pmu.Lock()
+	r.pr.buf = append(r.pr.buf, &Packet{Type: PacketEvent, Text: []byte(`2["ev","two","2"]`)})
+	r.pr.offs = append(r.pr.offs, "2")
+	nsp.pmu.Unlock()
+	nsp.completeRecovery(so, r)
+	emit("four") // live
+
+	got := conn.sent()
+	want := []string{`2["ev","two","2"]`, `2["ev","three","3"]`, `2["ev","four","4"]`}
+	if len(got) != 4 || !strings.HasPrefix(got[0], "0{") || !strings.Contains(got[0], `"sid":"old"`) || !strings.Contains(got[0], `"pid":"p"`) {
+		t.Fatalf("sent %q: want CONNECT {sid, pid} then %q", got, want)
+	}
+	for i, w := range want {
+		if got[i+1] != w {
+			t.Fatalf("sent %q: want CONNECT then %q", got, want)
+		}
+	}
+	if so.ID() != "old" || !so.Recovered() || nsp.npending.Load() != 0 {
+		t.Fatalf("socket %s recovered %v pending %d", so.ID(), so.Recovered(), nsp.npending.Load())
 	}
 }

@@ -258,20 +258,32 @@ func (s *Socket) Emit(event string, args ...any) error {
 		return err
 	}
 	if r := s.nsp.server.recovery; r != nil {
-		// As Node: a broadcast to the socket's own room, so that it is
-		// recorded and carries an offset. Published only when the broker
-		// keeps the history (another node may recover the client).
-		b := &Broadcast{Namespace: s.nsp.name, Packet: p, Rooms: []string{s.id}}
-		b.Flags.Local = !r.brokerHistory()
-		ctx, cancel := context.WithTimeout(context.Background(), recoveryIOTimeout)
-		err := s.nsp.publish(ctx, b)
-		cancel()
-		if err == nil {
-			return nil
+		if offset := s.nsp.recordEmit(s, p); offset != "" {
+			p = p.withOffset(offset)
 		}
-		// The broker failed: sent without an offset (not recoverable).
 	}
 	return s.client.send(p)
+}
+
+// recordEmit records an event sent to s alone for recovery and returns its
+// offset, as Node does (its socket.emit is then a broadcast to the socket's
+// own room): in the memory history, or published to the broker that keeps
+// the history (another node may recover the client). It is sent to s
+// directly: no other socket is in its room, and one being recovered with
+// its id cannot be pending while it is connected. "" when the broker
+// failed: the event goes without an offset (not recoverable).
+func (n *Namespace) recordEmit(s *Socket, p *Packet) string {
+	b := &Broadcast{Namespace: n.name, Packet: p, Rooms: []string{s.id}}
+	if n.history != nil {
+		return n.history.add(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recoveryIOTimeout)
+	defer cancel()
+	offset, err := n.server.broker.Publish(ctx, b)
+	if err != nil {
+		return ""
+	}
+	return offset
 }
 
 // EmitWithAck sends an event asking for an acknowledgement and waits for it,

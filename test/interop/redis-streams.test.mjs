@@ -7,6 +7,8 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { waitFor, until } from '../e2e/lib/wait.mjs';
 import { testKey, redisClient, startNodeServer, startEventide, client, cleanup, createSlot, redisURL } from './lib/cluster.mjs';
 import { createClient } from 'redis';
+import { io as connect } from 'socket.io-client';
+import { startProxy } from '../e2e/lib/proxy.mjs';
 
 describe('eventide and Node on @socket.io/redis-streams-adapter 0.3', () => {
   const cleanups = [];
@@ -75,5 +77,44 @@ describe('eventide and Node on @socket.io/redis-streams-adapter 0.3', () => {
     onNode.once('ask', (q, ack) => ack({ from: 'node', q }));
     const acks = await node.io.to('provider-42').timeout(5000).emitWithAck('ask', '?');
     assert.deepEqual(acks.map((a) => a.from).sort(), ['eventide', 'node']);
+  });
+
+  test("a client of eventide whose connection drops is recovered by a Node node with connectionStateRecovery", async () => {
+    // Node reads the session eventide keeps (sio:session:<pid>, its own
+    // format) and the stream after the client's offset (ADR 0023).
+    const recovering = await startNodeServer(createAdapter(await redisClient(cleanups), { streamName: key, channelPrefix: key }),
+      cleanups, { connectionStateRecovery: {} });
+    const proxy = await startProxy(Number(new URL(srv.url).port));
+    cleanups.push(() => proxy.close());
+    const token = await srv.token({ sub: 'c42', role: 'client', providers: '42' });
+    const s = connect(proxy.url, { auth: { token }, forceNew: true, transports: ['websocket'], reconnectionDelay: 100 });
+    cleanups.push(() => s.close());
+    // Its own slots: createSlot's time is taken.
+    const slotAt = async (start, note) => {
+      const res = await fetch(`${srv.url}/api/v1/providers/42/slots`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${providerToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ start, end: start.replace('T09', 'T10'), note }),
+      });
+      assert.equal(res.status, 201, await res.text());
+    };
+    const notes = [];
+    s.on('availabilityUpdated', (c) => notes.push(c.slot.note));
+    await waitFor(s, 'connect', 10_000);
+    const firstId = s.id;
+    await new Promise((resolve) => s.emit('joinRoom', 'provider-42', resolve));
+    await slotAt('2030-02-01T09:00:00Z', 'before the drop');
+    await until(() => notes.includes('before the drop'), 10_000, 'the change before the drop');
+    proxy.retarget(Number(new URL(recovering.url).port));
+    const gone = waitFor(s, 'disconnect', 10_000);
+    proxy.cut();
+    await gone;
+    await slotAt('2030-02-02T09:00:00Z', 'missed');
+    await waitFor(s, 'connect', 10_000);
+    assert.equal(s.recovered, true, 'not recovered by the Node node');
+    assert.equal(s.id, firstId);
+    await until(() => notes.includes('missed'), 10_000, 'the missed change, replayed by Node');
+    assert.equal(notes.filter((n) => n === 'missed').length, 1);
+    s.close();
   });
 });

@@ -39,16 +39,19 @@ func testKey(t *testing.T) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	key := "eventide-test-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		opt, err := redis.ParseURL(redisURL())
-		if err != nil {
-			return
-		}
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		_ = rdb.Del(context.Background(), key).Err()
-	})
+	t.Cleanup(func() { delKey(key, key+"-recovery") })
 	return key
+}
+
+// delKey deletes keys from the test Redis.
+func delKey(keys ...string) {
+	opt, err := redis.ParseURL(redisURL())
+	if err != nil {
+		return
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	_ = rdb.Del(context.Background(), keys...).Err()
 }
 
 type broker interface {

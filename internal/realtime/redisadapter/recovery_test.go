@@ -54,7 +54,6 @@ func TestRecoveryOnAnotherNode(t *testing.T) {
 
 func testRecoveryOnAnotherNode(t *testing.T, k kind) {
 	key := testKey(t)
-	t.Cleanup(func() { delKey(key + "-recovery") })
 	ioA, urlA := recoveryNode(t, k, key)
 	ioB, urlB := recoveryNode(t, k, key)
 
@@ -175,23 +174,12 @@ func TestStreamsSessionStore(t *testing.T) {
 	}
 }
 
-func delKey(key string) {
-	opt, err := redis.ParseURL(redisURL())
-	if err != nil {
-		return
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	_ = rdb.Del(context.Background(), key).Err()
-}
-
 // TestClassicRecoveryGap: a broadcast of a Node node or an emitter has no
 // entry in the classic broker's recovery stream; a client that may have
 // missed it is not recovered (it catches up over REST), rather than told
 // it was while an event is missing.
 func TestClassicRecoveryGap(t *testing.T) {
 	key := testKey(t)
-	t.Cleanup(func() { delKey(key + "-recovery") })
 	ioA, urlA := recoveryNode(t, kinds[0], key)
 	_, urlB := recoveryNode(t, kinds[0], key)
 	c := siotest.Dial(t, urlA, siotest.Options{})

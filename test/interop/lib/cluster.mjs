@@ -34,11 +34,12 @@ export async function redisClient(cleanups) {
 /**
  * Starts a Node socket.io server with the adapter made by makeAdapter.
  * Its clients join rooms with "joinRoom" (ack {status: "ok"}), as
- * eventide's do; the adapter is io.of("/").adapter.
+ * eventide's do; the adapter is io.of("/").adapter. opts are more Server
+ * options (e.g. connectionStateRecovery).
  */
-export async function startNodeServer(adapter, cleanups) {
+export async function startNodeServer(adapter, cleanups, opts = {}) {
   const http = createServer();
-  const io = new Server(http, { adapter });
+  const io = new Server(http, { adapter, ...opts });
   io.on('connection', (s) => {
     s.on('joinRoom', (room, ack) => { s.join(room); ack?.({ status: 'ok', room }); });
   });
