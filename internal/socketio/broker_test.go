@@ -335,6 +335,59 @@ func TestSequencedBroadcastsOncePerNodeInOrder(t *testing.T) {
 	}
 }
 
+func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
+	cluster := socketio.NewMemoryCluster()
+	a, b := startNode(t, cluster.NewBroker()), startNode(t, cluster.NewBroker())
+	// The publisher's log of stream "p": b asks it for what it missed.
+	logged := func(seq int64) *socketio.Broadcast {
+		p, err := socketio.EncodeEvent("/", socketio.NoID, "x", "p/"+string(rune('0'+seq)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &socketio.Broadcast{Namespace: "/", Packet: p, Rooms: []string{"r"}, Stream: "p", Seq: seq}
+	}
+	var asked []string
+	pruned := int64(0) // a seq the log no longer has
+	b.nsp().FillStreamGaps(func(stream string, after, before int64) []*socketio.Broadcast {
+		asked = append(asked, stream+" "+string(rune('0'+after))+" "+string(rune('0'+before)))
+		var out []*socketio.Broadcast
+		for seq := after + 1; seq < before; seq++ {
+			if seq != pruned {
+				out = append(out, logged(seq))
+			}
+		}
+		return out
+	})
+	ca, sa := a.client("r")
+	cb, sb := b.client("r")
+	emit := func(seq int64, lost bool) {
+		t.Helper()
+		op := a.nsp().To("r")
+		if lost { // delivered on a only: b's broker never hears of it
+			op = a.nsp().Local().To("r")
+		}
+		if err := op.Sequenced("p", seq).Emit("x", "p/"+string(rune('0'+seq))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emit(1, false)
+	emit(2, true)
+	emit(3, true)
+	emit(4, false) // b fills 2 and 3 first
+	expect(t, a, ca, sa, `x "p/1"`, `x "p/2"`, `x "p/3"`, `x "p/4"`)
+	expect(t, b, cb, sb, `x "p/1"`, `x "p/2"`, `x "p/3"`, `x "p/4"`)
+
+	pruned = 5
+	emit(5, true)
+	emit(6, true)
+	emit(7, false) // 5 is gone from the log: b gets 6 and 7
+	emit(7, false) // a repeat asks nothing
+	expect(t, b, cb, sb, `x "p/6"`, `x "p/7"`)
+	if want := []string{"p 1 4", "p 4 7"}; !slices.Equal(asked, want) {
+		t.Fatalf("filler asked %q, want %q", asked, want)
+	}
+}
+
 func TestClusterRequests(t *testing.T) {
 	cluster := socketio.NewMemoryCluster()
 	a, b := startNode(t, cluster.NewBroker()), startNode(t, cluster.NewBroker())

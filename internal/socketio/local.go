@@ -42,9 +42,40 @@ func (l *localSide) Deliver(b *Broadcast) { l.ns().deliver(b, b.Offset) }
 // its arguments, encoded once, and is recorded with its rooms and except
 // for the recovery window before the fan-out.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
-	if b.Stream != "" && !n.streams.accept(b.Stream, b.Seq) {
+	if b.Stream != "" {
+		n.fillGap(b)
+		if !n.streams.accept(b.Stream, b.Seq) {
+			return
+		}
+	}
+	n.fanoutBroadcast(b, offset)
+}
+
+// fillGap delivers, before b, the broadcasts of b's stream this node
+// missed: when it knows the stream's last delivered Seq and b's is further
+// on than the next one, it asks the namespace's gap filler (FillStreamGaps)
+// for those in between and delivers them in order. A broker that loses
+// messages (Redis pub/sub while a node subscribes again, ADR 0027) so
+// costs a stream's clients nothing but a delay. What the filler cannot give
+// stays missing.
+func (n *Namespace) fillGap(b *Broadcast) {
+	fill := n.gapFiller.Load()
+	if fill == nil {
 		return
 	}
+	last, ok := n.streams.last(b.Stream)
+	if !ok || b.Seq <= last+1 {
+		return
+	}
+	for _, m := range (*fill)(b.Stream, last, b.Seq) {
+		if m.Stream == b.Stream && m.Seq < b.Seq && n.streams.accept(m.Stream, m.Seq) {
+			n.fanoutBroadcast(m, m.Offset)
+		}
+	}
+}
+
+// fanoutBroadcast hands b's packet to b's recipients on this node.
+func (n *Namespace) fanoutBroadcast(b *Broadcast, offset string) {
 	_ = offset // recovery (ADR 0018)
 	rp := recipientPool.Get().(*[]*Socket)
 	list := n.selectSockets(Selector{Rooms: b.Rooms, Except: b.Except}, (*rp)[:0])

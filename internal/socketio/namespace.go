@@ -30,6 +30,9 @@ type Namespace struct {
 
 	// streams is the last Seq delivered per Broadcast.Stream.
 	streams streamSeqs
+	// gapFiller gives the broadcasts of a stream this node missed
+	// (FillStreamGaps); nil: a gap is delivered as it is.
+	gapFiller atomic.Pointer[GapFiller]
 	// nextAck numbers the ack ids of the namespace's packets: one counter
 	// for every socket, as Node's, so one broadcast asking for acks has
 	// one id (and one encoding) for every recipient.
@@ -49,6 +52,25 @@ func newNamespace(name string, srv *Server) *Namespace {
 		rooms:   make(map[string]map[*Socket]struct{}),
 		streams: streamSeqs{limit: defaultStreamsLimit},
 	}
+}
+
+// GapFiller returns the broadcasts of stream after Seq after and before
+// Seq before, in Seq order, from where the publisher keeps them (an event
+// log); those it cannot give it leaves out. It runs on the delivering
+// goroutine (a broker's reader), so it should bound its own wait.
+type GapFiller func(stream string, after, before int64) []*Broadcast
+
+// FillStreamGaps makes the namespace ask fill for what a stream's
+// broadcast skipped (Broadcast.Stream, BroadcastOperator.Sequenced): when
+// this node delivered Seq 6 of a stream last and Seq 9 arrives, 7 and 8
+// are asked for and delivered first. Without it (the default) 9 is
+// delivered as it is. Set it before the namespace delivers.
+func (n *Namespace) FillStreamGaps(fill GapFiller) {
+	if fill == nil {
+		n.gapFiller.Store(nil)
+		return
+	}
+	n.gapFiller.Store(&fill)
 }
 
 // Name returns the namespace name, e.g. "/".

@@ -26,6 +26,13 @@ func (m *streamSeqs) lastLocked(stream string) (int64, bool) {
 	return seq, ok
 }
 
+// last returns stream's last delivered Seq, and whether it is known.
+func (m *streamSeqs) last(stream string) (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastLocked(stream)
+}
+
 // accept records seq as delivered for stream and reports true, unless
 // stream's last delivered Seq is seq or later (a repeat, or late): then
 // false. Check and record are one step, so two deliveries of one

@@ -133,3 +133,81 @@ for (const adapter of adapters) {
     }
   });
 }
+
+// Log lines of the redis component (docs/operations.md, "What gets logged").
+// Counted as the message of a log line: "redis unreachable" is also in the
+// err of other lines (/readyz's "not ready", the relay's failed publishes).
+const LOST = 'msg="redis unreachable';
+const BACK = 'msg="redis reachable again"';
+const count = (text, what) => text.split(what).length - 1;
+
+for (const adapter of adapters) {
+  test(`--adapter ${adapter}, Redis killed and started again while changes go on: every client gets every committed change once, in order`, async () => {
+    const cleanups = [];
+    try {
+      const redis = await startRedis(cleanups);
+      const db = await scratchDatabase();
+      cleanups.push(() => db.drop());
+      const nodes = await startNodes(3, { adapter, redisUrl: redis.url, key: testKey(`restart-${adapter}`), databaseUrl: db.url }, cleanups);
+      const watchers = await spreadWatchers(nodes, cleanups);
+      const seeded = await seedProviders(nodes);
+
+      // Changes go on, one provider after another, each to a random node,
+      // until the test says stop; a pause between rounds keeps them under
+      // the REST write rate whatever the phase lasts.
+      let stop = false;
+      const writer = (async () => {
+        for (let i = 0; !stop; i++) {
+          for (const p of providers) await change(nodes, seeded, p, `change ${i}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const committed = () => providers.reduce((n, p) => n + seeded[p].committed, 0);
+      const delivered = () => watchers.reduce((n, w) => n + w.providers.reduce((m, p) => m + w.got[p].length, 0), 0);
+      const atLeast = async (n, what) => until(() => committed() >= n, 60_000, what);
+
+      await atLeast(committed() + 15, 'changes before the fault');
+      await redis.kill();
+      const killedAt = Date.now();
+      for (const srv of nodes) {
+        await until(async () => (await readyz(srv)) === 503, 60_000, `${srv.name} /readyz 503 while Redis is down`);
+      }
+      // Changes committed while Redis is down wait in the event log.
+      await atLeast(committed() + 15, 'changes while Redis is down');
+      const deliveredBefore = delivered();
+      const outage = Date.now() - killedAt;
+      await redis.start();
+      const startedAt = Date.now();
+      const outageCommitted = committed();
+      let resumedAt = null;
+      until(() => delivered() > deliveredBefore, 120_000, 'a delivery after the restart')
+        .then(() => { resumedAt = Date.now(); }, () => {});
+      for (const srv of nodes) {
+        await until(async () => (await readyz(srv)) === 200, 60_000, `${srv.name} /readyz 200 once Redis is back`);
+      }
+      const readyAt = Date.now();
+      await atLeast(committed() + 15, 'changes after Redis is back');
+      stop = true;
+      await writer;
+
+      // Everything committed before, during and after: once, in order.
+      let everyoneAt = null;
+      await until(() => watchers.every((w) => w.providers.every((p) => w.got[p].length >= seeded[p].committed)), 60_000,
+        'every client to catch up').then(() => { everyoneAt = Date.now(); }, () => {});
+      await assertAllDelivered(nodes, seeded, watchers);
+
+      // One log line each way per node, not one per event.
+      for (const srv of nodes) {
+        const out = srv.output();
+        assert.equal(count(out, LOST), 1, `${srv.name} logs "${LOST}" once:\n${out.slice(-6000)}`);
+        assert.equal(count(out, BACK), 1, `${srv.name} logs "${BACK}" once:\n${out.slice(-6000)}`);
+      }
+      console.log(`# ${adapter}: Redis down ${outage} ms, ${outageCommitted} changes committed by the restart, ` +
+        `${committed()} in all; after the restart: first delivery ${resumedAt === null ? 'n/a' : resumedAt - startedAt} ms, ` +
+        `every node ready ${readyAt - startedAt} ms; every client had every change ${everyoneAt === null ? 'n/a' : everyoneAt - startedAt} ms ` +
+        'after the restart (includes the changes made after it; reported, not asserted)');
+    } finally {
+      await cleanup(cleanups);
+    }
+  });
+}
