@@ -9,12 +9,12 @@
 // on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createServer, request } from 'node:http';
 import { scratchDatabase } from './lib/postgres.mjs';
 import {
   sharedRedisURL, testKey, startRedis, startNodes, readyz, clientKinds, watcher, rest, oneTo, pick,
 } from './lib/cluster.mjs';
-import { until } from './lib/wait.mjs';
+import { until, waitFor } from './lib/wait.mjs';
 
 const adapters = ['redis', 'redis-streams'];
 const providers = ['201', '202', '203'];
@@ -211,3 +211,76 @@ for (const adapter of adapters) {
     }
   });
 }
+
+// switchingProxy forwards every HTTP request to the node it is pointed at
+// (no stickiness at all: the next request goes wherever it points now) and
+// records the answers' statuses. WebSocket upgrades are not forwarded: the
+// clients behind it poll.
+async function switchingProxy(target, cleanups) {
+  const px = { target, answers: [] };
+  const srv = createServer((req, res) => {
+    const to = new URL(req.url, px.target.url);
+    const fwd = request(to, { method: req.method, headers: req.headers, agent: false }, (up) => {
+      px.answers.push({ node: px.target.name, method: req.method, status: up.statusCode });
+      res.writeHead(up.statusCode, up.headers);
+      up.pipe(res);
+    });
+    fwd.on('error', () => res.destroy());
+    req.pipe(fwd);
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }));
+  px.url = `http://127.0.0.1:${srv.address().port}`;
+  px.name = 'proxy';
+  return px;
+}
+
+test('a polling client whose requests reach a node that does not know its sid (no sticky sessions) reconnects cleanly', async () => {
+  const cleanups = [];
+  try {
+    const db = await scratchDatabase();
+    cleanups.push(() => db.drop());
+    // A short ping interval: the long-poll held by the first node returns
+    // soon, and the next request goes to the other.
+    const [a, b] = await startNodes(2, {
+      adapter: 'redis', redisUrl: sharedRedisURL, key: testKey('nosticky'), databaseUrl: db.url,
+      args: ['--ping-interval', '1s'],
+    }, cleanups);
+    const seeded = await seedProviders([a]);
+    const px = await switchingProxy(a, cleanups);
+    const polling = clientKinds.filter((k) => k.transports.length === 1 && k.transports[0] === 'polling')
+      .concat([{ name: 'v2-polling', version: 2, transports: ['polling'] }]);
+    const ws = [];
+    for (const kind of polling) {
+      const token = await a.token({ sub: `w-${kind.name}`, role: 'client', providers });
+      const w = await watcher(px, kind, token, providers, cleanups, { reconnection: true });
+      w.reasons = [];
+      w.errors = [];
+      w.socket.on('disconnect', (reason) => w.reasons.push(reason));
+      w.socket.on('connect_error', (err) => w.errors.push(String(err?.message ?? err)));
+      w.firstSid = w.socket.id;
+      ws.push(w);
+    }
+    await change([a], seeded, '201', 'on a');
+
+    px.target = b;
+    for (const w of ws) {
+      await until(() => w.connects >= 2, 60_000, `${w.kind.name} to connect again`);
+      await w.joined;
+    }
+    const unknown = px.answers.filter((x) => x.node === b.name && x.status === 400);
+    assert.ok(unknown.length >= ws.length, `node b answered 400 to the old sessions: ${JSON.stringify(px.answers.slice(-10))}`);
+    await change([b], seeded, '201', 'on b');
+    for (const w of ws) {
+      await until(() => w.got['201'].includes(3), 60_000, `${w.kind.name} to get the change made after it reconnected`);
+      assert.deepEqual(w.got['201'], [2, 3], `${w.kind.name}: the changes of provider 201`);
+      assert.equal(w.reasons.length, 1, `${w.kind.name}: one disconnect (${w.reasons})`);
+      assert.match(w.reasons[0], /transport error/, `${w.kind.name}: disconnect reason`);
+      assert.deepEqual(w.errors, [], `${w.kind.name}: no connect_error`);
+      assert.notEqual(w.socket.id, w.firstSid, `${w.kind.name}: a new session`);
+      assert.ok(w.socket.connected);
+    }
+  } finally {
+    await cleanup(cleanups);
+  }
+});
