@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # ensure-deps.sh installs and starts what the test suite needs on a fresh
-# Debian machine: Debian's chromium for the browser test, and the local
+# Debian machine: Debian's chromium for the browser test, nginx for the
+# test of the load balancer example (test/e2e/nginx.test.mjs runs its own
+# nginx processes; the Debian service is not needed), and the local
 # PostgreSQL and Redis servers the Go and end-to-end tests talk to. It is
 # idempotent and quiet when everything is already there and running. Go
 # modules and npm packages are fetched by the Makefile from go.sum and the
@@ -26,6 +28,7 @@ if [ -z "${EVENTIDE_TEST_POSTGRES_URL:-}" ]; then
   [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql 2>/dev/null)" ] || { need+=(postgresql); installed_pg=yes; }
 fi
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need[*]} with apt-get"

@@ -114,13 +114,14 @@ export const clientKinds = [
  * and records every availabilityUpdated: got[providerId] is the list of
  * seqs in the order they came. The socket never reconnects by itself
  * (reconnection: false) unless opts.reconnection: then it joins its rooms
- * again on every connect, as an application does.
+ * again on every connect, as an application does. opts.agent is handed to
+ * the client (its polling requests and its WebSocket).
  */
 export async function watcher(srv, kind, token, providers, cleanups, opts = {}) {
   const reconnection = opts.reconnection ?? false;
-  const s = kind.version === 4
-    ? io4(srv.url, { auth: { token }, transports: kind.transports, forceNew: true, reconnection, reconnectionDelay: 100 })
-    : io2(srv.url, { query: { token }, transports: kind.transports, forceNew: true, reconnection, reconnectionDelay: 100 });
+  const common = { transports: kind.transports, forceNew: true, reconnection, reconnectionDelay: 100 };
+  if (opts.agent) common.agent = opts.agent; // e.g. an http.Agent with a localAddress of its own
+  const s = kind.version === 4 ? io4(srv.url, { auth: { token }, ...common }) : io2(srv.url, { query: { token }, ...common });
   cleanups.push(() => s.close());
   const got = Object.fromEntries(providers.map((p) => [p, []]));
   const strays = [];
