@@ -205,7 +205,8 @@ for (const adapter of adapters) {
       console.log(`# ${adapter}: Redis down ${outage} ms, ${outageCommitted} changes committed by the restart, ` +
         `${committed()} in all; after the restart: first delivery ${resumedAt === null ? 'n/a' : resumedAt - startedAt} ms, ` +
         `every node ready ${readyAt - startedAt} ms; every client had every change ${everyoneAt === null ? 'n/a' : everyoneAt - startedAt} ms ` +
-        'after the restart (includes the changes made after it; reported, not asserted)');
+        'after the restart (includes the changes made after it; reported, not asserted); gaps filled from the event log: ' +
+        `${nodes.reduce((n, srv) => n + count(srv.output(), 'msg="filled missed changes'), 0)}`);
     } finally {
       await cleanup(cleanups);
     }
