@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"reflect"
 	"slices"
@@ -340,16 +341,19 @@ func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
 	a, b := startNode(t, cluster.NewBroker()), startNode(t, cluster.NewBroker())
 	// The publisher's log of stream "p": b asks it for what it missed.
 	logged := func(seq int64) *socketio.Broadcast {
-		p, err := socketio.EncodeEvent("/", socketio.NoID, "x", "p/"+string(rune('0'+seq)))
+		p, err := socketio.EncodeEvent("/", socketio.NoID, "x", fmt.Sprint("p/", seq))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return &socketio.Broadcast{Namespace: "/", Packet: p, Rooms: []string{"r"}, Stream: "p", Seq: seq}
 	}
+	var mu sync.Mutex
 	var asked []string
 	pruned := int64(0) // a seq the log no longer has
 	b.nsp().FillStreamGaps(func(stream string, after, before int64) []*socketio.Broadcast {
-		asked = append(asked, stream+" "+string(rune('0'+after))+" "+string(rune('0'+before)))
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, fmt.Sprint(stream, " ", after, " ", before))
 		var out []*socketio.Broadcast
 		for seq := after + 1; seq < before; seq++ {
 			if seq != pruned {
@@ -366,7 +370,7 @@ func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
 		if lost { // delivered on a only: b's broker never hears of it
 			op = a.nsp().Local().To("r")
 		}
-		if err := op.Sequenced("p", seq).Emit("x", "p/"+string(rune('0'+seq))); err != nil {
+		if err := op.Sequenced("p", seq).Emit("x", fmt.Sprint("p/", seq)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -377,12 +381,26 @@ func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
 	expect(t, a, ca, sa, `x "p/1"`, `x "p/2"`, `x "p/3"`, `x "p/4"`)
 	expect(t, b, cb, sb, `x "p/1"`, `x "p/2"`, `x "p/3"`, `x "p/4"`)
 
+	mu.Lock()
 	pruned = 5
+	mu.Unlock()
 	emit(5, true)
 	emit(6, true)
 	emit(7, false) // 5 is gone from the log: b gets 6 and 7
 	emit(7, false) // a repeat asks nothing
 	expect(t, b, cb, sb, `x "p/6"`, `x "p/7"`)
+
+	// The room emptied on b and joined again: its member was not there for
+	// 8 and 9, and is not given them.
+	sb.Leave("r")
+	sb.Join("r")
+	emit(8, true)
+	emit(9, true)
+	emit(10, false)
+	expect(t, b, cb, sb, `x "p/10"`)
+
+	mu.Lock()
+	defer mu.Unlock()
 	if want := []string{"p 1 4", "p 4 7"}; !slices.Equal(asked, want) {
 		t.Fatalf("filler asked %q, want %q", asked, want)
 	}

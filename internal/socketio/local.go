@@ -43,8 +43,9 @@ func (l *localSide) Deliver(b *Broadcast) { l.ns().deliver(b, b.Offset) }
 // for the recovery window before the fan-out.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
 	if b.Stream != "" {
-		n.fillGap(b)
-		if !n.streams.accept(b.Stream, b.Seq) {
+		room := n.roomBirthOf(b)
+		n.fillGap(b, room)
+		if !n.streams.accept(b.Stream, b.Seq, room) {
 			return
 		}
 	}
@@ -52,23 +53,25 @@ func (n *Namespace) deliver(b *Broadcast, offset string) {
 }
 
 // fillGap delivers, before b, the broadcasts of b's stream this node
-// missed: when it knows the stream's last delivered Seq and b's is further
-// on than the next one, it asks the namespace's gap filler (FillStreamGaps)
-// for those in between and delivers them in order. A broker that loses
-// messages (Redis pub/sub while a node subscribes again, ADR 0027) so
-// costs a stream's clients nothing but a delay. What the filler cannot give
-// stays missing.
-func (n *Namespace) fillGap(b *Broadcast) {
+// missed: when b's Seq is further on than the next one after the last this
+// node delivered, and b's room has been hosted here without a break since
+// then (room, its roomBirth, is the same), it asks the namespace's gap
+// filler (FillStreamGaps) for those in between and delivers them in order.
+// A broker that loses messages (Redis pub/sub while a node subscribes
+// again, ADR 0027) so costs a stream's clients nothing but a delay. A room
+// emptied meanwhile is not filled: its sockets now joined after those
+// broadcasts. What the filler cannot give stays missing.
+func (n *Namespace) fillGap(b *Broadcast, room uint64) {
 	fill := n.gapFiller.Load()
-	if fill == nil {
+	if fill == nil || room == 0 {
 		return
 	}
 	last, ok := n.streams.last(b.Stream)
-	if !ok || b.Seq <= last+1 {
+	if !ok || last.room != room || b.Seq <= last.seq+1 {
 		return
 	}
-	for _, m := range (*fill)(b.Stream, last, b.Seq) {
-		if m.Stream == b.Stream && m.Seq < b.Seq && n.streams.accept(m.Stream, m.Seq) {
+	for _, m := range (*fill)(b.Stream, last.seq, b.Seq) {
+		if m.Stream == b.Stream && m.Seq < b.Seq && n.streams.accept(m.Stream, m.Seq, room) {
 			n.fanoutBroadcast(m, m.Offset)
 		}
 	}

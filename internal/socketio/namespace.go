@@ -21,6 +21,11 @@ type Namespace struct {
 	mu      sync.RWMutex
 	sockets map[string]*Socket
 	rooms   map[string]map[*Socket]struct{}
+	// roomBirth numbers each room when its first member joins (from
+	// births), and forgets it with its last member: a stream's gap is
+	// filled only in a room hosted here without a break (local.go).
+	roomBirth map[string]uint64
+	births    uint64
 
 	hmu    sync.RWMutex // the handlers below
 	mws    []func(s *Socket) error
@@ -51,6 +56,8 @@ func newNamespace(name string, srv *Server) *Namespace {
 		sockets: make(map[string]*Socket),
 		rooms:   make(map[string]map[*Socket]struct{}),
 		streams: streamSeqs{limit: defaultStreamsLimit},
+
+		roomBirth: make(map[string]uint64),
 	}
 }
 
@@ -194,6 +201,8 @@ func (n *Namespace) join(s *Socket, rooms []string) {
 		if set == nil {
 			set = make(map[*Socket]struct{})
 			n.rooms[r] = set
+			n.births++
+			n.roomBirth[r] = n.births
 		}
 		set[s] = struct{}{}
 	}
@@ -223,8 +232,20 @@ func (n *Namespace) delMemberLocked(room string, s *Socket) {
 		delete(set, s)
 		if len(set) == 0 {
 			delete(n.rooms, room)
+			delete(n.roomBirth, room)
 		}
 	}
+}
+
+// roomBirthOf returns the roomBirth of b's room when b goes to one room
+// that is hosted here, else 0.
+func (n *Namespace) roomBirthOf(b *Broadcast) uint64 {
+	if len(b.Rooms) != 1 {
+		return 0
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.roomBirth[b.Rooms[0]]
 }
 
 // socketRooms returns the rooms of s, its own id first; none once it left

@@ -15,19 +15,27 @@ const defaultStreamsLimit = 1 << 16
 type streamSeqs struct {
 	mu        sync.Mutex
 	limit     int
-	cur, prev map[string]int64
+	cur, prev map[string]streamPos
 }
 
-func (m *streamSeqs) lastLocked(stream string) (int64, bool) {
-	if seq, ok := m.cur[stream]; ok {
-		return seq, true
+// streamPos is where a stream's delivery stands: its last Seq, and the
+// room its broadcasts go to as it was then (roomBirth; 0: not one room on
+// this node).
+type streamPos struct {
+	seq  int64
+	room uint64
+}
+
+func (m *streamSeqs) lastLocked(stream string) (streamPos, bool) {
+	if pos, ok := m.cur[stream]; ok {
+		return pos, true
 	}
-	seq, ok := m.prev[stream]
-	return seq, ok
+	pos, ok := m.prev[stream]
+	return pos, ok
 }
 
-// last returns stream's last delivered Seq, and whether it is known.
-func (m *streamSeqs) last(stream string) (int64, bool) {
+// last returns where stream's delivery stands, and whether it is known.
+func (m *streamSeqs) last(stream string) (streamPos, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.lastLocked(stream)
@@ -37,18 +45,19 @@ func (m *streamSeqs) last(stream string) (int64, bool) {
 // stream's last delivered Seq is seq or later (a repeat, or late): then
 // false. Check and record are one step, so two deliveries of one
 // broadcast racing (from the publisher and from a broker) pass once.
-func (m *streamSeqs) accept(stream string, seq int64) bool {
+// room is the birth of the broadcast's room on this node (roomBirth).
+func (m *streamSeqs) accept(stream string, seq int64, room uint64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if last, ok := m.lastLocked(stream); ok && seq <= last {
+	if last, ok := m.lastLocked(stream); ok && seq <= last.seq {
 		return false
 	}
 	if m.cur == nil {
-		m.cur = make(map[string]int64)
+		m.cur = make(map[string]streamPos)
 	}
 	if _, ok := m.cur[stream]; !ok && len(m.cur) >= max(m.limit/2, 1) {
-		m.prev, m.cur = m.cur, make(map[string]int64)
+		m.prev, m.cur = m.cur, make(map[string]streamPos)
 	}
-	m.cur[stream] = seq
+	m.cur[stream] = streamPos{seq: seq, room: room}
 	return true
 }
