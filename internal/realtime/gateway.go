@@ -162,7 +162,7 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 }
 
 // Service returns the emitter other packages push events through (one per
-// gateway: it remembers the seqs it published).
+// gateway).
 func (g *Gateway) Service() *Service { return g.svc }
 
 // handshakeToken finds the token where each client generation puts it:
