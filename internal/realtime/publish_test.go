@@ -82,20 +82,23 @@ func TestPublishReturnsTheBrokersErrorAndDeliversOnceOnRetry(t *testing.T) {
 	}
 }
 
+// watch42 connects a client to g, in the room of provider 42.
+func watch42(t *testing.T, g *gateway) *siotest.Client {
+	t.Helper()
+	c := g.connect(g.token(auth.Claims{Role: auth.RoleClient, Providers: []string{"42"}}, time.Hour))
+	if name, _, _ := request(t, c, realtime.EventJoinRoom, "provider-42"); name != realtime.EventJoinedRoom {
+		t.Fatalf("join: %s", name)
+	}
+	return c
+}
+
 func TestPublishReachesEveryNodeOnce(t *testing.T) {
 	cluster := socketio.NewMemoryCluster()
 	ba, bb := cluster.NewBroker(), cluster.NewBroker()
 	t.Cleanup(func() { ba.Close(); bb.Close() })
 	a := startGateway(t, gatewayOptions{broker: ba})
 	b := startGateway(t, gatewayOptions{broker: bb})
-	watcher := auth.Claims{Role: auth.RoleClient, Providers: []string{"42"}}
-	ca := a.connect(a.token(watcher, time.Hour))
-	cb := b.connect(b.token(watcher, time.Hour))
-	for _, c := range []*siotest.Client{ca, cb} {
-		if name, _, _ := request(t, c, realtime.EventJoinRoom, "provider-42"); name != realtime.EventJoinedRoom {
-			t.Fatalf("join: %s", name)
-		}
-	}
+	ca, cb := watch42(t, a), watch42(t, b)
 	// Node A relays, then node B takes over and publishes seq 2 again.
 	for _, p := range []struct {
 		g   *gateway
@@ -159,14 +162,7 @@ func TestChangesLostByTheBrokerAreFilledFromTheLog(t *testing.T) {
 	log := &changeLog{}
 	a := startGateway(t, gatewayOptions{broker: ba})
 	b := startGateway(t, gatewayOptions{broker: bb, tune: func(c *realtime.Config) { c.Changes = log }})
-	watcher := auth.Claims{Role: auth.RoleClient, Providers: []string{"42"}}
-	ca := a.connect(a.token(watcher, time.Hour))
-	cb := b.connect(b.token(watcher, time.Hour))
-	for _, c := range []*siotest.Client{ca, cb} {
-		if name, _, _ := request(t, c, realtime.EventJoinRoom, "provider-42"); name != realtime.EventJoinedRoom {
-			t.Fatalf("join: %s", name)
-		}
-	}
+	ca, cb := watch42(t, a), watch42(t, b)
 	publish := func(seq int64, lost bool) {
 		t.Helper()
 		c := change("42", seq)
