@@ -65,12 +65,17 @@ const maxGapFill = 1000
 
 // gapFiller reads from log the changes of a provider this node missed
 // (Redis pub/sub loses what is published while a node subscribes again,
-// ADR 0027) and makes them the broadcasts Publish would have made.
+// ADR 0027), those after after and before before (0: up to the newest),
+// and makes them the broadcasts Publish would have made.
 func gapFiller(nsp *socketio.Namespace, log ChangeLog, logger *slog.Logger) socketio.GapFiller {
 	return func(providerID string, after, before int64) []*socketio.Broadcast {
 		ctx, cancel := context.WithTimeout(context.Background(), gapFillTimeout)
 		defer cancel()
-		changes, _, err := log.Events(ctx, providerID, after, int(min(before-after-1, maxGapFill)))
+		limit := maxGapFill
+		if before != 0 {
+			limit = int(min(before-after-1, maxGapFill))
+		}
+		changes, _, err := log.Events(ctx, providerID, after, limit)
 		if err != nil {
 			logger.Warn("missed changes not filled from the event log", "provider_id", providerID,
 				"after", after, "before", before, "err", err)
@@ -78,7 +83,7 @@ func gapFiller(nsp *socketio.Namespace, log ChangeLog, logger *slog.Logger) sock
 		}
 		out := make([]*socketio.Broadcast, 0, len(changes))
 		for _, c := range changes {
-			if c.Seq >= before {
+			if before != 0 && c.Seq >= before {
 				break
 			}
 			p, err := socketio.EncodeEvent(nsp.Name(), socketio.NoID, EventAvailabilityUpdated, c)
@@ -91,8 +96,10 @@ func gapFiller(nsp *socketio.Namespace, log ChangeLog, logger *slog.Logger) sock
 				Stream: providerID, Seq: c.Seq,
 			})
 		}
-		logger.Debug("filled missed changes from the event log", "provider_id", providerID,
-			"after", after, "before", before, "filled", len(out))
+		if len(out) > 0 {
+			logger.Debug("filled missed changes from the event log", "provider_id", providerID,
+				"after", after, "before", before, "filled", len(out))
+		}
 		return out
 	}
 }

@@ -336,9 +336,24 @@ func TestSequencedBroadcastsOncePerNodeInOrder(t *testing.T) {
 	}
 }
 
+// capturingBroker keeps the Local its namespace subscribed with.
+type capturingBroker struct {
+	socketio.Broker
+	mu    sync.Mutex
+	local socketio.Local
+}
+
+func (b *capturingBroker) Subscribe(ctx context.Context, l socketio.Local) error {
+	b.mu.Lock()
+	b.local = l
+	b.mu.Unlock()
+	return b.Broker.Subscribe(ctx, l)
+}
+
 func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
 	cluster := socketio.NewMemoryCluster()
-	a, b := startNode(t, cluster.NewBroker()), startNode(t, cluster.NewBroker())
+	bb := &capturingBroker{Broker: cluster.NewBroker()}
+	a, b := startNode(t, cluster.NewBroker()), startNode(t, bb)
 	// The publisher's log of stream "p": b asks it for what it missed.
 	logged := func(seq int64) *socketio.Broadcast {
 		p, err := socketio.EncodeEvent("/", socketio.NoID, "x", fmt.Sprint("p/", seq))
@@ -350,10 +365,14 @@ func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
 	var mu sync.Mutex
 	var asked []string
 	pruned := int64(0) // a seq the log no longer has
+	newest := int64(0) // the last seq emitted
 	b.nsp().FillStreamGaps(func(stream string, after, before int64) []*socketio.Broadcast {
 		mu.Lock()
 		defer mu.Unlock()
 		asked = append(asked, fmt.Sprint(stream, " ", after, " ", before))
+		if before == 0 {
+			before = newest + 1
+		}
 		var out []*socketio.Broadcast
 		for seq := after + 1; seq < before; seq++ {
 			if seq != pruned {
@@ -366,6 +385,9 @@ func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
 	cb, sb := b.client("r")
 	emit := func(seq int64, lost bool) {
 		t.Helper()
+		mu.Lock()
+		newest = max(newest, seq)
+		mu.Unlock()
 		op := a.nsp().To("r")
 		if lost { // delivered on a only: b's broker never hears of it
 			op = a.nsp().Local().To("r")
@@ -399,9 +421,25 @@ func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
 	emit(10, false)
 	expect(t, b, cb, sb, `x "p/10"`)
 
+	// Lost with nothing after them: a resync (the broker subscribed again)
+	// asks for everything after 10.
+	emit(11, true)
+	emit(12, true)
+	bb.mu.Lock()
+	r, ok := bb.local.(socketio.Resyncer)
+	bb.mu.Unlock()
+	if !ok {
+		t.Fatal("the namespace's Local is not a Resyncer")
+	}
+	r.ResyncStreams()
+	expect(t, b, cb, sb, `x "p/11"`, `x "p/12"`)
+	emit(12, false) // the publisher's own copy, later: a repeat
+	emit(13, false)
+	expect(t, b, cb, sb, `x "p/13"`)
+
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"p 1 4", "p 4 7"}; !slices.Equal(asked, want) {
+	if want := []string{"p 1 4", "p 4 7", "p 10 0"}; !slices.Equal(asked, want) {
 		t.Fatalf("filler asked %q, want %q", asked, want)
 	}
 }

@@ -11,7 +11,10 @@ import (
 // application's.
 type localSide Namespace
 
-var _ Local = (*localSide)(nil)
+var (
+	_ Local    = (*localSide)(nil)
+	_ Resyncer = (*localSide)(nil)
+)
 
 func (n *Namespace) local() *localSide { return (*localSide)(n) }
 func (l *localSide) ns() *Namespace    { return (*Namespace)(l) }
@@ -43,37 +46,72 @@ func (l *localSide) Deliver(b *Broadcast) { l.ns().deliver(b, b.Offset) }
 // for the recovery window before the fan-out.
 func (n *Namespace) deliver(b *Broadcast, offset string) {
 	if b.Stream != "" {
+		// One stream delivery at a time on this node, so that a gap
+		// filled on one goroutine and the next broadcast on another reach
+		// the sockets in Seq order. Sequenced broadcasts come from one
+		// goroutine in the steady state (the relay's or a broker's
+		// reader): the lock is uncontended then.
+		n.streamMu.Lock()
+		defer n.streamMu.Unlock()
 		room := n.roomBirthOf(b)
-		n.fillGap(b, room)
-		if !n.streams.accept(b.Stream, b.Seq, room) {
+		n.fillGap(b.Stream, b.Seq, room)
+		if !n.streams.accept(b.Stream, b.Seq, b.Rooms, room) {
 			return
 		}
 	}
 	n.fanoutBroadcast(b, offset)
 }
 
-// fillGap delivers, before b, the broadcasts of b's stream this node
-// missed: when b's Seq is further on than the next one after the last this
-// node delivered, and b's room has been hosted here without a break since
-// then (room, its roomBirth, is the same), it asks the namespace's gap
-// filler (FillStreamGaps) for those in between and delivers them in order.
-// A broker that loses messages (Redis pub/sub while a node subscribes
-// again, ADR 0027) so costs a stream's clients nothing but a delay. A room
-// emptied meanwhile is not filled: its sockets now joined after those
-// broadcasts. What the filler cannot give stays missing.
-func (n *Namespace) fillGap(b *Broadcast, room uint64) {
+// fillGap delivers the broadcasts of stream this node missed before Seq
+// before (0: up to the newest): when this node delivered one of the stream
+// and the room it went to has been hosted here without a break since then
+// (room, its roomBirth, is the same), it asks the namespace's gap filler
+// (FillStreamGaps) for those after the last it delivered and delivers them
+// in order. A broker that loses messages (Redis pub/sub while a node
+// subscribes again, ADR 0027) so costs a stream's clients nothing but a
+// delay. A room emptied meanwhile is not filled: its sockets joined after
+// those broadcasts. What the filler cannot give stays missing. Needs
+// n.streamMu.
+func (n *Namespace) fillGap(stream string, before int64, room uint64) {
 	fill := n.gapFiller.Load()
 	if fill == nil || room == 0 {
 		return
 	}
-	last, ok := n.streams.last(b.Stream)
-	if !ok || last.room != room || b.Seq <= last.seq+1 {
+	last, ok := n.streams.last(stream)
+	if !ok || last.room != room || (before != 0 && before <= last.seq+1) {
 		return
 	}
-	for _, m := range (*fill)(b.Stream, last.seq, b.Seq) {
-		if m.Stream == b.Stream && m.Seq < b.Seq && n.streams.accept(m.Stream, m.Seq, room) {
+	for _, m := range (*fill)(stream, last.seq, before) {
+		if m.Stream == stream && (before == 0 || m.Seq < before) && n.streams.accept(m.Stream, m.Seq, m.Rooms, room) {
 			n.fanoutBroadcast(m, m.Offset)
 		}
+	}
+}
+
+// ResyncStreams implements Resyncer.
+func (l *localSide) ResyncStreams() { l.ns().resyncStreams() }
+
+// resyncStreams fills, for every stream whose room this node has hosted
+// without a break since it last delivered one of its broadcasts, what was
+// published after that (the gap filler, FillStreamGaps, up to the newest).
+// A broker calls it when it may have lost broadcasts with nothing after
+// them to show the gap: once it is subscribed again after an outage. It
+// reads the filler once per such stream: call it on a goroutine of its
+// own.
+func (n *Namespace) resyncStreams() {
+	if n.gapFiller.Load() == nil {
+		return
+	}
+	for _, st := range n.streams.snapshot() {
+		if len(st.rooms) != 1 {
+			continue
+		}
+		n.streamMu.Lock()
+		n.mu.RLock()
+		room := n.roomBirth[st.rooms[0]]
+		n.mu.RUnlock()
+		n.fillGap(st.stream, 0, room)
+		n.streamMu.Unlock()
 	}
 }
 

@@ -33,8 +33,10 @@ type Namespace struct {
 	onSSE  []serverSideHandler
 	admits []func(e *Event) bool
 
-	// streams is the last Seq delivered per Broadcast.Stream.
-	streams streamSeqs
+	// streams is the last Seq delivered per Broadcast.Stream; streamMu
+	// makes a stream's check and fan-out one step (local.go).
+	streams  streamSeqs
+	streamMu sync.Mutex
 	// gapFiller gives the broadcasts of a stream this node missed
 	// (FillStreamGaps); nil: a gap is delivered as it is.
 	gapFiller atomic.Pointer[GapFiller]
@@ -62,9 +64,10 @@ func newNamespace(name string, srv *Server) *Namespace {
 }
 
 // GapFiller returns the broadcasts of stream after Seq after and before
-// Seq before, in Seq order, from where the publisher keeps them (an event
-// log); those it cannot give it leaves out. It runs on the delivering
-// goroutine (a broker's reader), so it should bound its own wait.
+// Seq before (before 0: up to the newest), in Seq order, from where the
+// publisher keeps them (an event log); those it cannot give it leaves out.
+// It runs on the delivering goroutine (a broker's reader), so it should
+// bound its own wait.
 type GapFiller func(stream string, after, before int64) []*Broadcast
 
 // FillStreamGaps makes the namespace ask fill for what a stream's

@@ -18,12 +18,35 @@ type streamSeqs struct {
 	cur, prev map[string]streamPos
 }
 
-// streamPos is where a stream's delivery stands: its last Seq, and the
-// room its broadcasts go to as it was then (roomBirth; 0: not one room on
-// this node).
+// streamPos is where a stream's delivery stands: its last Seq, the rooms
+// it went to, and the roomBirth of its room as it was then (0: not one
+// room hosted on this node).
 type streamPos struct {
-	seq  int64
-	room uint64
+	seq   int64
+	rooms []string
+	room  uint64
+}
+
+// streamAt is a stream and where it stands (snapshot).
+type streamAt struct {
+	stream string
+	streamPos
+}
+
+// snapshot returns every stream remembered and where it stands.
+func (m *streamSeqs) snapshot() []streamAt {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]streamAt, 0, len(m.cur)+len(m.prev))
+	for s, pos := range m.cur {
+		out = append(out, streamAt{s, pos})
+	}
+	for s, pos := range m.prev {
+		if _, ok := m.cur[s]; !ok {
+			out = append(out, streamAt{s, pos})
+		}
+	}
+	return out
 }
 
 func (m *streamSeqs) lastLocked(stream string) (streamPos, bool) {
@@ -45,8 +68,9 @@ func (m *streamSeqs) last(stream string) (streamPos, bool) {
 // stream's last delivered Seq is seq or later (a repeat, or late): then
 // false. Check and record are one step, so two deliveries of one
 // broadcast racing (from the publisher and from a broker) pass once.
-// room is the birth of the broadcast's room on this node (roomBirth).
-func (m *streamSeqs) accept(stream string, seq int64, room uint64) bool {
+// rooms are the broadcast's, room the roomBirth of its one room on this
+// node (0 if none).
+func (m *streamSeqs) accept(stream string, seq int64, rooms []string, room uint64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if last, ok := m.lastLocked(stream); ok && seq <= last.seq {
@@ -58,6 +82,6 @@ func (m *streamSeqs) accept(stream string, seq int64, room uint64) bool {
 	if _, ok := m.cur[stream]; !ok && len(m.cur) >= max(m.limit/2, 1) {
 		m.prev, m.cur = m.cur, make(map[string]streamPos)
 	}
-	m.cur[stream] = streamPos{seq: seq, room: room}
+	m.cur[stream] = streamPos{seq: seq, rooms: rooms, room: room}
 	return true
 }

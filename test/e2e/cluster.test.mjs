@@ -81,12 +81,24 @@ async function seqOf(srv, seeded, p) {
 // asserts the full list: 1..seq, once each, in order, and nothing of a
 // room it is not in.
 async function assertAllDelivered(nodes, seeded, watchers) {
+  const seqs = {};
   for (const p of providers) {
-    assert.equal(await seqOf(nodes[0], seeded, p), seeded[p].committed, `provider ${p}: committed changes vs seq`);
+    // The database's seq is what was committed. Every change a node said
+    // it made is in it; a change may be in it that the test did not see
+    // answered (an HTTP client retrying a request whose connection the
+    // server closed as it was sent): shown, not failed.
+    seqs[p] = await seqOf(nodes[0], seeded, p);
+    assert.ok(seqs[p] >= seeded[p].committed, `provider ${p}: seq ${seqs[p]}, ${seeded[p].committed} changes answered`);
+    if (seqs[p] > seeded[p].committed) {
+      const res = await rest(nodes[0], seeded[p].token, 'GET', `/api/v1/providers/${p}/events?after=0&limit=1000`);
+      console.log(`# provider ${p}: seq ${seqs[p]} but ${seeded[p].committed} changes answered; notes in the log: ` +
+        JSON.stringify(res.body.events.map((c) => `${c.seq}:${c.action}:${c.slot.note}`)));
+      seeded[p].committed = seqs[p];
+    }
   }
   for (const w of watchers) {
     for (const p of w.providers) {
-      const n = seeded[p].committed;
+      const n = seqs[p];
       await until(() => w.got[p].length >= n, 60_000,
         `${w.kind.name} on ${w.node} to get ${n} changes of provider ${p} (got ${w.got[p]})`).catch((err) => {
         throw new Error(`${err.message}\n${nodes.map((s) => `--- ${s.name} ---\n${s.output().slice(-4000)}`).join('\n')}`);
@@ -155,25 +167,33 @@ for (const adapter of adapters) {
       // Changes go on, one provider after another, each to a random node,
       // until the test says stop; a pause between rounds keeps them under
       // the REST write rate whatever the phase lasts.
-      let stop = false;
-      const writer = (async () => {
-        for (let i = 0; !stop; i++) {
-          for (const p of providers) await change(nodes, seeded, p, `change ${i}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
+      const writing = () => {
+        let stop = false;
+        const done = (async () => {
+          for (let i = 0; !stop; i++) {
+            for (const p of providers) await change(nodes, seeded, p, `change ${i}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        })();
+        return async () => { stop = true; await done; };
+      };
       const committed = () => providers.reduce((n, p) => n + seeded[p].committed, 0);
       const delivered = () => watchers.reduce((n, w) => n + w.providers.reduce((m, p) => m + w.got[p].length, 0), 0);
       const atLeast = async (n, what) => until(() => committed() >= n, 60_000, what);
+      const complete = () => watchers.every((w) => w.providers.every((p) => w.got[p].length >= seeded[p].committed));
 
+      let stopWriting = writing();
       await atLeast(committed() + 15, 'changes before the fault');
       await redis.kill();
       const killedAt = Date.now();
       for (const srv of nodes) {
         await until(async () => (await readyz(srv)) === 503, 60_000, `${srv.name} /readyz 503 while Redis is down`);
       }
-      // Changes committed while Redis is down wait in the event log.
+      // Changes committed while Redis is down wait in the event log. The
+      // last of them are followed by nothing: no later change shows a node
+      // what it missed.
       await atLeast(committed() + 15, 'changes while Redis is down');
+      await stopWriting();
       const deliveredBefore = delivered();
       const outage = Date.now() - killedAt;
       await redis.start();
@@ -186,14 +206,14 @@ for (const adapter of adapters) {
         await until(async () => (await readyz(srv)) === 200, 60_000, `${srv.name} /readyz 200 once Redis is back`);
       }
       const readyAt = Date.now();
-      await atLeast(committed() + 15, 'changes after Redis is back');
-      stop = true;
-      await writer;
-
-      // Everything committed before, during and after: once, in order.
       let everyoneAt = null;
-      await until(() => watchers.every((w) => w.providers.every((p) => w.got[p].length >= seeded[p].committed)), 60_000,
-        'every client to catch up').then(() => { everyoneAt = Date.now(); }, () => {});
+      until(complete, 60_000, 'every client to catch up').then(() => { everyoneAt = Date.now(); }, () => {});
+      await assertAllDelivered(nodes, seeded, watchers);
+
+      // And changes go on after it.
+      stopWriting = writing();
+      await atLeast(committed() + 15, 'changes after Redis is back');
+      await stopWriting();
       await assertAllDelivered(nodes, seeded, watchers);
 
       // One log line each way per node, not one per event.
@@ -204,8 +224,8 @@ for (const adapter of adapters) {
       }
       console.log(`# ${adapter}: Redis down ${outage} ms, ${outageCommitted} changes committed by the restart, ` +
         `${committed()} in all; after the restart: first delivery ${resumedAt === null ? 'n/a' : resumedAt - startedAt} ms, ` +
-        `every node ready ${readyAt - startedAt} ms; every client had every change ${everyoneAt === null ? 'n/a' : everyoneAt - startedAt} ms ` +
-        'after the restart (includes the changes made after it; reported, not asserted); gaps filled from the event log: ' +
+        `every node ready ${readyAt - startedAt} ms, every client had every change committed by then ` +
+        `${everyoneAt === null ? 'n/a' : everyoneAt - startedAt} ms (reported, not asserted); gaps filled from the event log: ` +
         `${nodes.reduce((n, srv) => n + count(srv.output(), 'msg="filled missed changes'), 0)}`);
     } finally {
       await cleanup(cleanups);
