@@ -6,7 +6,8 @@
 // random nodes at once. Every client must get every change of its rooms
 // exactly once, in seq order. Then the faults: the nodes' Redis (a
 // redis-server of the test's own) killed and started again while changes go
-// on.
+// on; and a polling client sent to a node that does not know its session
+// (no sticky sessions), which must reconnect cleanly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
@@ -14,7 +15,7 @@ import { scratchDatabase } from './lib/postgres.mjs';
 import {
   sharedRedisURL, testKey, startRedis, startNodes, readyz, clientKinds, watcher, rest, oneTo, pick,
 } from './lib/cluster.mjs';
-import { until, waitFor } from './lib/wait.mjs';
+import { until } from './lib/wait.mjs';
 
 const adapters = ['redis', 'redis-streams'];
 const providers = ['201', '202', '203'];

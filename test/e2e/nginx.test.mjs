@@ -26,7 +26,7 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
  * The first ```nginx block of docs/operations.md's "Running several nodes",
  * with its upstream servers replaced by nodes and its listen port by port.
  */
-export async function nginxConfigFromDocs(nodes, port) {
+async function nginxConfigFromDocs(nodes, port) {
   const doc = await readFile(join(repoRoot, 'docs', 'operations.md'), 'utf8');
   const section = doc.split(/^## /m).find((s) => s.startsWith('Running several nodes'));
   assert.ok(section, 'docs/operations.md has a "## Running several nodes" section');
