@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # ensure-deps.sh installs and starts what the test suite needs on a fresh
-# Debian machine: Debian's chromium for the browser test, and the local
+# Debian machine: Debian's chromium for the browser test, nginx for the
+# test of the load balancer example (test/e2e/nginx.test.mjs runs its own
+# nginx processes; the Debian service is not needed), and the local
 # PostgreSQL and Redis servers the Go and end-to-end tests talk to. It is
 # idempotent and quiet when everything is already there and running. Go
 # modules and npm packages are fetched by the Makefile from go.sum and the
@@ -31,6 +33,21 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need[*]} with apt-get"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# nginx: only the binary is used (the test starts its own processes on free
+# ports). Its Debian service would start on port 80, and fail the install
+# when that port is taken: a policy-rc.d that refuses to start services is
+# in place for the install, unless the machine has one already.
+if [ ! -x /usr/sbin/nginx ]; then
+  echo "ensure-deps: installing nginx with apt-get (its service is not started)"
+  [ ${#need[@]} -gt 0 ] || $sudo apt-get update -qq
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod 755 /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx >/dev/null
 fi
 
 # wait_for NAME CMD...: runs CMD until it succeeds, for up to 60 s.

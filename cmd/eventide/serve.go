@@ -144,6 +144,8 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		MaxRooms: int(cfg.MaxRoomsPerSocket),
 		Limits:   reporter,
 		Logger:   log.With("component", "realtime"),
+		// What a broker lost is filled from the event log (ADR 0027).
+		Changes: db,
 
 		SocketEvents:  rateLimit(cfg.SocketEventRate, cfg.SocketEventBurst),
 		SubjectEvents: rateLimit(cfg.SubjectEventRate, cfg.SubjectEventBurst),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -462,6 +463,24 @@ func TestErrors(t *testing.T) {
 	for _, q := range []string{"EIO=4&transport=abc", "transport=websocket", "EIO=4&transport=websocket&sid=nope"} {
 		if _, err := ws.Dial(ctx, e.wsURL(q), ws.DialOptions{}); err == nil {
 			t.Errorf("%s: websocket accepted", q)
+		}
+	}
+	// An upgrade with an unknown sid (a node without sticky sessions) is
+	// refused as Node's engine.io refuses it: 400, text/html, closed.
+	for _, q := range []string{"EIO=4&transport=websocket&sid=nope"} {
+		req, _ := http.NewRequest(http.MethodGet, e.url(q), nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 400 || string(body) != "Session ID unknown" || res.Header.Get("Content-Type") != "text/html" || !res.Close {
+			t.Errorf("%s: %d %q %v close=%v, want 400 \"Session ID unknown\" text/html, closed", q, res.StatusCode, body, res.Header, res.Close)
 		}
 	}
 	if st, _, _ := e.do(http.MethodOptions, "EIO=4&transport=polling", "", ""); st != 204 {

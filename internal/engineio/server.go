@@ -305,6 +305,10 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, trans
 	}
 	c := s.lookup(sid)
 	if c == nil {
+		if transport == transportWebSocket && isUpgrade {
+			writeUpgradeError(w, codeUnknownSID)
+			return
+		}
 		writeError(w, codeUnknownSID)
 		return
 	}
@@ -466,6 +470,19 @@ func writeError(w http.ResponseWriter, code int) {
 		status = http.StatusForbidden
 	}
 	writeErrorStatus(w, status, code, errorMessages[code])
+}
+
+// writeUpgradeError refuses a WebSocket upgrade as Node's engine.io does
+// (abortUpgrade): 400, the message as text/html, and the connection closed.
+// A client behind a load balancer without sticky sessions, whose upgrade
+// reaches a node that does not know its sid, so sees what it would see
+// from Node and opens a new session.
+func writeUpgradeError(w http.ResponseWriter, code int) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = io.WriteString(w, errorMessages[code])
 }
 
 // writeErrorStatus answers {"code":code,"message":message} with status.

@@ -51,6 +51,10 @@ type Config struct {
 	MaxRooms int
 	// Limits counts and logs the limits clients hit (nil: not reported).
 	Limits *limits.Reporter
+	// Changes, when set, fills a gap in a provider's changes on this
+	// node: a change arriving after one this node never got (lost by the
+	// broker) has the missing ones read from the log and delivered first.
+	Changes ChangeLog
 
 	// SocketEvents bounds the events one socket may send (every event:
 	// joinRoom, leaveRoom and names the gateway does not handle), Rate a
@@ -148,6 +152,9 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 	}
 	g.expiries.until = g.verifier.ValidUntil
 	g.expiries.expire = (*session).expire
+	if cfg.Changes != nil {
+		g.nsp.FillStreamGaps(gapFiller(g.nsp, cfg.Changes, g.log))
+	}
 	g.nsp.Use(g.authenticate)
 	g.nsp.FilterRecoveredRooms(g.canRejoin)
 	g.nsp.AdmitEvents(g.admit)
@@ -156,7 +163,7 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 }
 
 // Service returns the emitter other packages push events through (one per
-// gateway: it remembers the seqs it published).
+// gateway).
 func (g *Gateway) Service() *Service { return g.svc }
 
 // handshakeToken finds the token where each client generation puts it:

@@ -82,20 +82,23 @@ func TestPublishReturnsTheBrokersErrorAndDeliversOnceOnRetry(t *testing.T) {
 	}
 }
 
+// watch42 connects a client to g, in the room of provider 42.
+func watch42(t *testing.T, g *gateway) *siotest.Client {
+	t.Helper()
+	c := g.connect(g.token(auth.Claims{Role: auth.RoleClient, Providers: []string{"42"}}, time.Hour))
+	if name, _, _ := request(t, c, realtime.EventJoinRoom, "provider-42"); name != realtime.EventJoinedRoom {
+		t.Fatalf("join: %s", name)
+	}
+	return c
+}
+
 func TestPublishReachesEveryNodeOnce(t *testing.T) {
 	cluster := socketio.NewMemoryCluster()
 	ba, bb := cluster.NewBroker(), cluster.NewBroker()
 	t.Cleanup(func() { ba.Close(); bb.Close() })
 	a := startGateway(t, gatewayOptions{broker: ba})
 	b := startGateway(t, gatewayOptions{broker: bb})
-	watcher := auth.Claims{Role: auth.RoleClient, Providers: []string{"42"}}
-	ca := a.connect(a.token(watcher, time.Hour))
-	cb := b.connect(b.token(watcher, time.Hour))
-	for _, c := range []*siotest.Client{ca, cb} {
-		if name, _, _ := request(t, c, realtime.EventJoinRoom, "provider-42"); name != realtime.EventJoinedRoom {
-			t.Fatalf("join: %s", name)
-		}
-	}
+	ca, cb := watch42(t, a), watch42(t, b)
 	// Node A relays, then node B takes over and publishes seq 2 again.
 	for _, p := range []struct {
 		g   *gateway
@@ -112,5 +115,85 @@ func TestPublishReachesEveryNodeOnce(t *testing.T) {
 		if got := seqsUntilMarker(t, n.g, n.c); len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
 			t.Fatalf("seqs %v, want [1 2 3]", got)
 		}
+	}
+}
+
+// lossyBroker hands nothing to the other nodes while lose is set, yet
+// tells the publisher it did, as Redis pub/sub does with what is published
+// while another node subscribes again.
+type lossyBroker struct {
+	socketio.Broker
+	lose atomic.Bool
+}
+
+func (b *lossyBroker) Publish(ctx context.Context, bc *socketio.Broadcast) (string, error) {
+	if b.lose.Load() {
+		return "", nil
+	}
+	return b.Broker.Publish(ctx, bc)
+}
+
+// changeLog is an event log of committed changes (the store's Events).
+type changeLog struct {
+	changes []availability.Change
+	err     error
+}
+
+func (l *changeLog) Events(_ context.Context, provider string, after int64, limit int) ([]availability.Change, int64, error) {
+	var out []availability.Change
+	var seq int64
+	for _, c := range l.changes {
+		if c.ProviderID != provider {
+			continue
+		}
+		seq = c.Seq
+		if c.Seq > after && len(out) < limit {
+			out = append(out, c)
+		}
+	}
+	return out, seq, l.err
+}
+
+func TestChangesLostByTheBrokerAreFilledFromTheLog(t *testing.T) {
+	cluster := socketio.NewMemoryCluster()
+	ba := &lossyBroker{Broker: cluster.NewBroker()}
+	bb := cluster.NewBroker()
+	t.Cleanup(func() { ba.Close(); bb.Close() })
+	log := &changeLog{}
+	a := startGateway(t, gatewayOptions{broker: ba})
+	b := startGateway(t, gatewayOptions{broker: bb, tune: func(c *realtime.Config) { c.Changes = log }})
+	ca, cb := watch42(t, a), watch42(t, b)
+	publish := func(seq int64, lost bool) {
+		t.Helper()
+		c := change("42", seq)
+		log.changes = append(log.changes, c) // committed first, as the relay reads it
+		ba.lose.Store(lost)
+		if err := a.service.Publish(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(1, false)
+	publish(2, true)
+	publish(3, true)
+	publish(4, false)
+	for _, n := range []struct {
+		g *gateway
+		c *siotest.Client
+	}{{a, ca}, {a, cb}} { // a's marker: behind 4 on the way to b
+		if got := seqsUntilMarker(t, n.g, n.c); len(got) != 4 || got[0] != 1 || got[1] != 2 || got[2] != 3 || got[3] != 4 {
+			t.Fatalf("seqs %v, want [1 2 3 4]", got)
+		}
+	}
+	if name, _ := cb.NextEvent(); name != "marker" { // the second marker went to every socket
+		t.Fatalf("got %s, want the second marker", name)
+	}
+
+	// The log cannot answer: what was lost stays lost, the rest goes on.
+	log.err = errors.New("database unreachable")
+	publish(5, true)
+	publish(6, false)
+	// The marker from a, behind 6 on the way to b.
+	if got := seqsUntilMarker(t, a, cb); len(got) != 1 || got[0] != 6 {
+		t.Fatalf("seqs %v, want [6]", got)
 	}
 }

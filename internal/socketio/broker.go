@@ -111,6 +111,15 @@ type Broker interface {
 	Close() error
 }
 
+// Resyncer is implemented by a Local that can fill what a broker may have
+// lost without a later broadcast to show it (the namespace's gap filler,
+// Namespace.FillStreamGaps): a broker whose transport drops messages while
+// it reconnects (Redis pub/sub) calls ResyncStreams once it is subscribed
+// again, on a goroutine of its own (it reads the filler once per stream).
+type Resyncer interface {
+	ResyncStreams()
+}
+
 // Local is a namespace's side of the seam on this node: what a Broker
 // calls to deliver other nodes' broadcasts and to answer their requests.
 // Every method acts on this node only. Brokers get it from Subscribe.

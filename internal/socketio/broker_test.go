@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"reflect"
 	"slices"
@@ -332,6 +333,114 @@ func TestSequencedBroadcastsOncePerNodeInOrder(t *testing.T) {
 		s *socketio.Socket
 	}{{a, ca, sa}, {b, cb, sb}} {
 		expect(t, c.n, c.c, c.s, `x "p/1"`, `x "p/2"`, `x "other/1"`, `x "p/4"`)
+	}
+}
+
+// capturingBroker keeps the Local its namespace subscribed with.
+type capturingBroker struct {
+	socketio.Broker
+	mu    sync.Mutex
+	local socketio.Local
+}
+
+func (b *capturingBroker) Subscribe(ctx context.Context, l socketio.Local) error {
+	b.mu.Lock()
+	b.local = l
+	b.mu.Unlock()
+	return b.Broker.Subscribe(ctx, l)
+}
+
+func TestStreamGapFilledBeforeTheBroadcastThatShowsIt(t *testing.T) {
+	cluster := socketio.NewMemoryCluster()
+	bb := &capturingBroker{Broker: cluster.NewBroker()}
+	a, b := startNode(t, cluster.NewBroker()), startNode(t, bb)
+	// The publisher's log of stream "p": b asks it for what it missed.
+	logged := func(seq int64) *socketio.Broadcast {
+		p, err := socketio.EncodeEvent("/", socketio.NoID, "x", fmt.Sprint("p/", seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &socketio.Broadcast{Namespace: "/", Packet: p, Rooms: []string{"r"}, Stream: "p", Seq: seq}
+	}
+	var mu sync.Mutex
+	var asked []string
+	pruned := int64(0) // a seq the log no longer has
+	newest := int64(0) // the last seq emitted
+	b.nsp().FillStreamGaps(func(stream string, after, before int64) []*socketio.Broadcast {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, fmt.Sprint(stream, " ", after, " ", before))
+		if before == 0 {
+			before = newest + 1
+		}
+		var out []*socketio.Broadcast
+		for seq := after + 1; seq < before; seq++ {
+			if seq != pruned {
+				out = append(out, logged(seq))
+			}
+		}
+		return out
+	})
+	ca, sa := a.client("r")
+	cb, sb := b.client("r")
+	emit := func(seq int64, lost bool) {
+		t.Helper()
+		mu.Lock()
+		newest = max(newest, seq)
+		mu.Unlock()
+		op := a.nsp().To("r")
+		if lost { // delivered on a only: b's broker never hears of it
+			op = a.nsp().Local().To("r")
+		}
+		if err := op.Sequenced("p", seq).Emit("x", fmt.Sprint("p/", seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emit(1, false)
+	emit(2, true)
+	emit(3, true)
+	emit(4, false) // b fills 2 and 3 first
+	expect(t, a, ca, sa, `x "p/1"`, `x "p/2"`, `x "p/3"`, `x "p/4"`)
+	expect(t, b, cb, sb, `x "p/1"`, `x "p/2"`, `x "p/3"`, `x "p/4"`)
+
+	mu.Lock()
+	pruned = 5
+	mu.Unlock()
+	emit(5, true)
+	emit(6, true)
+	emit(7, false) // 5 is gone from the log: b gets 6 and 7
+	emit(7, false) // a repeat asks nothing
+	expect(t, b, cb, sb, `x "p/6"`, `x "p/7"`)
+
+	// The room emptied on b and joined again: its member was not there for
+	// 8 and 9, and is not given them.
+	sb.Leave("r")
+	sb.Join("r")
+	emit(8, true)
+	emit(9, true)
+	emit(10, false)
+	expect(t, b, cb, sb, `x "p/10"`)
+
+	// Lost with nothing after them: a resync (the broker subscribed again)
+	// asks for everything after 10.
+	emit(11, true)
+	emit(12, true)
+	bb.mu.Lock()
+	r, ok := bb.local.(socketio.Resyncer)
+	bb.mu.Unlock()
+	if !ok {
+		t.Fatal("the namespace's Local is not a Resyncer")
+	}
+	r.ResyncStreams()
+	expect(t, b, cb, sb, `x "p/11"`, `x "p/12"`)
+	emit(12, false) // the publisher's own copy, later: a repeat
+	emit(13, false)
+	expect(t, b, cb, sb, `x "p/13"`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"p 1 4", "p 4 7", "p 10 0"}; !slices.Equal(asked, want) {
+		t.Fatalf("filler asked %q, want %q", asked, want)
 	}
 }
 

@@ -11,7 +11,10 @@ import (
 // application's.
 type localSide Namespace
 
-var _ Local = (*localSide)(nil)
+var (
+	_ Local    = (*localSide)(nil)
+	_ Resyncer = (*localSide)(nil)
+)
 
 func (n *Namespace) local() *localSide { return (*localSide)(n) }
 func (l *localSide) ns() *Namespace    { return (*Namespace)(l) }
@@ -34,17 +37,88 @@ func (l *localSide) Deliver(b *Broadcast) { l.ns().deliver(b, b.Offset) }
 // reaches this node's sockets, whether this node published it (after
 // Broker.Publish) or another did (Local.Deliver). It drops a repeat of a
 // stream's broadcast, resolves the recipients under the read lock and hands
-// the packet to the engine once for all of them.
+// the packet to the engine once for all of them (fanoutBroadcast, which
+// also adds recovery's offsets).
+func (n *Namespace) deliver(b *Broadcast, offset string) {
+	if b.Stream != "" {
+		// One stream delivery at a time on this node, so that a gap
+		// filled on one goroutine and the next broadcast on another reach
+		// the sockets in Seq order. Sequenced broadcasts come from one
+		// goroutine in the steady state (the relay's or a broker's
+		// reader): the lock is uncontended then.
+		n.streamMu.Lock()
+		defer n.streamMu.Unlock()
+		room := n.roomBirthOf(b)
+		n.fillGap(b.Stream, b.Seq, room)
+		if !n.streams.accept(b.Stream, b.Seq, b.Rooms, room) {
+			return
+		}
+	}
+	n.fanoutBroadcast(b, offset)
+}
+
+// fillGap delivers the broadcasts of stream this node missed before Seq
+// before (0: up to the newest): when this node delivered one of the stream
+// and the room it went to has been hosted here without a break since then
+// (room, its roomBirth, is the same), it asks the namespace's gap filler
+// (FillStreamGaps) for those after the last it delivered and delivers them
+// in order. A broker that loses messages (Redis pub/sub while a node
+// subscribes again, ADR 0027) so costs a stream's clients nothing but a
+// delay. A room emptied meanwhile is not filled: its sockets joined after
+// those broadcasts. What the filler cannot give stays missing. Needs
+// n.streamMu.
+func (n *Namespace) fillGap(stream string, before int64, room uint64) {
+	fill := n.gapFiller.Load()
+	if fill == nil || room == 0 {
+		return
+	}
+	last, ok := n.streams.last(stream)
+	if !ok || last.room != room || (before != 0 && before <= last.seq+1) {
+		return
+	}
+	for _, m := range (*fill)(stream, last.seq, before) {
+		if m.Stream == stream && (before == 0 || m.Seq < before) && n.streams.accept(m.Stream, m.Seq, m.Rooms, room) {
+			n.fanoutBroadcast(m, m.Offset)
+		}
+	}
+}
+
+// ResyncStreams implements Resyncer.
+func (l *localSide) ResyncStreams() { l.ns().resyncStreams() }
+
+// resyncStreams fills, for every stream whose room this node has hosted
+// without a break since it last delivered one of its broadcasts, what was
+// published after that (the gap filler, FillStreamGaps, up to the newest).
+// A broker calls it when it may have lost broadcasts with nothing after
+// them to show the gap: once it is subscribed again after an outage. It
+// reads the filler once per such stream: call it on a goroutine of its
+// own.
+func (n *Namespace) resyncStreams() {
+	if n.gapFiller.Load() == nil {
+		return
+	}
+	for _, st := range n.streams.snapshot() {
+		if len(st.rooms) != 1 {
+			continue
+		}
+		n.streamMu.Lock()
+		n.mu.RLock()
+		room := n.roomBirth[st.rooms[0]]
+		n.mu.RUnlock()
+		n.fillGap(st.stream, 0, room)
+		n.streamMu.Unlock()
+	}
+}
+
+// fanoutBroadcast hands b's packet to b's recipients on this node.
 //
 // With connection-state recovery on (ADR 0023), an EVENT that is not
 // volatile gets its offset (the broker's, or one the namespace's memory
 // history assigns when offset is "", recording it) appended to its
 // arguments, once for every recipient; a socket being recovered gets it in
-// its buffer, in the same read-locked step as the selection.
-func (n *Namespace) deliver(b *Broadcast, offset string) {
-	if b.Stream != "" && !n.streams.accept(b.Stream, b.Seq) {
-		return
-	}
+// its buffer, in the same read-locked step as the selection. A broadcast
+// filled from the log (fillGap) comes with no offset and gets one here too.
+func (n *Namespace) fanoutBroadcast(b *Broadcast, offset string) {
 	p := b.Packet
 	if n.server.recovery != nil && recordable(b) {
 		if offset == "" && n.history != nil {

@@ -21,6 +21,11 @@ type Namespace struct {
 	mu      sync.RWMutex
 	sockets map[string]*Socket
 	rooms   map[string]map[*Socket]struct{}
+	// roomBirth numbers each room when its first member joins (from
+	// births), and forgets it with its last member: a stream's gap is
+	// filled only in a room hosted here without a break (local.go).
+	roomBirth map[string]uint64
+	births    uint64
 
 	hmu    sync.RWMutex // the handlers below
 	mws    []func(s *Socket) error
@@ -28,8 +33,6 @@ type Namespace struct {
 	onSSE  []serverSideHandler
 	admits []func(e *Event) bool
 
-	// streams is the last Seq delivered per Broadcast.Stream.
-	streams streamSeqs
 	// history keeps the recordable broadcasts for connection-state
 	// recovery when the broker keeps none (recovery.go); nil otherwise.
 	history *history
@@ -40,6 +43,13 @@ type Namespace struct {
 	npending atomic.Int32
 	// keepRoom filters the rooms of a recovered session (nil: all kept).
 	keepRoom func(s *Socket, room string) bool
+	// streams is the last Seq delivered per Broadcast.Stream; streamMu
+	// makes a stream's check and fan-out one step (local.go).
+	streams  streamSeqs
+	streamMu sync.Mutex
+	// gapFiller gives the broadcasts of a stream this node missed
+	// (FillStreamGaps); nil: a gap is delivered as it is.
+	gapFiller atomic.Pointer[GapFiller]
 	// nextAck numbers the ack ids of the namespace's packets: one counter
 	// for every socket, as Node's, so one broadcast asking for acks has
 	// one id (and one encoding) for every recipient.
@@ -58,11 +68,33 @@ func newNamespace(name string, srv *Server) *Namespace {
 		sockets: make(map[string]*Socket),
 		rooms:   make(map[string]map[*Socket]struct{}),
 		streams: streamSeqs{limit: defaultStreamsLimit},
+
+		roomBirth: make(map[string]uint64),
 	}
 	if r := srv.recovery; r != nil && !r.brokerHistory() {
 		n.history = newHistory(r.cfg, srv.cfg.Now)
 	}
 	return n
+}
+
+// GapFiller returns the broadcasts of stream after Seq after and before
+// Seq before (before 0: up to the newest), in Seq order, from where the
+// publisher keeps them (an event log); those it cannot give it leaves out.
+// It runs on the delivering goroutine (a broker's reader), so it should
+// bound its own wait.
+type GapFiller func(stream string, after, before int64) []*Broadcast
+
+// FillStreamGaps makes the namespace ask fill for what a stream's
+// broadcast skipped (Broadcast.Stream, BroadcastOperator.Sequenced): when
+// this node delivered Seq 6 of a stream last and Seq 9 arrives, 7 and 8
+// are asked for and delivered first. Without it (the default) 9 is
+// delivered as it is. Set it before the namespace delivers.
+func (n *Namespace) FillStreamGaps(fill GapFiller) {
+	if fill == nil {
+		n.gapFiller.Store(nil)
+		return
+	}
+	n.gapFiller.Store(&fill)
 }
 
 // Name returns the namespace name, e.g. "/".
@@ -203,6 +235,8 @@ func (n *Namespace) joinLocked(s *Socket, rooms []string, record bool) (joined [
 		if set == nil {
 			set = make(map[*Socket]struct{})
 			n.rooms[r] = set
+			n.births++
+			n.roomBirth[r] = n.births
 		}
 		set[s] = struct{}{}
 		if record {
@@ -249,6 +283,7 @@ func (n *Namespace) delMemberLocked(room string, s *Socket) {
 		delete(set, s)
 		if len(set) == 0 {
 			delete(n.rooms, room)
+			delete(n.roomBirth, room)
 		}
 	}
 }
@@ -263,6 +298,17 @@ func (n *Namespace) FilterRecoveredRooms(keep func(s *Socket, room string) bool)
 	n.hmu.Lock()
 	n.keepRoom = keep
 	n.hmu.Unlock()
+}
+
+// roomBirthOf returns the roomBirth of b's room when b goes to one room
+// that is hosted here, else 0.
+func (n *Namespace) roomBirthOf(b *Broadcast) uint64 {
+	if len(b.Rooms) != 1 {
+		return 0
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.roomBirth[b.Rooms[0]]
 }
 
 // socketRooms returns the rooms of s, its own id first; none once it left

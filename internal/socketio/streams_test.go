@@ -17,7 +17,7 @@ func TestStreamSeqsAcceptOnceInOrder(t *testing.T) {
 		{"42", 4, true}, // a gap is delivered: the client sees it and catches up
 		{"42", 3, false},
 	} {
-		if got := m.accept(c.stream, c.seq); got != c.want {
+		if got := m.accept(c.stream, c.seq, nil, 0); got != c.want {
 			t.Fatalf("accept(%s, %d) = %v, want %v", c.stream, c.seq, got, c.want)
 		}
 	}
@@ -26,21 +26,21 @@ func TestStreamSeqsAcceptOnceInOrder(t *testing.T) {
 func TestStreamSeqsStayBounded(t *testing.T) {
 	m := streamSeqs{limit: 10}
 	for i := range 1000 {
-		m.accept(fmt.Sprint(i), 1)
+		m.accept(fmt.Sprint(i), 1, nil, 0)
 		if n := len(m.cur) + len(m.prev); n > 10 {
 			t.Fatalf("%d streams remembered after %d, limit 10", n, i+1)
 		}
 	}
 	// The most recent ones are still known.
-	if m.accept("999", 1) || m.accept("995", 1) {
+	if m.accept("999", 1, nil, 0) || m.accept("995", 1, nil, 0) {
 		t.Fatal("a recent stream's seq was forgotten")
 	}
 	// A stream seen again moves to the current generation.
-	m.accept("994", 2)
+	m.accept("994", 2, nil, 0)
 	for i := range 5 {
-		m.accept(fmt.Sprint("x", i), 1)
+		m.accept(fmt.Sprint("x", i), 1, nil, 0)
 	}
-	if m.accept("994", 2) {
+	if m.accept("994", 2, nil, 0) {
 		t.Fatal("a stream used again was forgotten")
 	}
 }

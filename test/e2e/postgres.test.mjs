@@ -10,6 +10,7 @@ import { io } from 'socket.io-client';
 import { startServer } from './lib/server.mjs';
 import { scratchDatabase } from './lib/postgres.mjs';
 import { waitFor, until, emitWithAck } from './lib/wait.mjs';
+import { rest } from './lib/cluster.mjs';
 
 // What a process logs when it takes the relay lock.
 const RELAYING = 'relay lock taken';
@@ -28,16 +29,6 @@ async function watcher(srv, transports) {
   if (!s.connected) await waitFor(s, 'connect');
   await emitWithAck(s, 'joinRoom', 'provider-42');
   return { socket: s, got, seqs: () => got.map((c) => c.seq) };
-}
-
-async function rest(srv, token, method, path, body) {
-  const res = await fetch(srv.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
 function consecutive(seqs) {

@@ -66,8 +66,25 @@ func NewClassic(cfg Config) (*Classic, error) {
 		closed:       make(chan struct{}),
 	}
 	c.sub = newSubscriber(rdb, c.health, &c.cfg, c.onMessage)
+	c.sub.onResubscribed = c.resync
 	c.sub.start()
 	return c, nil
+}
+
+// resync has each namespace fill what other nodes published while this
+// node's subscriber was away (pub/sub keeps nothing): their sequenced
+// broadcasts are read again from where the publisher keeps them
+// (socketio.Resyncer; ADR 0027). Each runs on a goroutine of its own and
+// outside the namespace's gate, so that an Unsubscribe or a Close never
+// waits for it.
+func (c *Classic) resync() {
+	for _, n := range c.nsps.all() {
+		var local socketio.Local
+		n.with(func(l socketio.Local) { local = l })
+		if r, ok := local.(socketio.Resyncer); ok {
+			go r.ResyncStreams()
+		}
+	}
 }
 
 // UID returns this node's id in the cluster's messages.

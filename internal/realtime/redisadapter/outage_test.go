@@ -246,7 +246,10 @@ func TestRedisRestart(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			rs := startPrivateRedis(t)
-			cfg := redisadapter.Config{URL: rs.url(), Key: "socket.io", BlockTime: 200 * time.Millisecond, HealthInterval: 200 * time.Millisecond}
+			// A blocking read that nothing ends: the streams reader must say
+			// it is back once Redis answers, not when its read returns
+			// (while a node is not ready it adds nothing to the stream).
+			cfg := redisadapter.Config{URL: rs.url(), Key: "socket.io", BlockTime: time.Hour, HealthInterval: 200 * time.Millisecond}
 			ba, bb := newBroker(t, k, cfg), newBroker(t, k, cfg)
 			a, b := startNode(t, ba), startNode(t, bb)
 			_, _ = a.client("r")
@@ -272,4 +275,61 @@ func TestRedisRestart(t *testing.T) {
 			expect(t, b, cb, sb)
 		})
 	}
+}
+
+// TestClassicResyncAfterOutage: what another node published while this
+// node's subscriber was cut off, with nothing after it to show the gap, is
+// filled from the publisher's log once the subscriber is back (ADR 0027).
+func TestClassicResyncAfterOutage(t *testing.T) {
+	k := kinds[0]
+	if k.name != "classic" {
+		t.Fatalf("kinds[0] is %s", k.name)
+	}
+	key := testKey(t)
+	px := startProxy(t)
+	cut := newBroker(t, k, redisadapter.Config{URL: px.url(), Key: key, HealthInterval: 200 * time.Millisecond})
+	a := startNode(t, newBroker(t, k, redisadapter.Config{Key: key}))
+	b := startNode(t, cut)
+	var mu sync.Mutex
+	var logged []*socketio.Broadcast // the publisher's log of stream "p"
+	b.nsp().FillStreamGaps(func(stream string, after, before int64) []*socketio.Broadcast {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []*socketio.Broadcast
+		for _, bc := range logged {
+			if bc.Stream == stream && bc.Seq > after && (before == 0 || bc.Seq < before) {
+				out = append(out, bc)
+			}
+		}
+		return out
+	})
+	_, _ = a.client("r")
+	cb, sb := b.client("r")
+	emit := func(seq int64) {
+		t.Helper()
+		p, err := socketio.EncodeEvent("/", socketio.NoID, "x", seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		logged = append(logged, &socketio.Broadcast{Namespace: "/", Packet: p, Rooms: []string{"r"}, Stream: "p", Seq: seq})
+		mu.Unlock()
+		if err := a.nsp().To("r").Sequenced("p", seq).Emit("x", seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emit(1)
+	waitEvents(t, cb, `x 1`)
+
+	px.cut()
+	eventually(t, "not ready", func() bool { return cut.Ready(context.Background()) != nil })
+	emit(2) // b is not subscribed: pub/sub drops it for b
+	emit(3)
+	px.restore()
+	waitReady(t, cut)
+	waitEvents(t, cb, `x 2`, `x 3`)
+	emit(3) // a late repeat
+	emit(4)
+	waitEvents(t, cb, `x 4`)
+	expect(t, b, cb, sb)
 }

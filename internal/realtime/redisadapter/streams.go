@@ -230,6 +230,17 @@ func (s *Streams) read() {
 			}
 			s.setLast(last)
 			worked()
+		} else if !ok {
+			// Back after a failure: say so once Redis answers, not after
+			// a blocking read that nothing may end for BlockTime (while
+			// this node is not ready, it adds nothing to the stream).
+			if err := s.reader.Ping(s.ctx).Err(); err != nil {
+				if !fail(err) {
+					return
+				}
+				continue
+			}
+			worked()
 		}
 		res, err := s.reader.XRead(s.ctx, &redis.XReadArgs{
 			Streams: []string{s.cfg.Key, last},

@@ -30,6 +30,13 @@ type subscriber struct {
 	channels map[string]struct{}
 	patterns map[string]struct{}
 	ps       *redis.PubSub // the current connection's, nil between them
+
+	// onResubscribed, when set, is called on the loop's goroutine once a
+	// connection after the first is subscribed to everything (what was
+	// published before then on other nodes never reached this one); it
+	// must not wait. up: a connection was subscribed before (the loop's).
+	onResubscribed func()
+	up             bool
 }
 
 func newSubscriber(rdb *redis.Client, h *health, cfg *Config, handle func(m *redis.Message)) *subscriber {
@@ -143,7 +150,7 @@ func (s *subscriber) run() {
 
 // receive hands messages to handle until the connection fails.
 func (s *subscriber) receive(ps *redis.PubSub, b *backoff) error {
-	pinged, reported := false, false
+	pinged, reported, subscribed := false, false, false
 	for {
 		msg, err := ps.ReceiveTimeout(s.ctx, s.cfg.HealthInterval)
 		if err != nil {
@@ -167,8 +174,19 @@ func (s *subscriber) receive(ps *redis.PubSub, b *backoff) error {
 			b.reset()
 		}
 		pinged = false
-		if m, ok := msg.(*redis.Message); ok {
+		switch m := msg.(type) {
+		case *redis.Message:
 			s.handle(m)
+		case *redis.Pong:
+			if !subscribed {
+				// The answer to run's ping: Redis ran this connection's
+				// subscriptions before it.
+				subscribed = true
+				if s.up && s.onResubscribed != nil {
+					s.onResubscribed()
+				}
+				s.up = true
+			}
 		}
 	}
 }
