@@ -88,11 +88,20 @@ func adminEmit(t *testing.T, c *siotest.Client, id int64, event string, args ...
 	c.Send(p)
 }
 
+// untilTimeout bounds a wait for one /admin packet.
+const untilTimeout = 60 * time.Second
+
 // until returns the arguments of the first /admin event named name (or
 // the ack id, when name is ""), skipping the others.
+// The UI's stats keep arriving, so the client's own guard never fires: a
+// wait gives up after untilTimeout instead of hanging the package.
 func until(t *testing.T, c *siotest.Client, name string, ackID int64, match func(args []any) bool) []any {
 	t.Helper()
+	deadline := time.Now().Add(untilTimeout)
 	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no /admin %q (ack %d) within %s", name, ackID, untilTimeout)
+		}
 		p := c.Next()
 		if p.Namespace != "/admin" {
 			continue
@@ -250,9 +259,26 @@ func TestTwoNodesUISeesTheOtherNodesStatsAndSockets(t *testing.T) {
 	}
 	until(t, c, "server_stats", 0, func(a []any) bool { return a[0].(map[string]any)["serverId"] == "node-b" })
 	// A command from node A's UI acts on node B's socket.
+	// Its ack and node B's room_joined come in either order.
 	adminEmit(t, c, 1, "join", "/", "vip", idB)
-	until(t, c, "", 1, nil)
-	until(t, c, "room_joined", 0, func(a []any) bool { return a[1] == "vip" && a[2] == idB })
+	acked, joined := false, false
+	deadline := time.Now().Add(untilTimeout)
+	for !acked || !joined {
+		if time.Now().After(deadline) {
+			t.Fatalf("join on node B: acked %v, room_joined seen %v", acked, joined)
+		}
+		p := c.Next()
+		if p.Namespace != "/admin" {
+			continue
+		}
+		arr, _ := p.Data.([]any)
+		switch {
+		case p.Type == socketio.PacketAck && p.ID == 1:
+			acked = true
+		case p.Type == socketio.PacketEvent && len(arr) >= 4 && arr[0] == "room_joined" && arr[2] == "vip" && arr[3] == idB:
+			joined = true
+		}
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
