@@ -426,6 +426,33 @@ type pendingRecovery struct {
 	rooms []string // its own id first
 	buf   []*Packet
 	offs  []string
+	seqs  []streamSeq // each buffered broadcast's Stream and Seq
+}
+
+// streamSeq is a broadcast's place in its ordered stream (Broadcast.Stream,
+// Seq); the zero value for a broadcast of no stream.
+type streamSeq struct {
+	stream string
+	seq    int64
+}
+
+// replayed is what one recovery has sent of each stream: a broadcast
+// republished by the relay (at-least-once, ADR 0014) is in a broker's
+// history twice, under two offsets, and a recovering client gets its Seq
+// once.
+type replayed map[string]int64
+
+// first reports whether ss is the first of its Seq (or later) sent in this
+// replay, and records it. Broadcasts of no stream always are.
+func (r replayed) first(ss streamSeq) bool {
+	if ss.stream == "" {
+		return true
+	}
+	if last, ok := r[ss.stream]; ok && ss.seq <= last {
+		return false
+	}
+	r[ss.stream] = ss.seq
+	return true
 }
 
 // recoverPending adds the broadcasts that select a recovering socket to
@@ -437,6 +464,7 @@ func (n *Namespace) bufferPendingLocked(b *Broadcast, p *Packet, offset string) 
 		if selects(pr.rooms, b) {
 			pr.buf = append(pr.buf, p)
 			pr.offs = append(pr.offs, offset)
+			pr.seqs = append(pr.seqs, streamSeq{b.Stream, b.Seq})
 		}
 	}
 }

@@ -129,14 +129,15 @@ func (n *Namespace) completeRecovery(s *Socket, r *restored) {
 	n.joinLocked(s, r.pr.rooms[1:], false)
 	c.sendPacket(PacketConnect, n.name, map[string]any{"sid": s.id, "pid": s.pid})
 	sent := 0
+	seen := replayed{}
 	for _, b := range r.missed {
-		if b.Packet != nil && selects(r.pr.rooms, b) {
+		if b.Packet != nil && selects(r.pr.rooms, b) && seen.first(streamSeq{b.Stream, b.Seq}) {
 			_ = c.send(b.Packet.withOffset(b.Offset))
 			sent++
 		}
 	}
 	for i, p := range r.pr.buf {
-		if off := r.pr.offs[i]; off == "" || offsetAfter(off, r.last) {
+		if off := r.pr.offs[i]; (off == "" || offsetAfter(off, r.last)) && seen.first(r.pr.seqs[i]) {
 			_ = c.send(p)
 			sent++
 		}
