@@ -467,3 +467,70 @@ func TestDrainPublishesWhatIsCommitted(t *testing.T) {
 		t.Fatalf("second Drain: %v", err)
 	}
 }
+
+// markingLog is an eventLog with a relay.MarkingReader made of its
+// MarkPublished and Unpublished, counting the calls of each kind.
+type markingLog struct {
+	*eventLog
+	mu             sync.Mutex
+	marks, markAnd int // MarkPublished, MarkAndReadUnpublished calls
+}
+
+func (l *markingLog) MarkPublished(ctx context.Context, upTo []relay.Position) error {
+	l.mu.Lock()
+	l.marks++
+	l.mu.Unlock()
+	return l.eventLog.MarkPublished(ctx, upTo)
+}
+
+func (l *markingLog) MarkAndReadUnpublished(ctx context.Context, upTo []relay.Position, limit int) ([]availability.Change, error) {
+	l.mu.Lock()
+	l.markAnd++
+	l.mu.Unlock()
+	if err := l.eventLog.MarkPublished(ctx, upTo); err != nil {
+		return nil, err
+	}
+	return l.eventLog.Unpublished(ctx, limit)
+}
+
+func (l *markingLog) calls() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("marks %d, marks with a read %d", l.marks, l.markAnd)
+}
+
+// TestMarksWithTheNextRead: on a log with a MarkingReader, what a round
+// published is marked by the next round's read, or on its own once no round
+// came for a moment; each change is published once.
+func TestMarksWithTheNextRead(t *testing.T) {
+	db := openDB(t)
+	log := &markingLog{eventLog: &eventLog{EventLog: db}}
+	clock := relaytest.NewClock(t0)
+	rec := relaytest.NewRecorder()
+	start(t, log, rec, clock, nil)
+	clock.WaitForTimers(t, 1) // idle after its first round
+
+	write(t, db, "42", 0, t0)
+	rec.WaitLen(t, 1)
+	clock.WaitForTimers(t, 1)
+	if un, _ := db.Unpublished(context.Background(), 10); len(un) != 1 || log.calls() != "marks 0, marks with a read 0" {
+		t.Fatalf("after the first round: unpublished %v, %s", un, log.calls())
+	}
+
+	write(t, db, "42", 1, t0)
+	rec.WaitLen(t, 2)
+	clock.WaitForTimers(t, 1)
+	un, _ := db.Unpublished(context.Background(), 10)
+	if len(un) != 1 || un[0].Seq != 2 || log.calls() != "marks 0, marks with a read 1" {
+		t.Fatalf("after the second round: unpublished %v, %s", un, log.calls())
+	}
+
+	clock.Advance(poll) // past the mark delay: no round came
+	clock.WaitForTimers(t, 1)
+	if un, _ := db.Unpublished(context.Background(), 10); len(un) != 0 || log.calls() != "marks 1, marks with a read 1" {
+		t.Fatalf("after the mark delay: unpublished %v, %s", un, log.calls())
+	}
+	if got := strings.Join(rec.Keys(), " "); got != "42:1 42:2" {
+		t.Fatalf("published %s", got)
+	}
+}
