@@ -40,6 +40,29 @@ func backendCPU(b *testing.B, db *postgres.DB) float64 {
 	return sum
 }
 
+// openWithSlot opens and migrates the database at dbURL with maxConns
+// connections (closed when b ends) and creates one slot of provider 42.
+func openWithSlot(b *testing.B, dbURL string, maxConns int) (*postgres.DB, availability.Change) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: maxConns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	c, err := db.CreateSlot(ctx, slotAt("42", 0, 30), t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, c
+}
+
+// note is a PATCH of the note alone.
+func note(cur availability.Slot) (availability.Slot, error) { cur.Note = "x"; return cur, nil }
+
 // BenchmarkPatchSlot is a PATCH's store work alone: one connection, no
 // relay. It reports the database backends' CPU per PATCH beside ours.
 // EVENTIDE_BENCH_PG_OPTIONS adds server settings to the connection, e.g.
@@ -55,19 +78,7 @@ func BenchmarkPatchSlot(b *testing.B) {
 		dbURL += sep + "options=" + strings.ReplaceAll(url.QueryEscape("-c "+o), "+", "%20")
 	}
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	c, err := db.CreateSlot(ctx, slotAt("42", 0, 30), t0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	note := func(cur availability.Slot) (availability.Slot, error) { cur.Note = "x"; return cur, nil }
+	db, c := openWithSlot(b, dbURL, 1)
 	cpu0 := backendCPU(b, db)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -99,19 +110,7 @@ func BenchmarkRelayRound(b *testing.B) {
 	for _, mode := range []string{"mark-then-read", "mark-and-read"} {
 		b.Run(mode, func(b *testing.B) {
 			ctx := context.Background()
-			db, err := postgres.Open(ctx, pgtest.NewDatabase(b), postgres.Config{MaxConns: 2})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
-			c, err := db.CreateSlot(ctx, slotAt("42", 0, 30), t0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			note := func(cur availability.Slot) (availability.Slot, error) { cur.Note = "x"; return cur, nil }
+			db, c := openWithSlot(b, pgtest.NewDatabase(b), 2)
 			last := c.Seq
 			var self, backend float64
 			b.ReportAllocs()
@@ -125,6 +124,7 @@ func BenchmarkRelayRound(b *testing.B) {
 				b.StartTimer()
 				upTo := []relay.Position{{ProviderID: "42", Seq: last}}
 				var got []availability.Change
+				var err error
 				if mode == "mark-then-read" {
 					if err = db.MarkPublished(ctx, upTo); err == nil {
 						got, err = db.Unpublished(ctx, 256)
