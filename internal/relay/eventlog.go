@@ -49,19 +49,6 @@ type Tailer interface {
 	Tail() <-chan availability.Change
 }
 
-// MarkingReader is an optional EventLog capability, for a store that is a
-// round trip away (PostgreSQL): it marks what was published and reads what
-// is not in one round trip. A relay on such a log (without a Tailer) leaves
-// what a round published pending and marks it with the next round's read,
-// or after a moment without one, instead of marking at the end of every
-// round (ADR 0030).
-type MarkingReader interface {
-	// MarkAndReadUnpublished is MarkPublished(ctx, upTo) followed by
-	// Unpublished(ctx, limit). On an error the marks may or may not have
-	// been made (making them again is harmless).
-	MarkAndReadUnpublished(ctx context.Context, upTo []Position, limit int) ([]availability.Change, error)
-}
-
 // Position is a point in one provider's event stream.
 type Position struct {
 	ProviderID string

@@ -15,9 +15,7 @@ const maxCursors = 1 << 16
 // Changes handed over from the tail are marked published in batches: when
 // markBatch are pending, or when none has come for markDelay. A mark is a
 // write transaction; one per change cost about a third of the e2e latency.
-// On a log with a MarkingReader, what a round published is marked by the
-// next round's read, or after markDelay without one. A crash publishes at
-// most these again.
+// A crash publishes at most these again.
 const (
 	markBatch = 64
 	markDelay = 50 * time.Millisecond
@@ -42,10 +40,6 @@ type term struct {
 	tail   <-chan availability.Change
 	synced bool
 
-	// marker is the log's MarkingReader, when it has one and no Tailer:
-	// a round's publications are then marked by the next round's read.
-	marker MarkingReader
-
 	// markFailed says the last flush failed: retry after the poll
 	// interval, not the mark delay.
 	markFailed bool
@@ -68,9 +62,6 @@ func (r *Relay) lead(lctx context.Context) {
 
 	t := &term{r: r, ctx: work, cursor: map[string]int64{}, pending: map[string]int64{}}
 	t.tailer, _ = r.cfg.Log.(Tailer)
-	if t.tailer == nil {
-		t.marker, _ = r.cfg.Log.(MarkingReader)
-	}
 	defer t.flush() // what was published is marked before the term ends
 	defer t.finish()
 
@@ -135,8 +126,19 @@ func (t *term) finish() {
 // moved on; ok that nothing failed.
 func (t *term) round() (more, ok bool) {
 	r := t.r
-	batch, ok := t.read()
-	if !ok {
+	if !t.flush() {
+		return false, false
+	}
+	if t.tailer != nil {
+		// Armed before the read: a change committed after it is on the
+		// tail, one committed before is in the read (or both; the cursor
+		// skips the second).
+		t.tail = t.tailer.Tail()
+	}
+	t.synced = false
+	batch, err := r.cfg.Log.Unpublished(t.ctx, r.cfg.BatchSize)
+	if err != nil {
+		r.fail("read unpublished events", err)
 		return false, false
 	}
 	published := 0
@@ -162,7 +164,7 @@ func (t *term) round() (more, ok bool) {
 		r.recovered()
 		t.synced = !full
 	}
-	if published > 0 && t.marker == nil && !t.flush() {
+	if published > 0 && !t.flush() {
 		return false, false
 	}
 	if len(blocked) == 0 && !full {
@@ -171,42 +173,6 @@ func (t *term) round() (more, ok bool) {
 		r.observeLag(lag)
 	}
 	return full && published > 0, len(blocked) == 0
-}
-
-// read marks what is pending and reads a batch of unpublished events: in
-// one call to a MarkingReader, else a mark, the tail (re-)armed, and a
-// read. false when something failed (logged).
-func (t *term) read() ([]availability.Change, bool) {
-	r := t.r
-	t.synced = false
-	if t.marker != nil && len(t.pending) > 0 {
-		if t.ctx.Err() != nil {
-			return nil, false // the lead is gone; the next relay publishes them again
-		}
-		batch, err := t.marker.MarkAndReadUnpublished(t.ctx, t.marks(), r.cfg.BatchSize)
-		if err != nil {
-			r.fail("mark events published and read unpublished events", err)
-			t.markFailed = true
-			return nil, false
-		}
-		t.marked()
-		return batch, true
-	}
-	if !t.flush() {
-		return nil, false
-	}
-	if t.tailer != nil {
-		// Armed before the read: a change committed after it is on the
-		// tail, one committed before is in the read (or both; the cursor
-		// skips the second).
-		t.tail = t.tailer.Tail()
-	}
-	batch, err := r.cfg.Log.Unpublished(t.ctx, r.cfg.BatchSize)
-	if err != nil {
-		r.fail("read unpublished events", err)
-		return nil, false
-	}
-	return batch, true
 }
 
 // handOver publishes a change from the tail, and the others already
@@ -278,29 +244,19 @@ func (t *term) flush() bool {
 	if t.ctx.Err() != nil {
 		return false // the lead is gone; the next relay publishes them again
 	}
-	if err := t.r.cfg.Log.MarkPublished(t.ctx, t.marks()); err != nil {
-		t.r.fail("mark events published", err)
-		t.markFailed = true
-		return false
-	}
-	t.marked()
-	return true
-}
-
-// marks returns the pending positions.
-func (t *term) marks() []Position {
 	marks := make([]Position, 0, len(t.pending))
 	for p, seq := range t.pending {
 		marks = append(marks, Position{ProviderID: p, Seq: seq})
 	}
-	return marks
-}
-
-// marked records that the pending positions are marked.
-func (t *term) marked() {
+	if err := t.r.cfg.Log.MarkPublished(t.ctx, marks); err != nil {
+		t.r.fail("mark events published", err)
+		t.markFailed = true
+		return false
+	}
 	t.markFailed = false
 	clear(t.pending)
 	if len(t.cursor) > maxCursors {
 		clear(t.cursor)
 	}
+	return true
 }

@@ -12,10 +12,7 @@ import (
 	"github.com/eventide/realtime/internal/relay"
 )
 
-var (
-	_ relay.EventLog      = (*DB)(nil)
-	_ relay.MarkingReader = (*DB)(nil)
-)
+var _ relay.EventLog = (*DB)(nil)
 
 const eventColumns = "provider_id, seq, action, at, slot_id, start_at, end_at, status, note, version, created_at, updated_at"
 
@@ -26,16 +23,6 @@ const eventColumns = "provider_id, seq, action, at, slot_id, start_at, end_at, s
 const sqlRecord = `WITH e AS (
 		INSERT INTO events (` + eventColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1
 	) SELECT pg_notify($13, '') FROM e`
-
-// sqlUnpublished reads the oldest unpublished events, at most $1.
-const sqlUnpublished = "SELECT " + eventColumns +
-	" FROM events WHERE published_at IS NULL ORDER BY provider_id, seq LIMIT $1"
-
-// sqlMarkPublished marks published, for each provider $1[i], its events up
-// to seq $2[i].
-const sqlMarkPublished = `UPDATE events e SET published_at = now()
-		FROM unnest($1::text[], $2::bigint[]) AS u (provider_id, seq)
-		WHERE e.provider_id = u.provider_id AND e.seq <= u.seq AND e.published_at IS NULL`
 
 func scanChange(row pgx.Row) (availability.Change, error) {
 	var c availability.Change
@@ -132,7 +119,8 @@ func (d *DB) Events(ctx context.Context, providerID string, after int64, limit i
 // by its row lock, so its committed events are always 1..k with no hole,
 // and the unpublished ones a suffix of them.
 func (d *DB) Unpublished(ctx context.Context, limit int) ([]availability.Change, error) {
-	rows, err := d.pool.Query(ctx, sqlUnpublished, limit)
+	rows, err := d.pool.Query(ctx, "SELECT "+eventColumns+
+		" FROM events WHERE published_at IS NULL ORDER BY provider_id, seq LIMIT $1", limit)
 	if err != nil {
 		return nil, wrap("unpublished events", err)
 	}
@@ -156,54 +144,18 @@ func (d *DB) MarkPublished(ctx context.Context, upTo []relay.Position) error {
 	if len(upTo) == 0 {
 		return nil
 	}
-	providers, seqs := positions(upTo)
-	_, err := d.lazyCommit(ctx, sqlMarkPublished, providers, seqs)
+	providers := make([]string, len(upTo))
+	seqs := make([]int64, len(upTo))
+	for i, p := range upTo {
+		providers[i], seqs[i] = p.ProviderID, p.Seq
+	}
+	_, err := d.lazyCommit(ctx, `UPDATE events e SET published_at = now()
+		FROM unnest($1::text[], $2::bigint[]) AS u (provider_id, seq)
+		WHERE e.provider_id = u.provider_id AND e.seq <= u.seq AND e.published_at IS NULL`, providers, seqs)
 	if err != nil {
 		return wrap("mark published", err)
 	}
 	return nil
-}
-
-// MarkAndReadUnpublished marks as MarkPublished does, then reads as
-// Unpublished does, in one round trip: the relay's round costs the leading
-// process one exchange with the database instead of two (ADR 0030). When
-// nothing is to be marked it is Unpublished.
-func (d *DB) MarkAndReadUnpublished(ctx context.Context, upTo []relay.Position, limit int) ([]availability.Change, error) {
-	if len(upTo) == 0 {
-		return d.Unpublished(ctx, limit)
-	}
-	providers, seqs := positions(upTo)
-	conn, err := d.pool.Acquire(ctx)
-	if err != nil {
-		return nil, wrap("mark published", err)
-	}
-	defer conn.Release()
-	var out []availability.Change
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SET LOCAL synchronous_commit = off")
-	b.Queue(sqlMarkPublished, providers, seqs)
-	b.Queue("COMMIT")
-	b.Queue(sqlUnpublished, limit).Query(func(rows pgx.Rows) error {
-		var err error
-		out, err = collectChanges(rows)
-		return err
-	})
-	if err := conn.SendBatch(context.WithoutCancel(ctx), b).Close(); err != nil {
-		rollback(context.WithoutCancel(ctx), conn)
-		return nil, wrap("mark published and read unpublished events", err)
-	}
-	return out, nil
-}
-
-// positions splits upTo into the arrays sqlMarkPublished takes.
-func positions(upTo []relay.Position) (providers []string, seqs []int64) {
-	providers = make([]string, len(upTo))
-	seqs = make([]int64, len(upTo))
-	for i, p := range upTo {
-		providers[i], seqs[i] = p.ProviderID, p.Seq
-	}
-	return providers, seqs
 }
 
 // lazyCommit runs one statement in a transaction whose COMMIT does not wait
