@@ -191,6 +191,14 @@ type uring struct {
 	op    uint8 // the send opcode (the batcher's)
 
 	refusal error // why the kernel refused the last batch's sends; nil if it did not
+
+	// The batch holdAndSubmit works on, and holders[k], the function it
+	// hands to the RawConn.Control of items[sub[k]]: made once per depth
+	// and kept, as a closure made per connection and batch was one heap
+	// allocation per send (ADR 0030).
+	items   []SendItem
+	sub     []int
+	holders []func(fd uintptr)
 }
 
 func newURing(entries uint32, op uint8) (*uring, error) {
@@ -322,6 +330,26 @@ func (b *Batcher) send(items []SendItem) {
 // other, so every descriptor stays open, then submits the sends. A
 // connection whose descriptor is already gone gets ErrClosed and is left out.
 func holdAndSubmit(r *uring, items []SendItem, sub []int, k int) {
+	r.items, r.sub = items, sub
+	for len(r.holders) < len(sub) {
+		r.holders = append(r.holders, r.holder(len(r.holders)))
+	}
+	r.hold(k)
+	r.items, r.sub = nil, nil
+}
+
+// holder returns the function that records the descriptor of
+// items[sub[k]] and holds the next one.
+func (r *uring) holder(k int) func(fd uintptr) {
+	return func(fd uintptr) {
+		r.items[r.sub[k]].fd = fd
+		r.hold(k + 1)
+	}
+}
+
+// hold is holdAndSubmit's step k, on the batch r.items, r.sub.
+func (r *uring) hold(k int) {
+	items, sub := r.items, r.sub
 	if k == len(sub) {
 		live := sub[:0] // the outer calls are done reading sub
 		for _, i := range sub {
@@ -344,13 +372,9 @@ func holdAndSubmit(r *uring, items []SendItem, sub []int, k int) {
 		return
 	}
 	it := &items[sub[k]]
-	err := it.Conn.rc.Control(func(fd uintptr) {
-		it.fd = fd
-		holdAndSubmit(r, items, sub, k+1)
-	})
-	if err != nil { // closed meanwhile
+	if err := it.Conn.rc.Control(r.holders[k]); err != nil { // closed meanwhile
 		it.Rest, it.Err = it.Frames, ErrClosed
-		holdAndSubmit(r, items, sub, k+1)
+		r.hold(k + 1)
 	}
 }
 

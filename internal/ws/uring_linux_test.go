@@ -237,3 +237,37 @@ func BenchmarkSendBatchFallback(b *testing.B) {
 	defer bt.Close()
 	benchSendBatch(b, bt.Send)
 }
+
+// TestSendBatchesOfChangingSize sends batches of 2, 5 and 3 connections in
+// turn through one Batcher (its rings keep what a batch of each size needs
+// and reuse it): every connection gets its frames, in order.
+func TestSendBatchesOfChangingSize(t *testing.T) {
+	b := NewBatcher()
+	t.Cleanup(func() { b.Close() })
+	const n = 5
+	conns := make([]*Conn, n)
+	clis := make([]net.Conn, n)
+	for i := range n {
+		conns[i], clis[i] = tcpPair(t)
+	}
+	want := make([][][]byte, n)
+	for round, size := range []int{2, 5, 3} {
+		items := make([]SendItem, size)
+		for i := range size {
+			msg := numbered(round*n+i, 100+i)
+			want[i] = append(want[i], msg)
+			items[i] = SendItem{Conn: conns[i], Frames: [][]byte{AppendFrame(nil, OpText, msg)}}
+		}
+		b.Send(items)
+		for i := range items {
+			if items[i].Err != nil || items[i].Rest != nil {
+				t.Fatalf("batch of %d, connection %d: %v, rest %d frames", size, i, items[i].Err, len(items[i].Rest))
+			}
+		}
+	}
+	for i := range n {
+		if err := readAll(t, clis[i], want[i]); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+}
