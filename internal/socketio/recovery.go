@@ -257,10 +257,16 @@ type history struct {
 	maxCount int
 }
 
+// histEntry is one recorded event: a broadcast (b), or an event emitted to
+// one socket (p to the socket id to, b nil), which keeps no Broadcast: a
+// socket's own events (the answer to each joinRoom) are most of the
+// history of a server whose clients join and idle.
 type histEntry struct {
 	offset uint64
 	at     time.Time
 	b      *Broadcast
+	p      *Packet
+	to     string
 	size   int
 }
 
@@ -283,16 +289,25 @@ func packetSize(p *Packet) int {
 
 // add records b and returns its offset.
 func (h *history) add(b *Broadcast) string {
-	size := packetSize(b.Packet) + entryOverhead
+	return h.record(histEntry{b: b, size: packetSize(b.Packet) + entryOverhead})
+}
+
+// addTo records p, emitted to the socket whose id is to alone, and returns
+// its offset: after gives it back as a broadcast to that socket's room.
+func (h *history) addTo(p *Packet, to string) string {
+	return h.record(histEntry{p: p, to: to, size: packetSize(p) + entryOverhead})
+}
+
+func (h *history) record(e histEntry) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
-	off := h.next
+	e.offset, e.at = h.next, now
 	h.next++
-	h.entries = append(h.entries, histEntry{offset: off, at: now, b: b, size: size})
-	h.bytes += size
+	h.entries = append(h.entries, e)
+	h.bytes += e.size
 	h.trimLocked(now)
-	return strconv.FormatUint(off, 10)
+	return strconv.FormatUint(e.offset, 10)
 }
 
 func (h *history) trimLocked(now time.Time) {
@@ -317,10 +332,12 @@ func (h *history) trimLocked(now time.Time) {
 	}
 }
 
-// after returns the broadcasts after offset, each with its Offset, and
-// the last offset assigned; ok is false when offset is not one the history
-// can answer for (never assigned, or entries after it were dropped).
-func (h *history) after(offset string) (out []*Broadcast, last string, ok bool) {
+// after returns the broadcasts after offset, each with its Offset (an
+// event emitted to one socket as a broadcast of namespace nsp to its
+// room), and the last offset assigned; ok is false when offset is not one
+// the history can answer for (never assigned, or entries after it were
+// dropped).
+func (h *history) after(nsp, offset string) (out []*Broadcast, last string, ok bool) {
 	n, err := strconv.ParseUint(offset, 10, 64)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -330,7 +347,12 @@ func (h *history) after(offset string) (out []*Broadcast, last string, ok bool) 
 	}
 	for _, e := range h.entries[h.head:] {
 		if e.offset > n {
-			c := *e.b
+			var c Broadcast
+			if e.b != nil {
+				c = *e.b
+			} else {
+				c = Broadcast{Namespace: nsp, Packet: e.p, Rooms: []string{e.to}}
+			}
 			c.Offset = strconv.FormatUint(e.offset, 10)
 			out = append(out, &c)
 		}

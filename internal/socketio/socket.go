@@ -273,10 +273,10 @@ func (s *Socket) Emit(event string, args ...any) error {
 // its id cannot be pending while it is connected. "" when the broker
 // failed: the event goes without an offset (not recoverable).
 func (n *Namespace) recordEmit(s *Socket, p *Packet) string {
-	b := &Broadcast{Namespace: n.name, Packet: p, Rooms: []string{s.id}}
 	if n.history != nil {
-		return n.history.add(b)
+		return n.history.addTo(p, s.id)
 	}
+	b := &Broadcast{Namespace: n.name, Packet: p, Rooms: []string{s.id}}
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryIOTimeout)
 	defer cancel()
 	offset, err := n.server.broker.Publish(ctx, b)
