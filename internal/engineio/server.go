@@ -56,6 +56,7 @@ type Server struct {
 	limits *limits.Reporter
 	clock  Clock
 	epoch  time.Time // Conn.timerAt counts from here
+	hb     heartbeats
 
 	mu       sync.Mutex
 	conns    map[string]*Conn
@@ -167,6 +168,7 @@ func (s *Server) Pending() int {
 // the poller and the batcher. Safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.res.close(s.log)
+	defer s.hb.stop()
 	for _, c := range s.refuseNew() {
 		c.closeNow(ReasonServerShutdown)
 	}
@@ -377,7 +379,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		}
 	}
 
-	c := &Conn{srv: s, id: newSID(), proto: uint8(proto), hs: hs, b64: b64, transport: transport, pending: true}
+	c := &Conn{srv: s, id: newSID(), proto: uint8(proto), hs: hs, b64: b64, transport: transport, pending: true, hbIndex: -1}
 	c.queue = append(c.queue, s.openPacket(c.id, transport))
 
 	s.mu.Lock()
