@@ -44,14 +44,13 @@ type Conn struct {
 	recvMu sync.Mutex
 	recv   Receiver
 
-	mu        sync.Mutex
-	transport string
-	queue     []*Message
-	ws        *ws.Conn                 // the WebSocket once the transport is websocket
-	poll      chan struct{}            // closed to wake the pending GET poll
-	post      *http.ResponseController // the POST whose body is being read, aborted if the session ends
-	probe     *ws.Conn                 // WebSocket being upgraded to
-	timerAt   time.Duration            // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
+	mu      sync.Mutex
+	queue   []*Message
+	ws      *ws.Conn                 // the WebSocket once the transport is websocket
+	poll    chan struct{}            // closed to wake the pending GET poll
+	post    *http.ResponseController // the POST whose body is being read, aborted if the session ends
+	probe   *ws.Conn                 // WebSocket being upgraded to
+	timerAt time.Duration            // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
 
 	proto     uint8 // 3 or 4; immutable
 	b64       bool  // v3 polling client asked for base64 binary (b64=1); immutable
@@ -63,6 +62,7 @@ type Conn struct {
 	posting   bool // a POST is being served
 	awaitPong bool
 	pending   bool // not admitted yet: counted in srv.pending
+	onWS      bool // the transport is websocket (from the handshake, or upgraded); a flag, not the name: a word less per session
 
 	hbIndex int32 // place in srv.hb, -1 when not there; under srv.hb.mu
 }
@@ -77,7 +77,10 @@ func (c *Conn) Protocol() int { return int(c.proto) }
 func (c *Conn) Transport() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.transport
+	if c.onWS {
+		return transportWebSocket
+	}
+	return transportPolling
 }
 
 // Request returns the handshake request (URL with query, Host, RemoteAddr,

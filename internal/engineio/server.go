@@ -379,7 +379,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		}
 	}
 
-	c := &Conn{srv: s, id: newSID(), proto: uint8(proto), hs: hs, b64: b64, transport: transport, pending: true, hbIndex: -1}
+	c := &Conn{srv: s, id: newSID(), proto: uint8(proto), hs: hs, b64: b64, onWS: transport == transportWebSocket, pending: true, hbIndex: -1}
 	c.queue = append(c.queue, s.openPacket(c.id, transport))
 
 	s.mu.Lock()
