@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/eventide/realtime/internal/ws"
 )
@@ -842,4 +843,26 @@ func TestHeartbeatSharedTimer(t *testing.T) {
 	clk.Advance(20 * time.Second)
 	ss[0].r.wantClose(t, ReasonPingTimeout)
 	ss[2].r.wantClose(t, ReasonPingTimeout)
+}
+
+// Sessions opened with the same request target keep one copy of it; each
+// still sees its own request.
+func TestHandshakeTargetShared(t *testing.T) {
+	e := newEnv(t, Config{})
+	var conns []*Conn
+	for _, q := range []string{"EIO=4&transport=websocket", "EIO=4&transport=websocket", "EIO=4&transport=websocket&x=1"} {
+		c := e.dial(q)
+		readWS(t, c)
+		conns = append(conns, e.nextConn().conn)
+	}
+	data := func(c *Conn) *byte { return unsafe.StringData(c.hs.target) }
+	if data(conns[0]) != data(conns[1]) {
+		t.Fatal("two sessions with the same target keep two copies")
+	}
+	if got := conns[2].Request().URL.Query().Get("x"); got != "1" {
+		t.Fatalf("the third session's request has x=%q", got)
+	}
+	if got := conns[1].Request().URL.RawQuery; got != "EIO=4&transport=websocket" {
+		t.Fatalf("the second session's query is %q", got)
+	}
 }

@@ -57,6 +57,7 @@ type Server struct {
 	clock  Clock
 	epoch  time.Time // Conn.timerAt counts from here
 	hb     heartbeats
+	hstr   handshakeStrings
 
 	mu       sync.Mutex
 	conns    map[string]*Conn
@@ -349,6 +350,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		writeErrorStatus(w, http.StatusRequestHeaderFieldsTooLarge, codeBadRequest, "Handshake too large")
 		return
 	}
+	hs = s.hstr.share(hs)
 	// The session is counted as pending from here, before the WebSocket
 	// upgrade, so a refusal is still an HTTP answer.
 	s.mu.Lock()
