@@ -258,16 +258,19 @@ type history struct {
 }
 
 // histEntry is one recorded event: a broadcast (b), or an event emitted to
-// one socket (p to the socket id to, b nil), which keeps no Broadcast: a
-// socket's own events (the answer to each joinRoom) are most of the
-// history of a server whose clients join and idle.
+// one socket (to, its id; b nil), which keeps no Broadcast, and no Packet
+// either unless it has attachments (p): its type and text. A socket's own
+// events (the answer to each joinRoom) are most of the history of a server
+// whose clients join and idle.
 type histEntry struct {
 	offset uint64
 	at     time.Time
 	b      *Broadcast
 	p      *Packet
+	text   []byte
 	to     string
-	size   int
+	size   int32
+	typ    PacketType
 }
 
 func newHistory(cfg Recovery, now func() time.Time) *history {
@@ -289,13 +292,19 @@ func packetSize(p *Packet) int {
 
 // add records b and returns its offset.
 func (h *history) add(b *Broadcast) string {
-	return h.record(histEntry{b: b, size: packetSize(b.Packet) + entryOverhead})
+	return h.record(histEntry{b: b, size: int32(packetSize(b.Packet) + entryOverhead)})
 }
 
 // addTo records p, emitted to the socket whose id is to alone, and returns
 // its offset: after gives it back as a broadcast to that socket's room.
 func (h *history) addTo(p *Packet, to string) string {
-	return h.record(histEntry{p: p, to: to, size: packetSize(p) + entryOverhead})
+	e := histEntry{to: to, size: int32(packetSize(p) + entryOverhead)}
+	if len(p.Attachments) > 0 {
+		e.p = p
+	} else {
+		e.typ, e.text = p.Type, p.Text
+	}
+	return h.record(e)
 }
 
 func (h *history) record(e histEntry) string {
@@ -305,7 +314,7 @@ func (h *history) record(e histEntry) string {
 	e.offset, e.at = h.next, now
 	h.next++
 	h.entries = append(h.entries, e)
-	h.bytes += e.size
+	h.bytes += int(e.size)
 	h.trimLocked(now)
 	return strconv.FormatUint(e.offset, 10)
 }
@@ -319,7 +328,7 @@ func (h *history) trimLocked(now time.Time) {
 			break
 		}
 		h.trimmed = e.offset
-		h.bytes -= e.size
+		h.bytes -= int(e.size)
 		*e = histEntry{}
 		h.head++
 	}
@@ -351,7 +360,11 @@ func (h *history) after(nsp, offset string) (out []*Broadcast, last string, ok b
 			if e.b != nil {
 				c = *e.b
 			} else {
-				c = Broadcast{Namespace: nsp, Packet: e.p, Rooms: []string{e.to}}
+				p := e.p
+				if p == nil {
+					p = &Packet{Type: e.typ, Namespace: nsp, Text: e.text}
+				}
+				c = Broadcast{Namespace: nsp, Packet: p, Rooms: []string{e.to}}
 			}
 			c.Offset = strconv.FormatUint(e.offset, 10)
 			out = append(out, &c)

@@ -216,10 +216,23 @@ func TestHistoryEmitToOneSocket(t *testing.T) {
 		t.Fatalf("after %s: %d missed, ok %v", first, len(missed), ok)
 	}
 	got := missed[0]
-	if got.Offset != off || got.Packet != p || got.Namespace != "/admin" || len(got.Rooms) != 1 || got.Rooms[0] != "sock1" {
+	if got.Offset != off || string(got.Packet.Text) != `2["joined"]` || got.Packet.Type != PacketEvent || got.Packet.Namespace != "/admin" ||
+		got.Namespace != "/admin" || len(got.Rooms) != 1 || got.Rooms[0] != "sock1" {
 		t.Fatalf("the socket's own event came back as %+v", got)
 	}
 	if string(missed[1].Packet.Text) != `2["c"]` || len(missed[1].Rooms) != 0 {
 		t.Fatalf("the broadcast after it came back as %+v", missed[1])
+	}
+}
+
+// An event with attachments emitted to one socket keeps its packet whole.
+func TestHistoryEmitToOneSocketBinary(t *testing.T) {
+	h := newHistory(Recovery{Window: time.Minute, MaxPackets: 10, MaxBytes: 1 << 20}, newClock().Now)
+	first := h.add(&Broadcast{Packet: &Packet{Type: PacketEvent, Text: []byte(`2["a"]`)}})
+	p := &Packet{Type: PacketBinaryEvent, Namespace: "/", Text: []byte(`51-["file",{"_placeholder":true,"num":0}]`), Attachments: [][]byte{{1, 2}}}
+	h.addTo(p, "sock1")
+	missed, _, ok := h.after("/", first)
+	if !ok || len(missed) != 1 || missed[0].Packet != p || missed[0].Rooms[0] != "sock1" {
+		t.Fatalf("after %s: %+v, ok %v", first, missed, ok)
 	}
 }
