@@ -483,6 +483,14 @@ func (s *Socket) onEvent(p *DecodedPacket) {
 			h.fn(e)
 		}
 	}
+	s.nsp.hmu.RLock()
+	nhs := s.nsp.onEvent
+	s.nsp.hmu.RUnlock()
+	for _, h := range nhs {
+		if h.event == e.Name {
+			h.fn(e)
+		}
+	}
 }
 
 // onClose runs the disconnection once: disconnecting handlers (rooms still
@@ -509,5 +517,11 @@ func (s *Socket) onClose(reason string) {
 	s.mu.Unlock()
 	for _, fn := range ed {
 		s.client.run(func() { fn(reason) })
+	}
+	s.nsp.hmu.RLock()
+	nds := s.nsp.onDisc
+	s.nsp.hmu.RUnlock()
+	for _, fn := range nds {
+		s.client.run(func() { fn(s, reason) })
 	}
 }
