@@ -92,23 +92,24 @@ type Socket struct {
 	client  *client
 	created time.Time
 	state   atomic.Int32
+	// recovered tells that the socket took over a previous session; set
+	// before the socket is connected (next to state: no word of its own).
+	recovered bool
 
-	mu           sync.Mutex
-	handlers     []namedHandler // a slice: sockets have few handlers, a map costs more
-	onDisconnect []func(reason string)
-	data         []keyValue     // a slice: sockets hold a few values, a map costs more
-	auth         map[string]any // Handshake.Auth until the connection handlers have run
-	// rare holds what few sockets use (OnAny, OnDisconnecting, acks
-	// awaited), made on first use: one word in every socket instead of
-	// seven keeps an idle socket in a smaller allocation size class.
+	mu   sync.Mutex
+	data []keyValue     // a slice: sockets hold a few values, a map costs more
+	auth map[string]any // Handshake.Auth until the connection handlers have run
+	// rare holds the socket's own handlers (On, OnAny, OnDisconnecting,
+	// OnDisconnect) and the acks awaited, made on first use: an
+	// application that handles events on the namespace (Namespace.OnEvent,
+	// OnDisconnect) leaves it nil, and one word in every socket instead of
+	// thirteen keeps an idle socket in a smaller allocation size class.
 	rare *socketRare
 
 	// pid is the recovery session id (crypto random, sent only in the
-	// CONNECT reply), "" when recovery is off; recovered tells that the
-	// socket took over a previous session. Both are set before the socket
-	// is connected.
-	pid       string
-	recovered bool
+	// CONNECT reply), "" when recovery is off; set before the socket is
+	// connected.
+	pid string
 
 	// rooms are the rooms the socket joined (its own aside), under
 	// nsp.mu: the namespace's room index keeps them per room too.
@@ -117,6 +118,8 @@ type Socket struct {
 
 // socketRare is the part of a Socket that few sockets use; under Socket.mu.
 type socketRare struct {
+	handlers        []namedHandler // a slice: sockets have few handlers, a map costs more
+	onDisconnect    []func(reason string)
 	anyHandlers     []func(e *Event)
 	onDisconnecting []func(reason string)
 	acks            map[int64]func(args []any, err error)
@@ -234,7 +237,8 @@ func (s *Socket) Get(key string) any {
 // in arrival order, off the network reader.
 func (s *Socket) On(event string, fn func(e *Event)) {
 	s.mu.Lock()
-	s.handlers = append(s.handlers, namedHandler{event, fn})
+	r := s.rareLocked()
+	r.handlers = append(r.handlers, namedHandler{event, fn})
 	s.mu.Unlock()
 }
 
@@ -258,7 +262,8 @@ func (s *Socket) OnDisconnecting(fn func(reason string)) {
 // OnDisconnect adds a handler called once the socket has left its rooms.
 func (s *Socket) OnDisconnect(fn func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnect = append(s.onDisconnect, fn)
+	r := s.rareLocked()
+	r.onDisconnect = append(r.onDisconnect, fn)
 	s.mu.Unlock()
 }
 
@@ -468,12 +473,14 @@ func (s *Socket) onEvent(p *DecodedPacket) {
 	if !s.nsp.admit(e) {
 		return
 	}
-	var anys []func(e *Event)
+	var (
+		anys []func(e *Event)
+		hs   []namedHandler
+	)
 	s.mu.Lock()
 	if s.rare != nil {
-		anys = s.rare.anyHandlers
+		anys, hs = s.rare.anyHandlers, s.rare.handlers
 	}
-	hs := s.handlers
 	s.mu.Unlock()
 	for _, fn := range anys {
 		fn(e)
@@ -512,8 +519,11 @@ func (s *Socket) onClose(reason string) {
 	s.nsp.remove(s)
 	s.state.Store(stateClosed)
 	s.failAcks()
+	var ed []func(reason string)
 	s.mu.Lock()
-	ed := s.onDisconnect
+	if s.rare != nil {
+		ed = s.rare.onDisconnect
+	}
 	s.mu.Unlock()
 	for _, fn := range ed {
 		s.client.run(func() { fn(reason) })
