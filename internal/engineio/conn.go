@@ -44,15 +44,13 @@ type Conn struct {
 	recvMu sync.Mutex
 	recv   Receiver
 
-	mu        sync.Mutex
-	transport string
-	queue     []*Message
-	ws        *ws.Conn                 // the WebSocket once the transport is websocket
-	poll      chan struct{}            // closed to wake the pending GET poll
-	post      *http.ResponseController // the POST whose body is being read, aborted if the session ends
-	probe     *ws.Conn                 // WebSocket being upgraded to
-	timer     Timer                    // heartbeat, or the closing deadline
-	timerAt   time.Duration            // when timer is due, from srv.epoch (stale firings are ignored)
+	mu      sync.Mutex
+	queue   []*Message
+	ws      *ws.Conn                 // the WebSocket once the transport is websocket
+	poll    chan struct{}            // closed to wake the pending GET poll
+	post    *http.ResponseController // the POST whose body is being read, aborted if the session ends
+	probe   *ws.Conn                 // WebSocket being upgraded to
+	timerAt time.Duration            // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
 
 	proto     uint8 // 3 or 4; immutable
 	b64       bool  // v3 polling client asked for base64 binary (b64=1); immutable
@@ -64,6 +62,9 @@ type Conn struct {
 	posting   bool // a POST is being served
 	awaitPong bool
 	pending   bool // not admitted yet: counted in srv.pending
+	onWS      bool // the transport is websocket (from the handshake, or upgraded); a flag, not the name: a word less per session
+
+	hbIndex int32 // place in srv.hb, -1 when not there; under srv.hb.mu
 }
 
 // ID returns the session id (sid).
@@ -76,7 +77,10 @@ func (c *Conn) Protocol() int { return int(c.proto) }
 func (c *Conn) Transport() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.transport
+	if c.onWS {
+		return transportWebSocket
+	}
+	return transportPolling
 }
 
 // Request returns the handshake request (URL with query, Host, RemoteAddr,
@@ -343,9 +347,7 @@ func (c *Conn) closeNow(reason string) {
 	c.pollNoop = reason == ReasonTransportClose
 	pending := c.pending
 	c.pending = false
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	c.srv.hb.remove(c)
 	if c.post != nil {
 		// A POST still reading its body would hold its connection and
 		// buffer until its own deadline: the session's end ends it.
@@ -401,12 +403,7 @@ func (c *Conn) startHeartbeatLocked() {
 }
 
 func (c *Conn) resetTimerLocked(d time.Duration) {
-	c.timerAt = c.srv.since() + d
-	if c.timer == nil {
-		c.timer = c.srv.clock.AfterFunc(d, c.onTimer)
-		return
-	}
-	c.timer.Reset(d)
+	c.srv.hb.schedule(c.srv, c, c.srv.since()+d)
 }
 
 func (c *Conn) onTimer() {

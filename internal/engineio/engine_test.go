@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/eventide/realtime/internal/ws"
 )
@@ -782,5 +783,86 @@ func TestHandshakeRequestKept(t *testing.T) {
 	}
 	if len(h.header) > 200 {
 		t.Errorf("kept header block of %d bytes", len(h.header))
+	}
+}
+
+// Sessions opened at different times share the server's one heartbeat
+// timer, and each is pinged at its own time; a closed one is forgotten.
+func TestHeartbeatSharedTimer(t *testing.T) {
+	clk := newFakeClock()
+	e := newEnv(t, Config{Clock: clk}) // pingInterval 25 s, pingTimeout 20 s
+	type sess struct {
+		c *ws.Conn
+		r *recorder
+	}
+	var ss []sess
+	for i := range 3 {
+		if i > 0 {
+			clk.Advance(5 * time.Second)
+		}
+		c := e.dial("EIO=4&transport=websocket")
+		readWS(t, c)
+		ss = append(ss, sess{c, e.nextConn()})
+	}
+	awaiting := func(s sess) bool { return locked(s.r.conn, func(c *Conn) bool { return c.awaitPong }) }
+	// Now 10 s: the sessions are due at 25, 30 and 35 s.
+	for i, s := range ss {
+		clk.Advance(5 * time.Second)
+		if i == 0 {
+			clk.Advance(10 * time.Second)
+		}
+		if _, got := readWS(t, s.c); got != "2" {
+			t.Fatalf("session %d: want ping, got %q", i, got)
+		}
+		for j := i + 1; j < len(ss); j++ {
+			if awaiting(ss[j]) {
+				t.Fatalf("session %d pinged with session %d", j, i)
+			}
+		}
+	}
+	// The second closes; the others answer and are pinged again 25 s on.
+	ss[1].r.conn.closeNow(ReasonTransportClose)
+	ss[1].r.wantClose(t, ReasonTransportClose)
+	e.srv.hb.mu.Lock()
+	n, left := ss[1].r.conn.hbIndex, len(e.srv.hb.q)
+	e.srv.hb.mu.Unlock()
+	if n != -1 || left != 2 {
+		t.Fatalf("closed session scheduled at %d, %d scheduled", n, left)
+	}
+	for _, s := range []sess{ss[0], ss[2]} {
+		writeWS(t, s.c, "3")
+		waitUntil(t, "the pong", func() bool { return !awaiting(s) })
+	}
+	clk.Advance(25 * time.Second)
+	for _, s := range []sess{ss[0], ss[2]} {
+		if _, got := readWS(t, s.c); got != "2" {
+			t.Fatalf("want the second ping, got %q", got)
+		}
+	}
+	// Nobody answers: both time out.
+	clk.Advance(20 * time.Second)
+	ss[0].r.wantClose(t, ReasonPingTimeout)
+	ss[2].r.wantClose(t, ReasonPingTimeout)
+}
+
+// Sessions opened with the same request target keep one copy of it; each
+// still sees its own request.
+func TestHandshakeTargetShared(t *testing.T) {
+	e := newEnv(t, Config{})
+	var conns []*Conn
+	for _, q := range []string{"EIO=4&transport=websocket", "EIO=4&transport=websocket", "EIO=4&transport=websocket&x=1"} {
+		c := e.dial(q)
+		readWS(t, c)
+		conns = append(conns, e.nextConn().conn)
+	}
+	data := func(c *Conn) *byte { return unsafe.StringData(c.hs.target) }
+	if data(conns[0]) != data(conns[1]) {
+		t.Fatal("two sessions with the same target keep two copies")
+	}
+	if got := conns[2].Request().URL.Query().Get("x"); got != "1" {
+		t.Fatalf("the third session's request has x=%q", got)
+	}
+	if got := conns[1].Request().URL.RawQuery; got != "EIO=4&transport=websocket" {
+		t.Fatalf("the second session's query is %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // handshakeInfo is what a session keeps of its handshake request, by value
@@ -62,6 +63,34 @@ func newHandshakeInfo(r *http.Request, keep []string, max int) (h handshakeInfo,
 		}
 	}
 	return handshakeInfo{target: target, header: b.String(), host: r.Host, remote: r.RemoteAddr, tls: r.TLS}, n, true
+}
+
+// handshakeStrings keeps the request target and host of the last
+// handshake, so that sessions whose are the same (every client of an app
+// opening a WebSocket at once: "/socket.io/?EIO=4&transport=websocket")
+// share one copy instead of keeping one each. A polling handshake's target
+// carries socket.io-client's timestamp (t=...) and stays its own.
+type handshakeStrings struct {
+	mu           sync.Mutex
+	target, host string
+}
+
+// share returns h with its target and host replaced by equal strings
+// already kept, and keeps h's for the next handshake.
+func (s *handshakeStrings) share(h handshakeInfo) handshakeInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h.target == s.target {
+		h.target = s.target
+	} else {
+		s.target = h.target
+	}
+	if h.host == s.host {
+		h.host = s.host
+	} else {
+		s.host = h.host
+	}
+	return h
 }
 
 // request rebuilds the handshake request (a GET, without a body).

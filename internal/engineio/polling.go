@@ -95,7 +95,7 @@ func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 		if c.pollNoop {
 			q = noopOnly
 		}
-	case c.transport != transportPolling:
+	case c.onWS:
 		q = noopOnly // upgraded while this poll waited
 	case len(c.queue) > 0:
 		// Also when closing: the close packet goes in the next poll (Close).

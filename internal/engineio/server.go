@@ -56,6 +56,8 @@ type Server struct {
 	limits *limits.Reporter
 	clock  Clock
 	epoch  time.Time // Conn.timerAt counts from here
+	hb     heartbeats
+	hstr   handshakeStrings
 
 	mu       sync.Mutex
 	conns    map[string]*Conn
@@ -167,6 +169,7 @@ func (s *Server) Pending() int {
 // the poller and the batcher. Safe to call twice.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.res.close(s.log)
+	defer s.hb.stop()
 	for _, c := range s.refuseNew() {
 		c.closeNow(ReasonServerShutdown)
 	}
@@ -347,6 +350,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		writeErrorStatus(w, http.StatusRequestHeaderFieldsTooLarge, codeBadRequest, "Handshake too large")
 		return
 	}
+	hs = s.hstr.share(hs)
 	// The session is counted as pending from here, before the WebSocket
 	// upgrade, so a refusal is still an HTTP answer.
 	s.mu.Lock()
@@ -377,7 +381,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		}
 	}
 
-	c := &Conn{srv: s, id: newSID(), proto: uint8(proto), hs: hs, b64: b64, transport: transport, pending: true}
+	c := &Conn{srv: s, id: newSID(), proto: uint8(proto), hs: hs, b64: b64, onWS: transport == transportWebSocket, pending: true, hbIndex: -1}
 	c.queue = append(c.queue, s.openPacket(c.id, transport))
 
 	s.mu.Lock()

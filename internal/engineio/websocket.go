@@ -125,7 +125,7 @@ func (c *Conn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.mu.Lock()
-	if c.state != stateOpen || c.transport != transportPolling || c.probe != nil {
+	if c.state != stateOpen || c.onWS || c.probe != nil {
 		c.mu.Unlock()
 		c.srv.log.Debug("engineio: websocket for a session upgraded or upgrading, closing it", "sid", c.id)
 		_ = wsc.Close()
@@ -190,7 +190,7 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 				return
 			}
 			c.probe, c.probed = nil, false
-			c.transport = transportWebSocket
+			c.onWS = true
 			c.ws = wsc
 			if c.poll != nil {
 				close(c.poll)

@@ -1,7 +1,6 @@
 package netlimit
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
 	"io"
@@ -54,19 +53,55 @@ type Limiter struct {
 	conns map[net.Conn]*entry
 	// waiting holds the connections without a request in progress (new
 	// or idle), longest waiting first: the ones that give way.
-	waiting list.List
+	waiting connList
 	// hijacked holds the hijacked connections, whose closing net/http
 	// does not report: sweep checks them.
-	hijacked  list.List
+	hijacked  connList
 	lastSweep time.Time
 }
 
 // entry is one open connection.
 type entry struct {
-	conn  net.Conn
-	state http.ConnState
-	in    *list.List // waiting, hijacked or nil (a request in progress)
-	elem  *list.Element
+	conn       net.Conn
+	state      http.ConnState
+	in         *connList // waiting, hijacked or nil (a request in progress)
+	prev, next *entry    // in in
+}
+
+// connList is a list of entries linked through the entries themselves: a
+// container/list would add an element (48 bytes) to every connection,
+// which an idle WebSocket keeps for its whole life (ADR 0029).
+type connList struct {
+	head, tail *entry
+	n          int
+}
+
+func (l *connList) Len() int { return l.n }
+
+func (l *connList) pushBack(e *entry) {
+	e.in, e.prev, e.next = l, l.tail, nil
+	if l.tail != nil {
+		l.tail.next = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+	l.n++
+}
+
+func (l *connList) remove(e *entry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.in, e.prev, e.next = nil, nil, nil
+	l.n--
 }
 
 // New returns a Limiter.
@@ -203,20 +238,16 @@ func (l *Limiter) makeRoomForFD() {
 
 // oldestWaiting returns the connection waiting longest, or nil.
 func (l *Limiter) oldestWaiting() *entry {
-	if f := l.waiting.Front(); f != nil {
-		return f.Value.(*entry)
-	}
-	return nil
+	return l.waiting.head
 }
 
 // move takes e off its list and appends it to to (nil: no list).
-func (l *Limiter) move(e *entry, to *list.List) {
+func (l *Limiter) move(e *entry, to *connList) {
 	if e.in != nil {
-		e.in.Remove(e.elem)
-		e.in, e.elem = nil, nil
+		e.in.remove(e)
 	}
 	if to != nil {
-		e.in, e.elem = to, to.PushBack(e)
+		to.pushBack(e)
 	}
 }
 
@@ -234,12 +265,12 @@ func (l *Limiter) sweep(force bool) {
 		return
 	}
 	l.lastSweep = now
-	for el := l.hijacked.Front(); el != nil; {
-		next := el.Next()
-		if e := el.Value.(*entry); !isOpen(e.conn) {
+	for e := l.hijacked.head; e != nil; {
+		next := e.next
+		if !isOpen(e.conn) {
 			l.forget(e)
 		}
-		el = next
+		e = next
 	}
 }
 

@@ -96,10 +96,6 @@ type Gateway struct {
 	svc      *Service
 	// admission holds the event rate limits (admission.go).
 	admission admission
-
-	// The room handlers are built once and shared by every socket (they
-	// find their socket in the event), so a connection costs no closures.
-	onJoin, onLeave func(e *socketio.Event)
 }
 
 // sessionKey is the per-socket data key of a socket's *session.
@@ -134,8 +130,6 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 		admission: newAdmission(cfg),
 	}
 	g.svc = newService(g.nsp)
-	g.onJoin = func(e *socketio.Event) { g.handleRoom(e.Socket, e, true) }
-	g.onLeave = func(e *socketio.Event) { g.handleRoom(e.Socket, e, false) }
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -159,6 +153,16 @@ func NewGateway(io *socketio.Server, cfg Config) *Gateway {
 	g.nsp.FilterRecoveredRooms(g.canRejoin)
 	g.nsp.AdmitEvents(g.admit)
 	g.nsp.OnConnection(g.onConnection)
+	// The room and disconnect handlers are the namespace's, registered
+	// once: a socket keeps no handler of its own (they find it in the
+	// event, and its session in its data).
+	g.nsp.OnEvent(EventJoinRoom, func(e *socketio.Event) { g.handleRoom(e.Socket, e, true) })
+	g.nsp.OnEvent(EventLeaveRoom, func(e *socketio.Event) { g.handleRoom(e.Socket, e, false) })
+	g.nsp.OnDisconnect(func(s *socketio.Socket, reason string) {
+		if st := sessionOf(s); st != nil {
+			st.disconnected(reason)
+		}
+	})
 	return g
 }
 
@@ -248,9 +252,6 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	if !st.claims.ExpiresAt.IsZero() {
 		g.expiries.add(st)
 	}
-	s.On(EventJoinRoom, g.onJoin)
-	s.On(EventLeaveRoom, g.onLeave)
-	s.OnDisconnect(st.disconnected)
 }
 
 // expire ends a socket whose token has expired.

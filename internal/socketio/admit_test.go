@@ -61,3 +61,37 @@ func TestAdmitEvents(t *testing.T) {
 	default:
 	}
 }
+
+// TestNamespaceHandlers: OnEvent handlers run for every socket of their
+// namespace, after the socket's own; OnDisconnect ones once per socket that
+// disconnects, after the socket's own, with its reason.
+func TestNamespaceHandlers(t *testing.T) {
+	s, hs := newTestServer(t, Config{})
+	seen := make(chan string, 100)
+	root := s.Of("/")
+	root.OnEvent("ok", func(e *Event) { seen <- "nsp:ok"; _ = e.Ack("done") })
+	root.OnDisconnect(func(so *Socket, reason string) { seen <- "nsp-disconnect:" + reason })
+	root.OnConnection(func(so *Socket) {
+		so.On("ok", func(e *Event) { seen <- "on:ok" })
+		so.OnDisconnect(func(reason string) { seen <- "disconnect:" + reason })
+	})
+	s.Of("/other").OnConnection(func(so *Socket) {})
+
+	c := dial(t, hs.URL, 4, "")
+	c.mustConnect("/", nil)
+	c.mustConnect("/other", nil)
+	c.emit("/other", 1, "ok") // no handler there
+	c.emit("/", 2, "ok")
+	if p := c.next(); p.Type != PacketAck || p.ID != 2 || !reflect.DeepEqual(p.Data, []any{"done"}) {
+		t.Fatalf("got %s %d %v, want the namespace handler's ack", p.Type, p.ID, p.Data)
+	}
+	c.Close()
+	want := []string{"on:ok", "nsp:ok", "disconnect:transport close", "nsp-disconnect:transport close"}
+	var got []string
+	for range want {
+		got = append(got, <-seen)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ran %v, want %v", got, want)
+	}
+}

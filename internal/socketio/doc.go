@@ -26,12 +26,17 @@
 //	root.To("provider-1").Emit("availabilityUpdated", payload)
 //	mux.Handle("/socket.io/", io)
 //
+// A handler that is the same for every socket can be registered once on the
+// namespace instead (root.OnEvent("joinRoom", ...), root.OnDisconnect):
+// it finds its socket in the event, and the socket keeps no handler of its
+// own, which is smaller for a server of many idle connections (ADR 0029).
+//
 // # Model
 //
 // A client is one Engine.IO connection; it carries one Socket per connected
 // namespace. Every socket is in the room named by its id. Handlers of one
 // connection (middleware, OnConnection, AdmitEvents checks, On, OnAny,
-// OnDisconnect) run one at a time, in arrival order, on a goroutine that
+// OnDisconnect, the namespace's OnEvent and OnDisconnect) run one at a time, in arrival order, on a goroutine that
 // exists only while there is work, never on the network reader;
 // acknowledgements are resolved on the reader, so a handler may block in
 // EmitWithAck. A panicking handler is logged and the connection goes on.

@@ -32,6 +32,10 @@ type Namespace struct {
 	onConn []func(s *Socket)
 	onSSE  []serverSideHandler
 	admits []func(e *Event) bool
+	// onEvent and onDisc are handlers of every socket (OnEvent,
+	// OnDisconnect): one list for the namespace, not one per socket.
+	onEvent []namedHandler
+	onDisc  []func(s *Socket, reason string)
 
 	// history keeps the recordable broadcasts for connection-state
 	// recovery when the broker keeps none (recovery.go); nil otherwise.
@@ -119,6 +123,26 @@ func (n *Namespace) Use(mw func(s *Socket) error) {
 func (n *Namespace) OnConnection(fn func(s *Socket)) {
 	n.hmu.Lock()
 	n.onConn = append(n.onConn, fn)
+	n.hmu.Unlock()
+}
+
+// OnEvent adds a handler for event on every socket of the namespace, run
+// after the socket's own (Socket.OnAny, Socket.On). It is what an
+// application that handles an event the same way on every socket registers
+// once, instead of Socket.On in each connection handler: a socket then
+// keeps no handler of its own.
+func (n *Namespace) OnEvent(event string, fn func(e *Event)) {
+	n.hmu.Lock()
+	n.onEvent = append(n.onEvent, namedHandler{event, fn})
+	n.hmu.Unlock()
+}
+
+// OnDisconnect adds a handler called for every socket of the namespace
+// that disconnects, once it has left its rooms, after the socket's own
+// (Socket.OnDisconnect).
+func (n *Namespace) OnDisconnect(fn func(s *Socket, reason string)) {
+	n.hmu.Lock()
+	n.onDisc = append(n.onDisc, fn)
 	n.hmu.Unlock()
 }
 

@@ -257,11 +257,20 @@ type history struct {
 	maxCount int
 }
 
+// histEntry is one recorded event: a broadcast (b), or an event emitted to
+// one socket (to, its id; b nil), which keeps no Broadcast, and no Packet
+// either unless it has attachments (p): its type and text. A socket's own
+// events (the answer to each joinRoom) are most of the history of a server
+// whose clients join and idle.
 type histEntry struct {
 	offset uint64
 	at     time.Time
 	b      *Broadcast
-	size   int
+	p      *Packet
+	text   []byte
+	to     string
+	size   int32
+	typ    PacketType
 }
 
 func newHistory(cfg Recovery, now func() time.Time) *history {
@@ -283,16 +292,31 @@ func packetSize(p *Packet) int {
 
 // add records b and returns its offset.
 func (h *history) add(b *Broadcast) string {
-	size := packetSize(b.Packet) + entryOverhead
+	return h.record(histEntry{b: b, size: int32(packetSize(b.Packet) + entryOverhead)})
+}
+
+// addTo records p, emitted to the socket whose id is to alone, and returns
+// its offset: after gives it back as a broadcast to that socket's room.
+func (h *history) addTo(p *Packet, to string) string {
+	e := histEntry{to: to, size: int32(packetSize(p) + entryOverhead)}
+	if len(p.Attachments) > 0 {
+		e.p = p
+	} else {
+		e.typ, e.text = p.Type, p.Text
+	}
+	return h.record(e)
+}
+
+func (h *history) record(e histEntry) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
-	off := h.next
+	e.offset, e.at = h.next, now
 	h.next++
-	h.entries = append(h.entries, histEntry{offset: off, at: now, b: b, size: size})
-	h.bytes += size
+	h.entries = append(h.entries, e)
+	h.bytes += int(e.size)
 	h.trimLocked(now)
-	return strconv.FormatUint(off, 10)
+	return strconv.FormatUint(e.offset, 10)
 }
 
 func (h *history) trimLocked(now time.Time) {
@@ -304,7 +328,7 @@ func (h *history) trimLocked(now time.Time) {
 			break
 		}
 		h.trimmed = e.offset
-		h.bytes -= e.size
+		h.bytes -= int(e.size)
 		*e = histEntry{}
 		h.head++
 	}
@@ -317,10 +341,12 @@ func (h *history) trimLocked(now time.Time) {
 	}
 }
 
-// after returns the broadcasts after offset, each with its Offset, and
-// the last offset assigned; ok is false when offset is not one the history
-// can answer for (never assigned, or entries after it were dropped).
-func (h *history) after(offset string) (out []*Broadcast, last string, ok bool) {
+// after returns the broadcasts after offset, each with its Offset (an
+// event emitted to one socket as a broadcast of namespace nsp to its
+// room), and the last offset assigned; ok is false when offset is not one
+// the history can answer for (never assigned, or entries after it were
+// dropped).
+func (h *history) after(nsp, offset string) (out []*Broadcast, last string, ok bool) {
 	n, err := strconv.ParseUint(offset, 10, 64)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -330,7 +356,16 @@ func (h *history) after(offset string) (out []*Broadcast, last string, ok bool) 
 	}
 	for _, e := range h.entries[h.head:] {
 		if e.offset > n {
-			c := *e.b
+			var c Broadcast
+			if e.b != nil {
+				c = *e.b
+			} else {
+				p := e.p
+				if p == nil {
+					p = &Packet{Type: e.typ, Namespace: nsp, Text: e.text}
+				}
+				c = Broadcast{Namespace: nsp, Packet: p, Rooms: []string{e.to}}
+			}
 			c.Offset = strconv.FormatUint(e.offset, 10)
 			out = append(out, &c)
 		}

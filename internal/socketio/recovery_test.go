@@ -51,23 +51,23 @@ func TestHistoryBounds(t *testing.T) {
 	// "c" is the oldest kept: an offset of "a" is gone (what came after
 	// it, "b", was dropped), that of "b" still answers (everything after
 	// it is kept).
-	if _, _, ok := h.after(offs[0]); ok {
+	if _, _, ok := h.after("/", offs[0]); ok {
 		t.Fatal("an offset whose successors were dropped answers")
 	}
-	missed, last, ok := h.after(offs[1])
+	missed, last, ok := h.after("/", offs[1])
 	if !ok || len(missed) != 3 || last != offs[4] || missed[0].Offset != offs[2] {
 		t.Fatalf("after %s: %d missed, last %s, ok %v", offs[1], len(missed), last, ok)
 	}
-	if _, _, ok := h.after("999"); ok {
+	if _, _, ok := h.after("/", "999"); ok {
 		t.Fatal("an offset never assigned answers")
 	}
-	if _, _, ok := h.after("not-an-offset"); ok {
+	if _, _, ok := h.after("/", "not-an-offset"); ok {
 		t.Fatal("garbage answers")
 	}
 
 	// Window: a minute later everything is older than the window.
 	clk.Advance(time.Minute)
-	if _, _, ok := h.after(offs[3]); ok {
+	if _, _, ok := h.after("/", offs[3]); ok {
 		t.Fatal("an offset older than the window answers")
 	}
 	if h.len() != 0 {
@@ -199,5 +199,40 @@ func TestRecoveryPendingBuffer(t *testing.T) {
 	}
 	if so.ID() != "old" || !so.Recovered() || nsp.npending.Load() != 0 {
 		t.Fatalf("socket %s recovered %v pending %d", so.ID(), so.Recovered(), nsp.npending.Load())
+	}
+}
+
+// An event emitted to one socket is kept without a Broadcast and comes back
+// as a broadcast to that socket's room, between the broadcasts around it.
+func TestHistoryEmitToOneSocket(t *testing.T) {
+	clk := newClock()
+	h := newHistory(Recovery{Window: time.Minute, MaxPackets: 10, MaxBytes: 1 << 20}, clk.Now)
+	first := h.add(&Broadcast{Namespace: "/admin", Packet: &Packet{Type: PacketEvent, Text: []byte(`2["a"]`)}, Rooms: []string{"r"}})
+	p := &Packet{Type: PacketEvent, Text: []byte(`2["joined"]`)}
+	off := h.addTo(p, "sock1")
+	h.add(&Broadcast{Namespace: "/admin", Packet: &Packet{Type: PacketEvent, Text: []byte(`2["c"]`)}})
+	missed, _, ok := h.after("/admin", first)
+	if !ok || len(missed) != 2 {
+		t.Fatalf("after %s: %d missed, ok %v", first, len(missed), ok)
+	}
+	got := missed[0]
+	if got.Offset != off || string(got.Packet.Text) != `2["joined"]` || got.Packet.Type != PacketEvent || got.Packet.Namespace != "/admin" ||
+		got.Namespace != "/admin" || len(got.Rooms) != 1 || got.Rooms[0] != "sock1" {
+		t.Fatalf("the socket's own event came back as %+v", got)
+	}
+	if string(missed[1].Packet.Text) != `2["c"]` || len(missed[1].Rooms) != 0 {
+		t.Fatalf("the broadcast after it came back as %+v", missed[1])
+	}
+}
+
+// An event with attachments emitted to one socket keeps its packet whole.
+func TestHistoryEmitToOneSocketBinary(t *testing.T) {
+	h := newHistory(Recovery{Window: time.Minute, MaxPackets: 10, MaxBytes: 1 << 20}, newClock().Now)
+	first := h.add(&Broadcast{Packet: &Packet{Type: PacketEvent, Text: []byte(`2["a"]`)}})
+	p := &Packet{Type: PacketBinaryEvent, Namespace: "/", Text: []byte(`51-["file",{"_placeholder":true,"num":0}]`), Attachments: [][]byte{{1, 2}}}
+	h.addTo(p, "sock1")
+	missed, _, ok := h.after("/", first)
+	if !ok || len(missed) != 1 || missed[0].Packet != p || missed[0].Rooms[0] != "sock1" {
+		t.Fatalf("after %s: %+v, ok %v", first, missed, ok)
 	}
 }

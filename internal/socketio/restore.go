@@ -80,7 +80,7 @@ func (n *Namespace) restore(s *Socket, pid, offset string) *restored {
 	var missed []*Broadcast
 	last := offset
 	if n.history != nil {
-		missed, last, ok = n.history.after(offset)
+		missed, last, ok = n.history.after(n.name, offset)
 	} else {
 		var err error
 		if missed, ok, err = rec.store.Missed(ctx, n.name, offset); err != nil {

@@ -92,26 +92,45 @@ type Socket struct {
 	client  *client
 	created time.Time
 	state   atomic.Int32
+	// recovered tells that the socket took over a previous session; set
+	// before the socket is connected (next to state: no word of its own).
+	recovered bool
 
-	mu              sync.Mutex
-	handlers        []namedHandler // a slice: sockets have few handlers, a map costs more
-	anyHandlers     []func(e *Event)
-	onDisconnecting []func(reason string)
-	onDisconnect    []func(reason string)
-	data            []keyValue // a slice: sockets hold a few values, a map costs more
-	acks            map[int64]func(args []any, err error)
-	auth            map[string]any // Handshake.Auth until the connection handlers have run
+	mu   sync.Mutex
+	data []keyValue     // a slice: sockets hold a few values, a map costs more
+	auth map[string]any // Handshake.Auth until the connection handlers have run
+	// rare holds the socket's own handlers (On, OnAny, OnDisconnecting,
+	// OnDisconnect) and the acks awaited, made on first use: an
+	// application that handles events on the namespace (Namespace.OnEvent,
+	// OnDisconnect) leaves it nil, and one word in every socket instead of
+	// thirteen keeps an idle socket in a smaller allocation size class.
+	rare *socketRare
 
 	// pid is the recovery session id (crypto random, sent only in the
-	// CONNECT reply), "" when recovery is off; recovered tells that the
-	// socket took over a previous session. Both are set before the socket
-	// is connected.
-	pid       string
-	recovered bool
+	// CONNECT reply), "" when recovery is off; set before the socket is
+	// connected.
+	pid string
 
 	// rooms are the rooms the socket joined (its own aside), under
 	// nsp.mu: the namespace's room index keeps them per room too.
 	rooms []string
+}
+
+// socketRare is the part of a Socket that few sockets use; under Socket.mu.
+type socketRare struct {
+	handlers        []namedHandler // a slice: sockets have few handlers, a map costs more
+	onDisconnect    []func(reason string)
+	anyHandlers     []func(e *Event)
+	onDisconnecting []func(reason string)
+	acks            map[int64]func(args []any, err error)
+}
+
+// rareLocked returns s.rare, made if need be. Needs s.mu.
+func (s *Socket) rareLocked() *socketRare {
+	if s.rare == nil {
+		s.rare = new(socketRare)
+	}
+	return s.rare
 }
 
 func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
@@ -218,14 +237,16 @@ func (s *Socket) Get(key string) any {
 // in arrival order, off the network reader.
 func (s *Socket) On(event string, fn func(e *Event)) {
 	s.mu.Lock()
-	s.handlers = append(s.handlers, namedHandler{event, fn})
+	r := s.rareLocked()
+	r.handlers = append(r.handlers, namedHandler{event, fn})
 	s.mu.Unlock()
 }
 
 // OnAny adds a handler called for every event, before the On handlers.
 func (s *Socket) OnAny(fn func(e *Event)) {
 	s.mu.Lock()
-	s.anyHandlers = append(s.anyHandlers, fn)
+	r := s.rareLocked()
+	r.anyHandlers = append(r.anyHandlers, fn)
 	s.mu.Unlock()
 }
 
@@ -233,14 +254,16 @@ func (s *Socket) OnAny(fn func(e *Event)) {
 // still in its rooms.
 func (s *Socket) OnDisconnecting(fn func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnecting = append(s.onDisconnecting, fn)
+	r := s.rareLocked()
+	r.onDisconnecting = append(r.onDisconnecting, fn)
 	s.mu.Unlock()
 }
 
 // OnDisconnect adds a handler called once the socket has left its rooms.
 func (s *Socket) OnDisconnect(fn func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnect = append(s.onDisconnect, fn)
+	r := s.rareLocked()
+	r.onDisconnect = append(r.onDisconnect, fn)
 	s.mu.Unlock()
 }
 
@@ -273,10 +296,10 @@ func (s *Socket) Emit(event string, args ...any) error {
 // its id cannot be pending while it is connected. "" when the broker
 // failed: the event goes without an offset (not recoverable).
 func (n *Namespace) recordEmit(s *Socket, p *Packet) string {
-	b := &Broadcast{Namespace: n.name, Packet: p, Rooms: []string{s.id}}
 	if n.history != nil {
-		return n.history.add(b)
+		return n.history.addTo(p, s.id)
 	}
+	b := &Broadcast{Namespace: n.name, Packet: p, Rooms: []string{s.id}}
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryIOTimeout)
 	defer cancel()
 	offset, err := n.server.broker.Publish(ctx, b)
@@ -307,7 +330,9 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	}
 	drop := func() {
 		s.mu.Lock()
-		delete(s.acks, id)
+		if s.rare != nil {
+			delete(s.rare.acks, id)
+		}
 		s.mu.Unlock()
 	}
 	p, err := EncodeEvent(s.nsp.name, id, event, args...)
@@ -341,18 +366,22 @@ func (s *Socket) addAck(id int64, fn func(args []any, err error)) bool {
 	if !s.Connected() {
 		return false
 	}
-	if s.acks == nil {
-		s.acks = make(map[int64]func([]any, error))
+	r := s.rareLocked()
+	if r.acks == nil {
+		r.acks = make(map[int64]func([]any, error))
 	}
-	s.acks[id] = fn
+	r.acks[id] = fn
 	return true
 }
 
 // onAck resolves a pending ack; unknown or late ids are ignored.
 func (s *Socket) onAck(p *DecodedPacket) {
+	var fn func([]any, error)
 	s.mu.Lock()
-	fn := s.acks[p.ID]
-	delete(s.acks, p.ID)
+	if s.rare != nil {
+		fn = s.rare.acks[p.ID]
+		delete(s.rare.acks, p.ID)
+	}
 	s.mu.Unlock()
 	if fn != nil {
 		args, _ := p.Data.([]any)
@@ -362,9 +391,12 @@ func (s *Socket) onAck(p *DecodedPacket) {
 
 // failAcks fails every pending ack with ErrDisconnected.
 func (s *Socket) failAcks() {
+	var acks map[int64]func([]any, error)
 	s.mu.Lock()
-	acks := s.acks
-	s.acks = nil
+	if s.rare != nil {
+		acks = s.rare.acks
+		s.rare.acks = nil
+	}
 	s.mu.Unlock()
 	for _, fn := range acks {
 		fn(nil, ErrDisconnected)
@@ -441,14 +473,27 @@ func (s *Socket) onEvent(p *DecodedPacket) {
 	if !s.nsp.admit(e) {
 		return
 	}
+	var (
+		anys []func(e *Event)
+		hs   []namedHandler
+	)
 	s.mu.Lock()
-	anys := s.anyHandlers
-	hs := s.handlers
+	if s.rare != nil {
+		anys, hs = s.rare.anyHandlers, s.rare.handlers
+	}
 	s.mu.Unlock()
 	for _, fn := range anys {
 		fn(e)
 	}
 	for _, h := range hs {
+		if h.event == e.Name {
+			h.fn(e)
+		}
+	}
+	s.nsp.hmu.RLock()
+	nhs := s.nsp.onEvent
+	s.nsp.hmu.RUnlock()
+	for _, h := range nhs {
 		if h.event == e.Name {
 			h.fn(e)
 		}
@@ -461,8 +506,11 @@ func (s *Socket) onClose(reason string) {
 	if !s.state.CompareAndSwap(stateConnected, stateClosing) {
 		return
 	}
+	var ing []func(reason string)
 	s.mu.Lock()
-	ing := s.onDisconnecting
+	if s.rare != nil {
+		ing = s.rare.onDisconnecting
+	}
 	s.mu.Unlock()
 	for _, fn := range ing {
 		s.client.run(func() { fn(reason) })
@@ -471,10 +519,19 @@ func (s *Socket) onClose(reason string) {
 	s.nsp.remove(s)
 	s.state.Store(stateClosed)
 	s.failAcks()
+	var ed []func(reason string)
 	s.mu.Lock()
-	ed := s.onDisconnect
+	if s.rare != nil {
+		ed = s.rare.onDisconnect
+	}
 	s.mu.Unlock()
 	for _, fn := range ed {
 		s.client.run(func() { fn(reason) })
+	}
+	s.nsp.hmu.RLock()
+	nds := s.nsp.onDisc
+	s.nsp.hmu.RUnlock()
+	for _, fn := range nds {
+		s.client.run(func() { fn(s, reason) })
 	}
 }
