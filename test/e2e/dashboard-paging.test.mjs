@@ -7,24 +7,14 @@
 // locally and fails in CI (CI set).
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { chromium } from 'playwright-core';
+import { assertBrowserReady, launchChromium, skipWithoutDashboard } from './lib/browser.mjs';
+import { startServer } from './lib/server.mjs';
 
-import { startServer, webDist } from './lib/server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const built = existsSync(join(webDist, 'index.html'));
-const skip =
-  !built && !process.env.CI
-    ? `dashboard not built (${webDist}/index.html missing): run \`make web\`; in CI this test fails instead`
-    : false;
-
-test('dashboard lists every page of a provider with more slots than a page', { skip, timeout: 240_000 }, async (t) => {
-  assert.ok(built, `dashboard not built: ${webDist}/index.html missing (run \`make web\`)`);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (scripts/ensure-deps.sh)`);
+test('dashboard lists every page of a provider with more slots than a page', { skip: skipWithoutDashboard, timeout: 240_000 }, async (t) => {
+  assertBrowserReady();
 
   // Two slots a page: seven slots are four pages.
   const srv = await startServer({ args: ['--page-size', '2', '--max-page-size', '2'] });
@@ -42,10 +32,7 @@ test('dashboard lists every page of a provider with more slots than a page', { s
     ids.push((await r.json()).id);
   }
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.setDefaultTimeout(30_000); // a guard: each step waits for what the page must show

@@ -8,35 +8,22 @@
 // locally and fails in CI (CI set).
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
-import { startServer, webDist } from './lib/server.mjs';
+import { assertBrowserReady, launchChromium, skipWithoutDashboard } from './lib/browser.mjs';
+import { startServer } from './lib/server.mjs';
 import { startProxy } from './lib/proxy.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const built = existsSync(join(webDist, 'index.html'));
-const skip =
-  !built && !process.env.CI
-    ? `dashboard not built (${webDist}/index.html missing): run \`make web\`; in CI this test fails instead`
-    : false;
 
-test('a dashboard whose connection is cut is recovered: missed changes shown, no re-join, no REST catch-up', { skip, timeout: 180_000 }, async (t) => {
-  assert.ok(built, `dashboard not built: ${webDist}/index.html missing (run \`make web\`)`);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (scripts/ensure-deps.sh)`);
+test('a dashboard whose connection is cut is recovered: missed changes shown, no re-join, no REST catch-up', { skip: skipWithoutDashboard, timeout: 180_000 }, async (t) => {
+  assertBrowserReady();
   const srv = await startServer({ raw: false });
   const proxy = await startProxy(Number(new URL(srv.url).port));
   t.after(async () => {
     await proxy.close();
     await srv.stop();
   });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.newPage();
   page.setDefaultTimeout(30_000); // a guard: each step waits for what the page must show

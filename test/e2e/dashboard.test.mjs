@@ -11,26 +11,20 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { CHROMIUM, launchChromium } from './lib/browser.mjs';
-import { binaryPath, freePort, mintToken, startServer, webDist } from './lib/server.mjs';
+import { assertBrowserReady, launchChromium, skipWithoutDashboard } from './lib/browser.mjs';
+import { binaryPath, freePort, mintToken, startServer } from './lib/server.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const built = existsSync(join(webDist, 'index.html'));
-const skip =
-  !built && !process.env.CI
-    ? `dashboard not built (${webDist}/index.html missing): run \`make web\`; in CI this test fails instead`
-    : false;
 
-test('dashboard shows provider 42 slots live, catches up on what it missed, and refuses a foreign token', { skip, timeout: 240_000 }, async (t) => {
-  assert.ok(built, `dashboard not built: ${webDist}/index.html missing (run \`make web\`)`);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium (scripts/ensure-deps.sh)`);
+test('dashboard shows provider 42 slots live, catches up on what it missed, and refuses a foreign token', { skip: skipWithoutDashboard, timeout: 240_000 }, async (t) => {
+  assertBrowserReady();
 
   // One database and one address for the dashboard's server across its
   // restarts; other servers change the same database while it is down.
