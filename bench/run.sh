@@ -331,6 +331,13 @@ if [[ " $SERVERS " == *" eventide-p1 "* && "$ours" != eventide-p1 ]]; then
   "$BENCH_BIN" compare --ours eventide-p1 --ref node "$OUT" | sed -n '/^targets/,$p' | grep cluster
   echo
 fi
+if [[ " ${cases[*]} " == *" cluster-e2e "* && " ${cases[*]} " == *" e2e-1000 "* ]]; then
+  # The same load (1,000 clients, 10 rooms of 100, 1,000 PATCHes) on three
+  # nodes with PostgreSQL and Redis, and on one node with SQLite.
+  echo "Three nodes on PostgreSQL + Redis against one node on SQLite ($ours; ratio = cluster / one node):"
+  "$BENCH_BIN" compare --ours "$ours" --cases cluster-e2e,e2e-1000 "$OUT"
+  echo
+fi
 if [[ " $SERVERS " == *" eventide "* && " $SERVERS " == *" eventide-pg "* ]]; then
   echo "PostgreSQL against SQLite (ratio = eventide-pg / eventide):"
   "$BENCH_BIN" compare --targets=false --ours eventide-pg --ref eventide "$OUT"

@@ -140,6 +140,22 @@ func ReadResults(r io.Reader) ([]Result, error) {
 	return out, sc.Err()
 }
 
+// PairCases prepares two cases of one server for Compare: the runs of
+// server in case a and in case b, as one case "a vs b" whose servers are a
+// and b (the three-node cluster beside one node, say).
+func PairCases(results []Result, server, a, b string) []Result {
+	var out []Result
+	for _, r := range results {
+		if r.Server != server || (r.Case != a && r.Case != b) {
+			continue
+		}
+		r.Server = r.Case
+		r.Case = a + " vs " + b
+		out = append(out, r)
+	}
+	return out
+}
+
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
