@@ -119,7 +119,7 @@ func decodeWSPacket(op ws.Opcode, data []byte, proto int) (packet, error) {
 // untouched: Node does so ("ignores WebSocket connection with same sid
 // after upgrade" in the protocol suites).
 func (c *Conn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
-	wsc, err := upgrade(w, r)
+	wsc, err := c.srv.upgrade(w, r)
 	if err != nil {
 		c.srv.log.Debug("engineio: upgrade failed", "sid", c.id, "err", err)
 		return

@@ -51,6 +51,9 @@ type Limiter struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]*entry
+	// adopted counts the hijacked connections whose socket was taken over
+	// (Adopt): they are in hijacked, no longer in conns.
+	adopted int
 	// waiting holds the connections without a request in progress (new
 	// or idle), longest waiting first: the ones that give way.
 	waiting connList
@@ -62,7 +65,8 @@ type Limiter struct {
 
 // entry is one open connection.
 type entry struct {
-	conn       net.Conn
+	conn       net.Conn                 // nil once adopted
+	sock       interface{ Open() bool } // set by Adopt
 	state      http.ConnState
 	in         *connList // waiting, hijacked or nil (a request in progress)
 	prev, next *entry    // in in
@@ -125,7 +129,25 @@ func (l *Limiter) Max() int { return l.max }
 func (l *Limiter) Open() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.conns)
+	return l.open()
+}
+
+func (l *Limiter) open() int { return len(l.conns) + l.adopted }
+
+// Adopt is told that the socket of old, a hijacked connection, now lives
+// on in s, and old is about to be closed (ws.Upgrade's TakeOver): the
+// limiter keeps counting the connection until s is closed, without
+// holding old. It implements ws.Adopter.
+func (l *Limiter) Adopt(old net.Conn, s interface{ Open() bool }) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.conns[old]
+	if e == nil || e.in != &l.hijacked {
+		return // not counted, or not hijacked
+	}
+	delete(l.conns, old)
+	e.conn, e.sock = nil, s
+	l.adopted++
 }
 
 // Listen wraps ln: its Accept counts connections against the cap, making
@@ -190,15 +212,15 @@ func (l *Limiter) ConnState(c net.Conn, s http.ConnState) {
 func (l *Limiter) admit(c net.Conn) bool {
 	l.mu.Lock()
 	var victim *entry
-	if len(l.conns) >= l.max {
+	if l.open() >= l.max {
 		// Hijacked connections that have closed need not make anyone
 		// give way: look for them, always when nothing else can.
 		l.sweep(l.waiting.Len() == 0)
 	}
-	if len(l.conns) >= l.max {
+	if l.open() >= l.max {
 		victim = l.oldestWaiting()
 		if victim == nil {
-			open := len(l.conns)
+			open := l.open()
 			l.mu.Unlock()
 			l.rep.Hit(LimitConns, addr(c), "action", "refused", "open", open, "max", l.max)
 			refuse(c)
@@ -209,7 +231,7 @@ func (l *Limiter) admit(c net.Conn) bool {
 	e := &entry{conn: c, state: http.StateNew}
 	l.conns[c] = e
 	l.move(e, &l.waiting)
-	open := len(l.conns)
+	open := l.open()
 	l.mu.Unlock()
 	if victim != nil {
 		_ = victim.conn.Close()
@@ -226,7 +248,7 @@ func (l *Limiter) makeRoomForFD() {
 	if victim != nil {
 		l.forget(victim)
 	}
-	open := len(l.conns)
+	open := l.open()
 	l.mu.Unlock()
 	if victim == nil {
 		l.rep.Hit(LimitFDs, "", "action", "none to close", "open", open)
@@ -254,6 +276,10 @@ func (l *Limiter) move(e *entry, to *connList) {
 // forget stops counting e.
 func (l *Limiter) forget(e *entry) {
 	l.move(e, nil)
+	if e.conn == nil {
+		l.adopted--
+		return
+	}
 	delete(l.conns, e.conn)
 }
 
@@ -267,7 +293,7 @@ func (l *Limiter) sweep(force bool) {
 	l.lastSweep = now
 	for e := l.hijacked.head; e != nil; {
 		next := e.next
-		if !isOpen(e.conn) {
+		if e.conn == nil && !e.sock.Open() || e.conn != nil && !isOpen(e.conn) {
 			l.forget(e)
 		}
 		e = next
