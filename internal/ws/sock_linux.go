@@ -38,10 +38,25 @@ type sock struct {
 	// state is the reference count times two, plus sockClosed once closed.
 	state atomic.Uint64
 	fd    int32
+	// slow holds the deadlines and the waits: made by the first deadline
+	// or wait, so that an idle connection's sock is 24 bytes.
+	slow atomic.Pointer[sockSlow]
+}
 
+// sockSlow is the part of a sock that deadlines and waits use.
+type sockSlow struct {
 	mu       sync.Mutex
 	rdl, wdl int64       // read and write deadlines, Unix nanoseconds; 0: none
 	waits    [2]*os.File // the duplicates read and write waits use now
+}
+
+// slowPart returns s.slow, making it if needed.
+func (s *sock) slowPart() *sockSlow {
+	if p := s.slow.Load(); p != nil {
+		return p
+	}
+	s.slow.CompareAndSwap(nil, &sockSlow{})
+	return s.slow.Load()
 }
 
 const sockClosed = 1
@@ -117,13 +132,17 @@ func (s *sock) Close() error {
 			return errSockClosed
 		}
 		if s.state.CompareAndSwap(v, v|sockClosed) {
-			s.mu.Lock()
-			for _, f := range s.waits {
-				if f != nil {
-					_ = f.SetDeadline(aLongTimeAgo) // the wait ends; its owner closes f
+			// A wait that makes the slow part after this load sees s
+			// closed under its lock and does not start.
+			if p := s.slow.Load(); p != nil {
+				p.mu.Lock()
+				for _, f := range p.waits {
+					if f != nil {
+						_ = f.SetDeadline(aLongTimeAgo) // the wait ends; its owner closes f
+					}
 				}
+				p.mu.Unlock()
 			}
-			s.mu.Unlock()
 			if v == 0 {
 				_ = syscall.Close(int(s.fd))
 			}
@@ -232,22 +251,23 @@ func (s *sock) send(b []byte, done int) (int, syscall.Errno) {
 // or s is closed. The caller holds a reference. try is called first after
 // the wait is set up, so that readiness that came meanwhile is not missed.
 func (s *sock) wait(dir int, try func(uintptr) bool) error {
-	s.mu.Lock()
+	p := s.slowPart()
+	p.mu.Lock()
 	if !s.Open() {
-		s.mu.Unlock()
+		p.mu.Unlock()
 		return errSockClosed
 	}
-	dl := s.rdl
+	dl := p.rdl
 	if dir == 1 {
-		dl = s.wdl
+		dl = p.wdl
 	}
 	if dl != 0 && time.Now().UnixNano() >= dl {
-		s.mu.Unlock()
+		p.mu.Unlock()
 		return os.ErrDeadlineExceeded
 	}
 	nfd, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		s.mu.Unlock()
+		p.mu.Unlock()
 		return os.NewSyscallError("fcntl", err)
 	}
 	// The duplicate is non-blocking: the file goes into the runtime's
@@ -256,12 +276,12 @@ func (s *sock) wait(dir int, try func(uintptr) bool) error {
 	if dl != 0 {
 		_ = w.SetDeadline(time.Unix(0, dl))
 	}
-	s.waits[dir] = w
-	s.mu.Unlock()
+	p.waits[dir] = w
+	p.mu.Unlock()
 	defer func() {
-		s.mu.Lock()
-		s.waits[dir] = nil
-		s.mu.Unlock()
+		p.mu.Lock()
+		p.waits[dir] = nil
+		p.mu.Unlock()
 		_ = w.Close()
 	}()
 	rc, err := w.SyscallConn()
@@ -306,17 +326,25 @@ func (s *sock) setDeadline(dir int, t time.Time) error {
 			dl = 1
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if dl == 0 && s.slow.Load() == nil {
+		// No deadline to clear: an idle sock stays without its slow part.
+		if !s.Open() {
+			return errSockClosed
+		}
+		return nil
+	}
+	p := s.slowPart()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !s.Open() {
 		return errSockClosed
 	}
 	if dir == 0 {
-		s.rdl = dl
+		p.rdl = dl
 	} else {
-		s.wdl = dl
+		p.wdl = dl
 	}
-	if w := s.waits[dir]; w != nil {
+	if w := p.waits[dir]; w != nil {
 		if dir == 0 {
 			_ = w.SetReadDeadline(t)
 		} else {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestTakenOverSockets runs the tests of raw writes, the poller and the
@@ -184,11 +185,13 @@ func waitWaiting(t *testing.T, s *sock, dir int) {
 	t.Helper()
 	deadline := time.Now().Add(guard)
 	for {
-		s.mu.Lock()
-		w := s.waits[dir]
-		s.mu.Unlock()
-		if w != nil {
-			return
+		if p := s.slow.Load(); p != nil {
+			p.mu.Lock()
+			w := p.waits[dir]
+			p.mu.Unlock()
+			if w != nil {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no call waits")
@@ -256,6 +259,18 @@ func TestSockClosedUnderACall(t *testing.T) {
 	}
 	if _, err := c.WriteFramesNow([][]byte{AppendFrame(nil, OpText, []byte("x"))}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("write after close: %v", err)
+	}
+}
+
+// TestSockSize: an idle connection's sock stays small (ADR 0032).
+func TestSockSize(t *testing.T) {
+	if n := unsafe.Sizeof(sock{}); n > 24 {
+		t.Fatalf("sock is %d bytes", n)
+	}
+	c, s, _ := takenPair(t)
+	_ = c.SetReadDeadline(time.Time{}) // clearing no deadline
+	if s.slow.Load() != nil {
+		t.Fatal("the slow part made without a deadline or a wait")
 	}
 }
 
