@@ -15,21 +15,28 @@ import (
 // goroutine reads what came and ends. Otherwise a goroutine of its own reads
 // until the session ends.
 func (c *Conn) startReading(wsc *ws.Conn) {
-	if wsc.Watch(c.srv.poller(), func() { c.onReadable(wsc) }) {
+	if wsc.Watch(c.srv.poller(), (*wsReadable)(c)) {
 		c.srv.wg.Done()
 		return
 	}
 	go c.readLoop(wsc)
 }
 
-// onReadable runs on the poller's goroutine when a watched socket has bytes
-// (or its end, or an error): it starts the goroutine that reads them.
-func (c *Conn) onReadable(wsc *ws.Conn) {
+// wsReadable is a session as the ws.Readable of its WebSocket (c.ws, set
+// before it is watched): no closure per connection.
+type wsReadable Conn
+
+// OnReadable runs on the poller's goroutine when the session's watched
+// socket has bytes (or its end, or an error): it starts the goroutine that
+// reads them.
+func (r *wsReadable) OnReadable() {
+	c := (*Conn)(r)
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
 		return
 	}
+	wsc := c.ws
 	c.srv.wg.Add(1) // the session's count is held, so this never races Wait
 	c.mu.Unlock()
 	go c.readReady(wsc)

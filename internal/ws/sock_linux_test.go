@@ -262,10 +262,13 @@ func TestSockClosedUnderACall(t *testing.T) {
 	}
 }
 
-// TestSockSize: an idle connection's sock stays small (ADR 0032).
+// TestSockSize: an idle connection's Conn and sock stay small (ADR 0032).
 func TestSockSize(t *testing.T) {
 	if n := unsafe.Sizeof(sock{}); n > 24 {
 		t.Fatalf("sock is %d bytes", n)
+	}
+	if n := unsafe.Sizeof(Conn{}); n > 96 {
+		t.Fatalf("Conn is %d bytes", n)
 	}
 	c, s, _ := takenPair(t)
 	_ = c.SetReadDeadline(time.Time{}) // clearing no deadline
