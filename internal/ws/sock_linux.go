@@ -82,10 +82,8 @@ func takeOver(nc net.Conn, adopt Adopter) *sock {
 	if err != nil {
 		return nil
 	}
-	nfd, derr := -1, error(nil)
-	if err := rc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil || derr != nil {
+	nfd := -1
+	if err := rc.Control(func(fd uintptr) { nfd = dupFD(fd) }); err != nil || nfd < 0 {
 		return nil
 	}
 	// O_NONBLOCK belongs to the open file, which the duplicate shares: it
@@ -97,6 +95,19 @@ func takeOver(nc net.Conn, adopt Adopter) *sock {
 	}
 	_ = tc.Close()
 	return s
+}
+
+// dupFD duplicates fd (close-on-exec), returning -1 on failure. A raw
+// system call, like the sends: it never blocks, and announcing it to the
+// scheduler (entersyscall) lets the runtime hand the processor to another
+// thread when the machine is busy, which during a burst of handshakes
+// started dozens of threads, each with its stacks.
+func dupFD(fd uintptr) int {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+	if errno != 0 {
+		return -1
+	}
+	return int(r)
 }
 
 // incref takes a reference for a call; false once s is closed.
