@@ -132,13 +132,13 @@ func (c *Conn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.mu.Lock()
-	if c.state != stateOpen || c.onWS || c.probe != nil {
+	if c.state != stateOpen || c.onWS || c.probeLocked() != nil {
 		c.mu.Unlock()
 		c.srv.log.Debug("engineio: websocket for a session upgraded or upgrading, closing it", "sid", c.id)
 		_ = wsc.Close()
 		return
 	}
-	c.probe = wsc
+	c.polledLocked().probe = wsc
 	c.srv.wg.Add(1)
 	c.mu.Unlock()
 	go c.probeLoop(wsc)
@@ -153,8 +153,8 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 	_ = wsc.SetReadDeadline(time.Now().Add(c.srv.cfg.UpgradeTimeout))
 	fail := func() {
 		c.mu.Lock()
-		if c.probe == wsc {
-			c.probe = nil
+		if c.probeLocked() == wsc {
+			c.pl.probe = nil
 			c.probed = false
 		}
 		c.mu.Unlock()
@@ -176,13 +176,10 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 				return
 			}
 			c.mu.Lock()
-			current := c.probe == wsc
+			current := c.probeLocked() == wsc
 			if current {
 				c.probed = true
-				if c.poll != nil {
-					close(c.poll) // end the pending poll with a noop
-					c.poll = nil
-				}
+				c.wakePollLocked() // end the pending poll with a noop
 			}
 			c.mu.Unlock()
 			if !current {
@@ -191,18 +188,15 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 			}
 		case "5":
 			c.mu.Lock()
-			if c.probe != wsc || c.state != stateOpen {
+			if c.probeLocked() != wsc || c.state != stateOpen {
 				c.mu.Unlock()
 				fail()
 				return
 			}
-			c.probe, c.probed = nil, false
+			c.pl.probe, c.probed = nil, false
 			c.onWS = true
 			c.ws = wsc
-			if c.poll != nil {
-				close(c.poll)
-				c.poll = nil
-			}
+			c.wakePollLocked()
 			// The pending poll was ended above; the WebSocket carries only
 			// what is queued (Node sends its noop on polling alone).
 			if len(c.queue) > 0 {
