@@ -63,14 +63,31 @@ type Limiter struct {
 	lastSweep time.Time
 }
 
-// entry is one open connection.
+// entry is one open connection: 48 bytes, which an idle WebSocket keeps for
+// its whole life.
 type entry struct {
-	conn       net.Conn                 // nil once adopted
-	sock       interface{ Open() bool } // set by Adopt
-	state      http.ConnState
-	in         *connList // waiting, hijacked or nil (a request in progress)
-	prev, next *entry    // in in
+	// c is the connection (a net.Conn) or, once adopted, the socket that
+	// took it over (an opener).
+	c       any
+	state   uint8 // an http.ConnState
+	adopted bool
+	in      *connList // waiting, hijacked or nil (a request in progress)
+	prev    *entry    // in in
+	next    *entry
 }
+
+// opener is what Adopt is given: the socket that took a connection over.
+type opener interface{ Open() bool }
+
+// conn returns e's net.Conn; nil once adopted.
+func (e *entry) conn() net.Conn {
+	if e.adopted {
+		return nil
+	}
+	return e.c.(net.Conn)
+}
+
+func (e *entry) connState() http.ConnState { return http.ConnState(e.state) }
 
 // connList is a list of entries linked through the entries themselves: a
 // container/list would add an element (48 bytes) to every connection,
@@ -146,7 +163,7 @@ func (l *Limiter) Adopt(old net.Conn, s interface{ Open() bool }) {
 		return // not counted, or not hijacked
 	}
 	delete(l.conns, old)
-	e.conn, e.sock = nil, s
+	e.c, e.adopted = s, true
 	l.adopted++
 }
 
@@ -204,7 +221,7 @@ func (l *Limiter) ConnState(c net.Conn, s http.ConnState) {
 		l.forget(e)
 		return
 	}
-	e.state = s
+	e.state = uint8(s)
 }
 
 // admit counts c in, making room at the cap; false means c was refused
@@ -228,15 +245,15 @@ func (l *Limiter) admit(c net.Conn) bool {
 		}
 		l.forget(victim)
 	}
-	e := &entry{conn: c, state: http.StateNew}
+	e := &entry{c: c, state: uint8(http.StateNew)}
 	l.conns[c] = e
 	l.move(e, &l.waiting)
 	open := l.open()
 	l.mu.Unlock()
 	if victim != nil {
-		_ = victim.conn.Close()
-		l.rep.Hit(LimitConns, addr(c), "action", "closed a waiting connection", "closed", addr(victim.conn),
-			"closed_state", victim.state.String(), "open", open, "max", l.max)
+		_ = victim.conn().Close()
+		l.rep.Hit(LimitConns, addr(c), "action", "closed a waiting connection", "closed", addr(victim.conn()),
+			"closed_state", victim.connState().String(), "open", open, "max", l.max)
 	}
 	return true
 }
@@ -254,8 +271,8 @@ func (l *Limiter) makeRoomForFD() {
 		l.rep.Hit(LimitFDs, "", "action", "none to close", "open", open)
 		return
 	}
-	_ = victim.conn.Close()
-	l.rep.Hit(LimitFDs, addr(victim.conn), "action", "closed a waiting connection", "closed_state", victim.state.String(), "open", open)
+	_ = victim.conn().Close()
+	l.rep.Hit(LimitFDs, addr(victim.conn()), "action", "closed a waiting connection", "closed_state", victim.connState().String(), "open", open)
 }
 
 // oldestWaiting returns the connection waiting longest, or nil.
@@ -276,11 +293,11 @@ func (l *Limiter) move(e *entry, to *connList) {
 // forget stops counting e.
 func (l *Limiter) forget(e *entry) {
 	l.move(e, nil)
-	if e.conn == nil {
+	if e.adopted {
 		l.adopted--
 		return
 	}
-	delete(l.conns, e.conn)
+	delete(l.conns, e.conn())
 }
 
 // sweep stops counting the hijacked connections that have closed. Unless
@@ -293,7 +310,7 @@ func (l *Limiter) sweep(force bool) {
 	l.lastSweep = now
 	for e := l.hijacked.head; e != nil; {
 		next := e.next
-		if e.conn == nil && !e.sock.Open() || e.conn != nil && !isOpen(e.conn) {
+		if e.adopted && !e.c.(opener).Open() || !e.adopted && !isOpen(e.conn()) {
 			l.forget(e)
 		}
 		e = next

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/eventide/realtime/internal/limits"
 )
@@ -299,6 +300,9 @@ func (s *fakeSock) Open() bool { return !s.closed.Load() }
 // over (Adopt, then its net.Conn closed, as ws.Upgrade's TakeOver does) is
 // still counted, and is forgotten once the new owner closes the socket.
 func TestAdoptedConnectionsStay(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n > 48 {
+		t.Fatalf("entry is %d bytes", n)
+	}
 	const max = 3
 	s := serve(t, max, nil)
 	var socks []*fakeSock
@@ -315,7 +319,7 @@ func TestAdoptedConnectionsStay(t *testing.T) {
 		for _, e := range s.l.conns {
 			if e.in == &s.l.hijacked {
 				select {
-				case hijacked <- e.conn:
+				case hijacked <- e.conn():
 				default:
 				}
 			}
