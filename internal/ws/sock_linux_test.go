@@ -290,3 +290,57 @@ func TestSockNonBlocking(t *testing.T) {
 		t.Fatal("taken-over socket is blocking")
 	}
 }
+
+// TestSockCloseRacesCalls: Close racing writes, raw calls and a waiting
+// read (run with -race): every call either runs on the open socket or
+// fails with the connection closed, and the descriptor is closed once,
+// after the last call.
+func TestSockCloseRacesCalls(t *testing.T) {
+	for range 20 {
+		c, s, _ := takenPair(t)
+		fd := int(s.fd)
+		var st0 syscall.Stat_t
+		if err := syscall.Fstat(fd, &st0); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		frame := AppendFrame(nil, OpText, []byte("x"))
+		for range 4 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				<-start
+				for range 50 {
+					if _, err := c.WriteFramesNow([][]byte{frame}); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, net.ErrClosed) {
+						t.Errorf("write: %v", err)
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				<-start
+				for range 50 {
+					_ = c.rc.Control(func(fd uintptr) {
+						var st syscall.Stat_t
+						if syscall.Fstat(int(fd), &st) != nil || st.Ino != st0.Ino {
+							t.Error("a call ran on a closed or reused descriptor")
+						}
+					})
+				}
+			}()
+		}
+		read := make(chan error, 1)
+		go func() { _, _, err := c.ReadMessage(1 << 10); read <- err }()
+		close(start)
+		_ = c.Abort()
+		wg.Wait()
+		if err := <-read; err == nil {
+			t.Fatal("read succeeded on a closed socket")
+		}
+		if s.state.Load() != sockClosed {
+			t.Fatalf("state %d after every call returned", s.state.Load())
+		}
+	}
+}
