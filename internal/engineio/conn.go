@@ -46,11 +46,9 @@ type Conn struct {
 
 	mu      sync.Mutex
 	queue   []*Message
-	ws      *ws.Conn                 // the WebSocket once the transport is websocket
-	poll    chan struct{}            // closed to wake the pending GET poll
-	post    *http.ResponseController // the POST whose body is being read, aborted if the session ends
-	probe   *ws.Conn                 // WebSocket being upgraded to
-	timerAt time.Duration            // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
+	ws      *ws.Conn      // the WebSocket once the transport is websocket
+	pl      *polled       // made by the first poll, POST or upgrade: a WebSocket session has none
+	timerAt time.Duration // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
 
 	proto     uint8 // 3 or 4; immutable
 	b64       bool  // v3 polling client asked for base64 binary (b64=1); immutable
@@ -65,6 +63,48 @@ type Conn struct {
 	onWS      bool // the transport is websocket (from the handshake, or upgraded); a flag, not the name: a word less per session
 
 	hbIndex int32 // place in srv.hb, -1 when not there; under srv.hb.mu
+}
+
+// polled is the part of a session that long-polling and the upgrade from
+// it use, made on first use (under Conn.mu): a session that is a WebSocket
+// from its handshake never makes it, and its Conn is three words smaller.
+type polled struct {
+	poll  chan struct{}            // closed to wake the pending GET poll
+	post  *http.ResponseController // the POST whose body is being read, aborted if the session ends
+	probe *ws.Conn                 // WebSocket being upgraded to
+}
+
+// polledLocked returns c.pl, made if need be. Needs c.mu.
+func (c *Conn) polledLocked() *polled {
+	if c.pl == nil {
+		c.pl = &polled{}
+	}
+	return c.pl
+}
+
+// probeLocked returns the WebSocket being upgraded to, or nil. Needs c.mu.
+func (c *Conn) probeLocked() *ws.Conn {
+	if c.pl == nil {
+		return nil
+	}
+	return c.pl.probe
+}
+
+// pendingPollLocked returns the wake channel of the pending GET poll, or
+// nil. Needs c.mu.
+func (c *Conn) pendingPollLocked() chan struct{} {
+	if c.pl == nil {
+		return nil
+	}
+	return c.pl.poll
+}
+
+// wakePollLocked ends the pending GET poll, if any. Needs c.mu.
+func (c *Conn) wakePollLocked() {
+	if c.pl != nil && c.pl.poll != nil {
+		close(c.pl.poll)
+		c.pl.poll = nil
+	}
 }
 
 // ID returns the session id (sid).
@@ -150,9 +190,8 @@ func (c *Conn) enqueue(msgs []*Message) (start bool, err error) {
 	c.queue = append(c.queue, msgs...)
 	if c.ws != nil {
 		start = c.claimWriteLocked()
-	} else if c.poll != nil {
-		close(c.poll)
-		c.poll = nil
+	} else {
+		c.wakePollLocked()
 	}
 	c.mu.Unlock()
 	return start, nil
@@ -176,10 +215,7 @@ func (c *Conn) Close() {
 		c.startWriterLocked() // it closes once the queue is flushed
 		return
 	}
-	if c.poll != nil {
-		close(c.poll) // it answers what is queued, or the close packet
-		c.poll = nil
-	}
+	c.wakePollLocked() // it answers what is queued, or the close packet
 	c.resetTimerLocked(c.srv.cfg.PingTimeout)
 }
 
@@ -198,10 +234,7 @@ func (c *Conn) kickLocked() {
 		c.startWriterLocked()
 		return
 	}
-	if c.poll != nil {
-		close(c.poll)
-		c.poll = nil
-	}
+	c.wakePollLocked()
 }
 
 // startWriterLocked puts the connection on the server's ready queue, where a
@@ -348,18 +381,17 @@ func (c *Conn) closeNow(reason string) {
 	pending := c.pending
 	c.pending = false
 	c.srv.hb.remove(c)
-	if c.post != nil {
+	if c.pl != nil && c.pl.post != nil {
 		// A POST still reading its body would hold its connection and
 		// buffer until its own deadline: the session's end ends it.
-		// (readPost clears c.post, under c.mu, once the read is over.)
-		_ = c.post.SetReadDeadline(aLongTimeAgo)
+		// (readPost clears c.pl.post, under c.mu, once the read is over.)
+		_ = c.pl.post.SetReadDeadline(aLongTimeAgo)
 	}
-	wsc, probe := c.ws, c.probe
-	c.probe = nil
-	if c.poll != nil {
-		close(c.poll) // the pending poll answers "1" (or noop)
-		c.poll = nil
+	wsc, probe := c.ws, c.probeLocked()
+	if c.pl != nil {
+		c.pl.probe = nil
 	}
+	c.wakePollLocked() // the pending poll answers "1" (or noop)
 	clear(c.queue)
 	c.queue = nil
 	c.mu.Unlock()
