@@ -227,18 +227,21 @@ func TestOutOfDescriptors(t *testing.T) {
 		return el
 	})
 	var conns []*conn
-	for range 3 {
+	for i := range 3 {
 		c := s.dial()
 		if st, err := c.get("/"); st != 200 {
 			t.Fatal(st, err)
 		}
 		conns = append(conns, c)
+		// The client has its answer before the server's goroutine marks
+		// the connection idle: wait for that before the next one, so the
+		// idle order is the dial order.
+		waitFor(t, "the connection to be idle", func() bool {
+			s.l.mu.Lock()
+			defer s.l.mu.Unlock()
+			return s.l.waiting.Len() == i+1
+		})
 	}
-	waitFor(t, "the connections to be idle", func() bool {
-		s.l.mu.Lock()
-		defer s.l.mu.Unlock()
-		return s.l.waiting.Len() == 3
-	})
 	el.mu.Lock()
 	el.armed = true
 	el.mu.Unlock()
