@@ -51,7 +51,13 @@ func newFakeServer(t *testing.T, drop int64) *fakeServer {
 		conns := append([]*ws.Conn(nil), f.conns...)
 		f.mu.Unlock()
 		if v != f.drop {
-			ev := `42["availabilityUpdated",{"action":"updated","seq":` + strconv.FormatInt(v+1, 10) + `,"slot":{"id":7,"version":` + strconv.FormatInt(v, 10) + `}}]`
+			ev := `42["availabilityUpdated",{"action":"updated","seq":` + strconv.FormatInt(v+1, 10) + `,"slot":{"id":7,"version":` + strconv.FormatInt(v, 10) + `}}`
+			if v%2 == 0 {
+				// As eventide sends it with connection-state recovery on:
+				// the event's offset as its last argument.
+				ev += `,"1764720000000-` + strconv.FormatInt(v, 10) + `"`
+			}
+			ev += "]"
 			for _, c := range conns {
 				_ = c.WriteMessage(ws.OpText, []byte(ev))
 			}

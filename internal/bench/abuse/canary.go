@@ -136,7 +136,9 @@ func (c *canary) read(conn *ws.Conn) {
 					Version int64 `json:"version"`
 				} `json:"slot"`
 			}
-			if json.Unmarshal(p[2:], &ev) == nil && len(ev) == 2 && json.Unmarshal(ev[1], &ch) == nil {
+			// ["availabilityUpdated", change] and, with connection-state
+			// recovery on (the default), the event's offset after them.
+			if json.Unmarshal(p[2:], &ev) == nil && len(ev) >= 2 && json.Unmarshal(ev[1], &ch) == nil {
 				c.mu.Lock()
 				c.got[ch.Slot.Version] = ch.Seq
 				c.mu.Unlock()
