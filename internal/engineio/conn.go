@@ -47,7 +47,7 @@ type Conn struct {
 	mu      sync.Mutex
 	queue   []*Message
 	ws      *ws.Conn                 // the WebSocket once the transport is websocket
-	poll    chan struct{}            // closed to wake the pending GET poll
+	poll    *waitingPoll             // the GET poll waiting, woken or answered by wakePollLocked
 	post    *http.ResponseController // the POST whose body is being read, aborted if the session ends
 	probe   *ws.Conn                 // WebSocket being upgraded to
 	timerAt time.Duration            // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
@@ -121,7 +121,7 @@ func (c *Conn) readLimit() (int64, string) {
 // A broadcast goes through Server.Broadcast instead, which writes many
 // connections at once.
 func (c *Conn) Send(msgs ...*Message) error {
-	start, err := c.enqueue(msgs)
+	start, _, err := c.enqueue(msgs, false)
 	if start {
 		c.srv.pushReady(c)
 	}
@@ -131,11 +131,13 @@ func (c *Conn) Send(msgs ...*Message) error {
 // enqueue queues msgs (see Send). start reports that the WebSocket needs a
 // write and that the caller now owns it: the writing flag is set and
 // counted, and the caller writes c or hands it to the shared writers.
-func (c *Conn) enqueue(msgs []*Message) (start bool, err error) {
+// With takeParked, a parked poll is not answered but returned (counted on
+// srv.wg) for the caller to answer (Server.answerParkedBatch).
+func (c *Conn) enqueue(msgs []*Message, takeParked bool) (start bool, parked *waitingPoll, err error) {
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
-		return false, ErrClosed
+		return false, nil, ErrClosed
 	}
 	if len(c.queue)+len(msgs) > c.srv.cfg.SendQueue {
 		queued := len(c.queue)
@@ -145,17 +147,21 @@ func (c *Conn) enqueue(msgs []*Message) (start bool, err error) {
 			o.QueueDropped(len(msgs))
 		}
 		c.closeNow(ReasonQueueOverflow)
-		return false, ErrQueueFull
+		return false, nil, ErrQueueFull
 	}
 	c.queue = append(c.queue, msgs...)
-	if c.ws != nil {
+	switch {
+	case c.ws != nil:
 		start = c.claimWriteLocked()
-	} else if c.poll != nil {
-		close(c.poll)
-		c.poll = nil
+	case takeParked:
+		if parked = c.takeParkedLocked(); parked == nil {
+			c.wakePollLocked()
+		}
+	default:
+		c.wakePollLocked()
 	}
 	c.mu.Unlock()
-	return start, nil
+	return start, parked, nil
 }
 
 // Close closes the session from the server side (reason "forced close"),
@@ -176,10 +182,7 @@ func (c *Conn) Close() {
 		c.startWriterLocked() // it closes once the queue is flushed
 		return
 	}
-	if c.poll != nil {
-		close(c.poll) // it answers what is queued, or the close packet
-		c.poll = nil
-	}
+	c.wakePollLocked() // it answers what is queued, or the close packet
 	c.resetTimerLocked(c.srv.cfg.PingTimeout)
 }
 
@@ -198,10 +201,7 @@ func (c *Conn) kickLocked() {
 		c.startWriterLocked()
 		return
 	}
-	if c.poll != nil {
-		close(c.poll)
-		c.poll = nil
-	}
+	c.wakePollLocked()
 }
 
 // startWriterLocked puts the connection on the server's ready queue, where a
@@ -356,10 +356,7 @@ func (c *Conn) closeNow(reason string) {
 	}
 	wsc, probe := c.ws, c.probe
 	c.probe = nil
-	if c.poll != nil {
-		close(c.poll) // the pending poll answers "1" (or noop)
-		c.poll = nil
-	}
+	c.wakePollLocked() // the pending poll answers "1" (or noop)
 	clear(c.queue)
 	c.queue = nil
 	c.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,12 @@ func newEnvWith(t *testing.T, cfg Config, wrap func(http.Handler) http.Handler) 
 		h = wrap(h)
 	}
 	e.hs = httptest.NewServer(h)
+	if os.Getenv("EVENTIDE_TEST_POLL_ON_GOROUTINES") == "" {
+		// Waiting polls are parked (ADR 0031), their connections handed
+		// back to the same http.Server, as serve does.
+		hb := e.srv.HandBackListener()
+		go func() { _ = e.hs.Config.Serve(hb) }()
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		defer cancel()

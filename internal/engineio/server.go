@@ -63,6 +63,7 @@ type Server struct {
 	conns    map[string]*Conn
 	pending  int // sessions handshaken (or being handshaken) and not admitted
 	shutdown bool
+	handBack *handBack // answered parked polls go back to net/http here; nil: no parking
 
 	// wg counts open sessions and the goroutines they run.
 	wg sync.WaitGroup
@@ -170,6 +171,7 @@ func (s *Server) Pending() int {
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.res.close(s.log)
 	defer s.hb.stop()
+	defer s.closeHandBack()
 	for _, c := range s.refuseNew() {
 		c.closeNow(ReasonServerShutdown)
 	}

@@ -172,10 +172,7 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 			current := c.probe == wsc
 			if current {
 				c.probed = true
-				if c.poll != nil {
-					close(c.poll) // end the pending poll with a noop
-					c.poll = nil
-				}
+				c.wakePollLocked() // end the pending poll with a noop
 			}
 			c.mu.Unlock()
 			if !current {
@@ -192,10 +189,7 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 			c.probe, c.probed = nil, false
 			c.onWS = true
 			c.ws = wsc
-			if c.poll != nil {
-				close(c.poll)
-				c.poll = nil
-			}
+			c.wakePollLocked()
 			// The pending poll was ended above; the WebSocket carries only
 			// what is queued (Node sends its noop on polling alone).
 			if len(c.queue) > 0 {
