@@ -48,10 +48,10 @@ type config struct {
 	ConnectTimeout time.Duration
 
 	// Engine.IO limits for clients that have not authenticated (issue 9).
-	PollBodyTimeout    time.Duration
+	PollBodyTimeout time.Duration
 	// PollOnGoroutines keeps waiting long-polls on their net/http
 	// goroutines instead of parking them (ADR 0031).
-	PollOnGoroutines bool
+	PollOnGoroutines   bool
 	MaxPendingSessions int64
 	MaxPendingPayload  int64
 	MaxHandshakeBytes  int64
