@@ -119,9 +119,13 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			MaxHandshakeBytes:  int(cfg.MaxHandshakeBytes),
 			AllowEIO3:          true,
 			AllowRequest:       originCheck(allowOrigin),
-			Limits:             reporter,
-			Observer:           obs.engine,
-			Logger:             log.With("component", "engineio"),
+			// The router answers a GET poll as a function of its path and
+			// Origin (CORS, originCheck); its request log is at debug level,
+			// where every poll goes through it (ADR 0031).
+			ReadNextPolls: !cfg.PollOnGoroutines && !log.Enabled(ctx, slog.LevelDebug),
+			Limits:        reporter,
+			Observer:      obs.engine,
+			Logger:        log.With("component", "engineio"),
 		},
 		Observer:          obs.socketio,
 		ConnectTimeout:    cfg.ConnectTimeout,

@@ -48,6 +48,7 @@ type Conn struct {
 	queue   []*Message
 	ws      *ws.Conn                 // the WebSocket once the transport is websocket
 	poll    *waitingPoll             // the GET poll waiting, woken or answered by wakePollLocked
+	next    *waitingPoll             // an answered parked poll's connection, read for the next poll (ReadNextPolls)
 	post    *http.ResponseController // the POST whose body is being read, aborted if the session ends
 	probe   *ws.Conn                 // WebSocket being upgraded to
 	timerAt time.Duration            // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
@@ -357,6 +358,7 @@ func (c *Conn) closeNow(reason string) {
 	wsc, probe := c.ws, c.probe
 	c.probe = nil
 	c.wakePollLocked() // the pending poll answers "1" (or noop)
+	c.releaseNextLocked()
 	clear(c.queue)
 	c.queue = nil
 	c.mu.Unlock()

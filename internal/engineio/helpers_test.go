@@ -67,6 +67,10 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 func newEnvWith(t *testing.T, cfg Config, wrap func(http.Handler) http.Handler) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, conns: make(chan *recorder, 2048)}
+	parking := os.Getenv("EVENTIDE_TEST_POLL_ON_GOROUTINES") == ""
+	if parking && os.Getenv("EVENTIDE_TEST_NO_NEXT_POLLS") == "" {
+		cfg.ReadNextPolls = true
+	}
 	e.srv = NewServer(cfg, func(c *Conn) Receiver {
 		r := &recorder{conn: c, msgs: make(chan received, 1024), closed: make(chan string, 1)}
 		e.conns <- r
@@ -77,7 +81,7 @@ func newEnvWith(t *testing.T, cfg Config, wrap func(http.Handler) http.Handler) 
 		h = wrap(h)
 	}
 	e.hs = httptest.NewServer(h)
-	if os.Getenv("EVENTIDE_TEST_POLL_ON_GOROUTINES") == "" {
+	if parking {
 		// Waiting polls are parked (ADR 0031), their connections handed
 		// back to the same http.Server, as serve does.
 		hb := e.srv.HandBackListener()

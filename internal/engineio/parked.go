@@ -48,6 +48,11 @@ type waitingPoll struct {
 	pre     []byte
 	binary  bool
 	watched bool
+
+	// What a next poll read by the engine (ReadNextPolls) must match:
+	// the parked request's path and Origin header.
+	path, origin string
+	hasOrigin    bool
 }
 
 // handBack is the listener HandBackListener returns: its Accept yields
@@ -156,20 +161,29 @@ func (c *Conn) park(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil {
 		return false
 	}
+	if rc, ok := nc.(*replayConn); ok && len(rc.pre) == 0 {
+		nc = rc.Conn // handed back earlier; net/http has read the bytes replayed
+	}
+	origin, hasOrigin := r.Header["Origin"]
 	p := &waitingPoll{wsc: ws.NewServerConn(nc), nc: nc, header: header,
-		binary: c.proto == 3 && !c.b64 && !r.URL.Query().Has("b64")}
+		binary: c.proto == 3 && !c.b64 && !r.URL.Query().Has("b64"),
+		path: r.URL.EscapedPath(), hasOrigin: hasOrigin && len(origin) == 1}
+	if p.hasOrigin {
+		p.origin = origin[0]
+	}
 	if n := rw.Reader.Buffered(); n > 0 {
 		p.pre, _ = rw.Reader.Peek(n)
 		p.pre = slices.Clone(p.pre)
 	}
 	c.mu.Lock()
+	c.releaseNextLocked() // the client polls on another connection now
 	if len(c.queue) == 0 && c.state == stateOpen && !c.probed && !c.onWS {
 		c.poll = p
 		// Watched under c.mu, so the answer, which takes the poll under
 		// c.mu, unwatches a registration that is complete. With bytes
 		// read ahead the socket says nothing of the client leaving.
 		if p.pre == nil {
-			p.watched = p.wsc.Watch(c.srv.poller(), func() { c.onParkedReadable(p) })
+			p.watched = p.wsc.Watch(c.srv.poller(), func() { c.onWatchedReadable(p) })
 		}
 		c.mu.Unlock()
 		return true
@@ -209,13 +223,29 @@ func (c *Conn) takeParkedLocked() *waitingPoll {
 	return p
 }
 
-// onParkedReadable runs on the poller's goroutine when a parked poll's
-// socket polls readable: the client went away (the poll ends the session,
-// as Node's "poll connection closed prematurely"), or it sent bytes ahead,
-// which are left for net/http to read after the answer.
-func (c *Conn) onParkedReadable(p *waitingPoll) {
+// onWatchedReadable runs on the poller's goroutine when the socket of a
+// parked poll, or of an answered one waiting for its next request, polls
+// readable.
+func (c *Conn) onWatchedReadable(p *waitingPoll) {
 	c.mu.Lock()
-	if c.poll != p || !p.wsc.PeerGone() {
+	switch {
+	case c.poll == p:
+		c.onParkedReadableLocked(p)
+	case c.next == p:
+		c.next = nil
+		c.mu.Unlock()
+		c.readNext(p)
+	default:
+		c.mu.Unlock() // answered meanwhile: the answer owns the socket
+	}
+}
+
+// onParkedReadableLocked: the client of a parked poll went away (the poll
+// ends the session, as Node's "poll connection closed prematurely"), or it
+// sent bytes ahead, which are left for net/http to read after the answer.
+// It unlocks c.mu.
+func (c *Conn) onParkedReadableLocked(p *waitingPoll) {
+	if !p.wsc.PeerGone() {
 		c.mu.Unlock()
 		return
 	}
@@ -353,9 +383,6 @@ func (c *Conn) finishParked(p *waitingPoll, n int, closing bool, rest [][]byte, 
 // (err nil) or could not be (the session ends, as respondPoll's).
 func (c *Conn) parkedWritten(p *waitingPoll, n int, closing bool, err error) {
 	defer c.srv.wg.Done()
-	if p.watched {
-		_ = p.wsc.Unwatch()
-	}
 	if err != nil {
 		_ = p.wsc.Abort()
 		c.srv.log.Debug("engineio: poll write failed", "sid", c.id, "err", err)
@@ -368,6 +395,44 @@ func (c *Conn) parkedWritten(p *waitingPoll, n int, closing bool, err error) {
 	if closing {
 		c.closeNow(ReasonForcedClose)
 	}
+	if c.srv.cfg.ReadNextPolls && p.watched && p.pre == nil {
+		c.mu.Lock()
+		if c.state != stateClosed && c.next == nil {
+			// The next poll is read from here (readNext); the session
+			// owns the connection until then.
+			c.next = p
+			if p.wsc.Rearm() == nil {
+				c.mu.Unlock()
+				return
+			}
+			c.next = nil
+		}
+		c.mu.Unlock()
+	}
+	if p.watched {
+		_ = p.wsc.Unwatch()
+	}
+	c.handBackConn(p)
+}
+
+// releaseNextLocked hands the connection waiting for the session's next
+// poll back to net/http, which applies its idle timeout: the session ends,
+// or its client polls on another connection.
+func (c *Conn) releaseNextLocked() {
+	p := c.next
+	if p == nil {
+		return
+	}
+	c.next = nil
+	go func() {
+		_ = p.wsc.Unwatch()
+		c.handBackConn(p)
+	}()
+}
+
+// handBackConn hands a parked poll's connection back to net/http, with
+// the bytes read ahead of it.
+func (c *Conn) handBackConn(p *waitingPoll) {
 	var nc net.Conn = p.nc
 	if p.pre != nil {
 		nc = &replayConn{Conn: p.nc, pre: p.pre}

@@ -2,11 +2,14 @@ package engineio
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -55,6 +58,14 @@ func (c *rawClient) read() (int, http.Header, string) {
 	return res.StatusCode, res.Header, string(b)
 }
 
+// needParking skips a test of parked polls when the suite runs with
+// parking off (EVENTIDE_TEST_POLL_ON_GOROUTINES).
+func needParking(t *testing.T) {
+	if os.Getenv("EVENTIDE_TEST_POLL_ON_GOROUTINES") != "" {
+		t.Skip("parking turned off")
+	}
+}
+
 // waitParked waits until c has a parked poll (its connection hijacked).
 func waitParked(t *testing.T, c *Conn) {
 	t.Helper()
@@ -79,6 +90,7 @@ func cors(next http.Handler) http.Handler {
 // the same status, headers (the middleware's among them) and payload as
 // net/http's, and the connection then serves the next request.
 func TestParkedPollAnswerAndReuse(t *testing.T) {
+	needParking(t)
 	e := newEnvWith(t, Config{}, cors)
 	sid, r := e.handshakeV4()
 	q := "EIO=4&transport=polling&sid=" + sid
@@ -132,6 +144,7 @@ func TestParkedPollAnswerAndReuse(t *testing.T) {
 // TestParkedPollClientGone: a client that goes away while its poll is
 // parked ends the session (Node: "poll connection closed prematurely").
 func TestParkedPollClientGone(t *testing.T) {
+	needParking(t)
 	e := newEnv(t, Config{})
 	sid, r := e.handshakeV4()
 	c := e.rawClient()
@@ -145,6 +158,7 @@ func TestParkedPollClientGone(t *testing.T) {
 // TestParkedPollBytesAhead: a request sent behind a parked poll (HTTP
 // pipelining) is left for net/http, which serves it after the answer.
 func TestParkedPollBytesAhead(t *testing.T) {
+	needParking(t)
 	e := newEnv(t, Config{})
 	sid, r := e.handshakeV4()
 	q := "EIO=4&transport=polling&sid=" + sid
@@ -169,6 +183,7 @@ func TestParkedPollBytesAhead(t *testing.T) {
 // TestParkedPollsBroadcast: a broadcast answers every parked poll (in one
 // batch) and the connections serve their next polls.
 func TestParkedPollsBroadcast(t *testing.T) {
+	needParking(t)
 	e := newEnv(t, Config{})
 	var conns []*Conn
 	var clients []*rawClient
@@ -220,6 +235,7 @@ func TestParkedPollNotParkable(t *testing.T) {
 // TestParkedPollShutdown: Shutdown answers a parked poll with the close
 // packet, and the connection is closed once the hand-back listener is.
 func TestParkedPollShutdown(t *testing.T) {
+	needParking(t)
 	e := newEnv(t, Config{})
 	sid, r := e.handshakeV4()
 	c := e.rawClient()
@@ -234,4 +250,198 @@ func TestParkedPollShutdown(t *testing.T) {
 		t.Fatalf("parked poll at shutdown: %d %q", st, body)
 	}
 	r.wantClose(t, ReasonServerShutdown)
+}
+
+// counting counts the requests that go through net/http to the engine.
+type counting struct{ n atomic.Int64 }
+
+func (c *counting) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.n.Add(1)
+		cors(next).ServeHTTP(w, r)
+	})
+}
+
+// TestNextPollReadByEngine: with ReadNextPolls, a parked poll's next GET on
+// the same connection is served by the engine (not net/http) with the same
+// answer; another Origin, a POST, or a closed session go to net/http.
+func TestNextPollReadByEngine(t *testing.T) {
+	if os.Getenv("EVENTIDE_TEST_POLL_ON_GOROUTINES") != "" || os.Getenv("EVENTIDE_TEST_NO_NEXT_POLLS") != "" {
+		t.Skip("parking or next polls turned off")
+	}
+	var cnt counting
+	e := newEnvWith(t, Config{}, cnt.wrap)
+	sid, r := e.handshakeV4()
+	q := "EIO=4&transport=polling&sid=" + sid
+	origin := "Origin: http://app.example\r\n"
+	c := e.rawClient()
+	c.get(q, origin)
+	waitParked(t, r.conn)
+	before := cnt.n.Load()
+	for i := range 3 {
+		msg := strings.Repeat("m", i+1)
+		if err := r.conn.Send(TextMessage([]byte(msg))); err != nil {
+			t.Fatal(err)
+		}
+		st, h, body := c.read()
+		if st != 200 || body != "4"+msg || h.Get("Access-Control-Allow-Origin") != "http://app.example" {
+			t.Fatalf("answer %d: %d %q %v", i, st, body, h)
+		}
+		c.get(q+"&t=x"+msg, "User-Agent: test\r\nConnection: keep-alive\r\n", origin)
+		waitParked(t, r.conn)
+	}
+	if n := cnt.n.Load(); n != before {
+		t.Fatalf("%d next polls went through net/http", n-before)
+	}
+
+	// Queued before the next poll comes: answered at once.
+	if err := r.conn.Send(TextMessage([]byte("a"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := c.read(); body != "4a" {
+		t.Fatalf("answer: %q", body)
+	}
+	waitUntil(t, "the connection waiting for the next poll", func() bool {
+		return locked(r.conn, func(c *Conn) bool { return c.next != nil })
+	})
+	if err := r.conn.Send(TextMessage([]byte("b"))); err != nil {
+		t.Fatal(err)
+	}
+	c.get(q, origin)
+	if _, _, body := c.read(); body != "4b" {
+		t.Fatalf("queued answer: %q", body)
+	}
+	if n := cnt.n.Load(); n != before {
+		t.Fatalf("%d next polls went through net/http", n-before)
+	}
+
+	// Another Origin: net/http (and its CORS headers).
+	waitUntil(t, "the connection waiting for the next poll", func() bool {
+		return locked(r.conn, func(c *Conn) bool { return c.next != nil })
+	})
+	c.get(q, "Origin: http://other.example\r\n")
+	waitParked(t, r.conn)
+	if n := cnt.n.Load(); n != before+1 {
+		t.Fatalf("the poll of another origin: %d requests through net/http", n-before)
+	}
+	if err := r.conn.Send(TextMessage([]byte("c"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, h, body := c.read(); body != "4c" || h.Get("Access-Control-Allow-Origin") != "http://other.example" {
+		t.Fatalf("answer: %q %v", body, h)
+	}
+
+	// The session ends while the connection waits for its next poll: it
+	// goes back to net/http, which serves what comes.
+	waitUntil(t, "the connection waiting for the next poll", func() bool {
+		return locked(r.conn, func(c *Conn) bool { return c.next != nil })
+	})
+	r.conn.closeNow(ReasonForcedClose)
+	c.get("EIO=4&transport=polling")
+	if st, _, body := c.read(); st != 200 || !strings.HasPrefix(body, "0{") {
+		t.Fatalf("handshake on the handed-back connection: %d %q", st, body)
+	}
+}
+
+// TestNextPollOverlapAndGone: a client that polls twice on two connections
+// gets the overlap error; one that closes its idle connection leaves the
+// session alone.
+func TestNextPollOverlapAndGone(t *testing.T) {
+	needParking(t)
+	e := newEnv(t, Config{})
+	sid, r := e.handshakeV4()
+	q := "EIO=4&transport=polling&sid=" + sid
+	c := e.rawClient()
+	c.get(q)
+	waitParked(t, r.conn)
+	if err := r.conn.Send(TextMessage([]byte("a"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := c.read(); body != "4a" {
+		t.Fatalf("answer: %q", body)
+	}
+	_ = c.nc.Close() // between polls
+	c2 := e.rawClient()
+	c2.get(q)
+	waitParked(t, r.conn)
+	c3 := e.rawClient()
+	c3.get(q)
+	if st, _, _ := c3.read(); st != 400 {
+		t.Fatalf("overlapping poll: %d", st)
+	}
+	if _, _, body := c2.read(); body != "1" {
+		t.Fatalf("overlapped poll: %q", body)
+	}
+	r.wantClose(t, ReasonTransportError)
+}
+
+func TestParseSimpleGet(t *testing.T) {
+	ok := "GET /socket.io/?EIO=4&transport=polling&sid=abc&t=1 HTTP/1.1\r\nHost: h\r\nOrigin: http://o\r\nAccept: */*\r\n\r\n"
+	g, good := parseSimpleGet([]byte(ok))
+	if !good || g.path != "/socket.io/" || g.query != "EIO=4&transport=polling&sid=abc&t=1" || !g.hasOrigin || g.origin != "http://o" {
+		t.Fatalf("%+v %v", g, good)
+	}
+	for _, bad := range []string{
+		"",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\n",                       // incomplete
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\n", // pipelined
+		"POST /socket.io/?a HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.0\r\nHost: h\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\n\r\n",                       // no Host
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n", // two
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nOrigin: a\r\nOrigin: b\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n",
+		"GET /socket.io/?a HTTP/1.1\r\nHost: h\r\nX: a\x00b\r\n\r\n",
+		"GET socket.io HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /so cket HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a\xff HTTP/1.1\r\nHost: h\r\n\r\n",
+	} {
+		if g, good := parseSimpleGet([]byte(bad)); good {
+			t.Errorf("%q parsed: %+v", bad, g)
+		}
+	}
+}
+
+func TestParsePollQuery(t *testing.T) {
+	q, ok := parsePollQuery("EIO=3&transport=polling&t=N1&sid=xyz&b64=1")
+	if !ok || q.eio != "3" || q.transport != "polling" || q.sid != "xyz" || !q.b64 {
+		t.Fatalf("%+v %v", q, ok)
+	}
+	for _, bad := range []string{"EIO=4&EIO=4", "x=1", "sid=a%20b", "sid=a+b", "EIO=4&&sid=a", "j=0"} {
+		if q, ok := parsePollQuery(bad); ok {
+			t.Errorf("%q parsed: %+v", bad, q)
+		}
+	}
+}
+
+// FuzzParseSimpleGet: whatever comes, the parser neither panics nor
+// accepts a request net/http would read differently: what it accepts is
+// one complete GET that net/http parses to the same path and Origin.
+func FuzzParseSimpleGet(f *testing.F) {
+	f.Add([]byte("GET /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: h\r\nOrigin: http://o\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
+	f.Add([]byte("GET /?a=b HTTP/1.1\r\nhost:h\r\nconnection: Keep-Alive\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		g, ok := parseSimpleGet(b)
+		if !ok {
+			return
+		}
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
+		if err != nil {
+			t.Fatalf("accepted %q, net/http: %v", b, err)
+		}
+		if r.Method != "GET" || r.URL.EscapedPath() != g.path || r.URL.RawQuery != g.query || r.ContentLength > 0 || r.Close {
+			t.Fatalf("accepted %q as %+v, net/http: %s %s %q %d %v", b, g, r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.ContentLength, r.Close)
+		}
+		if o, has := r.Header["Origin"]; has != g.hasOrigin || has && o[0] != g.origin {
+			t.Fatalf("accepted %q with Origin %q, net/http: %q", b, g.origin, o)
+		}
+	})
 }
