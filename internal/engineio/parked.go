@@ -167,7 +167,7 @@ func (c *Conn) park(w http.ResponseWriter, r *http.Request) bool {
 	origin, hasOrigin := r.Header["Origin"]
 	p := &waitingPoll{wsc: ws.NewServerConn(nc), nc: nc, header: header,
 		binary: c.proto == 3 && !c.b64 && !r.URL.Query().Has("b64"),
-		path: r.URL.EscapedPath(), hasOrigin: hasOrigin && len(origin) == 1}
+		path:   r.URL.EscapedPath(), hasOrigin: hasOrigin && len(origin) == 1}
 	if p.hasOrigin {
 		p.origin = origin[0]
 	}
