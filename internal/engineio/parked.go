@@ -397,7 +397,7 @@ func (c *Conn) parkedWritten(p *waitingPoll, n int, closing bool, err error) {
 	}
 	if c.srv.cfg.ReadNextPolls && p.watched && p.pre == nil {
 		c.mu.Lock()
-		if c.state != stateClosed && c.next == nil {
+		if c.state != stateClosed && c.next == nil && !c.onWS {
 			// The next poll is read from here (readNext); the session
 			// owns the connection until then.
 			c.next = p

@@ -445,3 +445,36 @@ func FuzzParseSimpleGet(f *testing.F) {
 		}
 	})
 }
+
+// TestParkedPollUpgrade: an upgrade ends a parked poll with a noop; once it
+// is done the polling connection goes back to net/http (its idle timeout),
+// not kept for a next poll that will not come.
+func TestParkedPollUpgrade(t *testing.T) {
+	needParking(t)
+	e := newEnv(t, Config{})
+	sid, r := e.handshakeV4()
+	c := e.rawClient()
+	c.get("EIO=4&transport=polling&sid=" + sid)
+	waitParked(t, r.conn)
+	w := e.dial("EIO=4&transport=websocket&sid=" + sid)
+	writeWS(t, w, "2probe")
+	if _, got := readWS(t, w); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	if _, _, body := c.read(); body != "6" {
+		t.Fatalf("parked poll = %q, want noop", body)
+	}
+	writeWS(t, w, "5")
+	waitTransport(t, r.conn, "websocket")
+	waitUntil(t, "the polling connection handed back", func() bool {
+		return locked(r.conn, func(c *Conn) bool { return c.next == nil })
+	})
+	c.get("EIO=4&transport=polling")
+	if st, _, body := c.read(); st != 200 || !strings.HasPrefix(body, "0{") {
+		t.Fatalf("handshake on the handed-back connection: %d %q", st, body)
+	}
+	_ = r.conn.Send(TextMessage([]byte("after")))
+	if _, got := readWS(t, w); got != "4after" {
+		t.Fatalf("ws = %q", got)
+	}
+}
