@@ -78,7 +78,20 @@ func (c *Conn) readNext(p *waitingPoll) {
 	}
 	c.srv.wg.Add(1) // the session's count is held
 	c.mu.Unlock()
-	c.answerParked(p)
+	// Answered with the others the same wake-up of the poller read, in
+	// one batch (answerReadPolls).
+	c.srv.readAnswers = append(c.srv.readAnswers, parkedConn{c, p})
+}
+
+// answerReadPolls answers, in one batch, the polls readNext found
+// something queued for: the poller's AfterEvents, on its goroutine.
+func (s *Server) answerReadPolls() {
+	if len(s.readAnswers) == 0 {
+		return
+	}
+	s.answerParkedBatch(s.readAnswers)
+	clear(s.readAnswers)
+	s.readAnswers = s.readAnswers[:0]
 }
 
 // giveBack hands p's connection to net/http with read, the bytes read of

@@ -79,6 +79,11 @@ type Server struct {
 	// watches idle WebSockets and the batcher that writes small
 	// broadcasts, made on first use and closed by Shutdown.
 	res resources
+
+	// readAnswers are the polls read by readNext with something queued,
+	// answered after the poller's wake-up; the poller's goroutine alone
+	// uses it.
+	readAnswers []parkedConn
 }
 
 // NewServer returns a Server. open is called once per new session, before any

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,7 +37,15 @@ type Poller struct {
 	conns  map[uint64]*Conn
 	next   uint64
 	closed bool
+
+	after atomic.Pointer[func()] // AfterEvents
 }
+
+// AfterEvents sets f to run on the poller's goroutine after the
+// onReadable calls of each wake-up, so that work they queue can be done
+// once for all of them (the engine answers the long-polls they read in
+// one batch). It must not block.
+func (p *Poller) AfterEvents(f func()) { p.after.Store(&f) }
 
 // pollState is a watched connection's registration.
 type pollState struct {
@@ -209,6 +218,9 @@ func (p *Poller) loop() {
 				st.onReadable()
 			}
 			ready[i] = nil
+		}
+		if f := p.after.Load(); f != nil {
+			(*f)()
 		}
 	}
 }

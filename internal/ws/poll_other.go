@@ -31,3 +31,6 @@ func (c *Conn) Unwatch() error { return errNotWatched }
 
 // PeerGone is false on this platform: nothing is watched.
 func (c *Conn) PeerGone() bool { return false }
+
+// AfterEvents does nothing on this platform.
+func (p *Poller) AfterEvents(f func()) {}
