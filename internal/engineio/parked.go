@@ -170,6 +170,8 @@ func (c *Conn) park(w http.ResponseWriter, r *http.Request) bool {
 		path:   r.URL.EscapedPath(), hasOrigin: hasOrigin && len(origin) == 1}
 	if p.hasOrigin {
 		p.origin = origin[0]
+	} else if hasOrigin {
+		p.path = "" // several Origin headers: no next poll matches (nextPollOf)
 	}
 	if n := rw.Reader.Buffered(); n > 0 {
 		p.pre, _ = rw.Reader.Peek(n)
