@@ -211,6 +211,11 @@ declare -A CASES=(
   [rooms-5k]="--scenario rooms --clients 5000 --rooms 500 --events 2000"
   [e2e]="--scenario e2e --clients 1000 --rooms 10 --events 300"
   [e2e-1000]="--scenario e2e --clients 1000 --rooms 10 --events 1000"
+  # e2e-1000 at a fixed 400 PATCHes a second, the same offered load for
+  # both servers: latency compared at equal load (the closed-loop cases
+  # above send the next PATCH as soon as the last is answered, so the faster
+  # server is also the busier one).
+  [e2e-paced]="--scenario e2e --clients 1000 --rooms 10 --events 1000 --rate 400"
   [e2e-room-1k]="--scenario e2e --clients 1000 --rooms 1 --events 300"
   [e2e-rooms-10]="--scenario e2e --clients 1000 --rooms 100 --events 1000"
   # Every client on HTTP long-polling (never upgrading), one room of 500.
@@ -230,7 +235,7 @@ declare -A CASES=(
   [cluster-hold-50k]="--scenario fanout --clients 50000 --events 3 --rate 1 --max-time 10m --wait 2m"
 )
 CLUSTER=(cluster-e2e cluster-room-1k cluster-mixed)
-ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e e2e-1000 e2e-room-1k e2e-rooms-10 polling idle-1k idle-10k hold-15k "${CLUSTER[@]}")
+ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e e2e-1000 e2e-paced e2e-room-1k e2e-rooms-10 polling idle-1k idle-10k hold-15k "${CLUSTER[@]}")
 
 # bench_one NAME PORT CASE RUN [extra flags]: one run on a fresh server.
 bench_one() {
@@ -329,6 +334,13 @@ echo
 if [[ " $SERVERS " == *" eventide-p1 "* && "$ours" != eventide-p1 ]]; then
   echo "The cluster's nodes with GOMAXPROCS=1 against the reference:"
   "$BENCH_BIN" compare --ours eventide-p1 --ref node "$OUT" | sed -n '/^targets/,$p' | grep cluster
+  echo
+fi
+if [[ " ${cases[*]} " == *" cluster-e2e "* && " ${cases[*]} " == *" e2e-1000 "* ]]; then
+  # The same load (1,000 clients, 10 rooms of 100, 1,000 PATCHes) on three
+  # nodes with PostgreSQL and Redis, and on one node with SQLite.
+  echo "Three nodes on PostgreSQL + Redis against one node on SQLite ($ours; ratio = cluster / one node):"
+  "$BENCH_BIN" compare --ours "$ours" --cases cluster-e2e,e2e-1000 "$OUT"
   echo
 fi
 if [[ " $SERVERS " == *" eventide "* && " $SERVERS " == *" eventide-pg "* ]]; then

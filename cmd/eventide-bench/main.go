@@ -182,8 +182,15 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	ref := fs.String("ref", "node", "server name of the reference")
 	strict := fs.Bool("strict", false, "exit non-zero when a target is missed")
 	targets := fs.Bool("targets", true, "check the targets (ours against the Node.js reference)")
+	cases := fs.String("cases", "", "`A,B`: compare case A against case B, both of server --ours (no targets)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var pair []string
+	if *cases != "" {
+		if pair = strings.Split(*cases, ","); len(pair) != 2 || pair[0] == "" || pair[1] == "" || pair[0] == pair[1] {
+			return fmt.Errorf("--cases %q: want two different case names, A,B", *cases)
+		}
 	}
 	if fs.NArg() == 0 {
 		return errors.New("compare needs result files (JSON lines)")
@@ -200,6 +207,10 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		all = append(all, rs...)
+	}
+	if pair != nil {
+		bench.Compare(stdout, bench.PairCases(all, *ours, pair[0], pair[1]), pair[0], pair[1], nil)
+		return nil
 	}
 	var check []bench.Target
 	if *targets {

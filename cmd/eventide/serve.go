@@ -27,6 +27,7 @@ import (
 	"github.com/eventide/realtime/internal/socketio"
 	"github.com/eventide/realtime/internal/store/postgres"
 	"github.com/eventide/realtime/internal/webui"
+	"github.com/eventide/realtime/internal/ws"
 )
 
 // shutdownGrace bounds the clean-up when serve cannot start (a listener
@@ -243,6 +244,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 
 	// One cap for both listeners: they share the process's descriptors.
 	conns := netlimit.New(netlimit.Config{MaxConns: cfg.MaxConns, Limits: reporter})
+	var _ ws.Adopter = conns
 	log.Info("connection cap", "max_conns", conns.Max(), "db_max_conns", cfg.DBMaxConns)
 	servers := []*http.Server{}
 	listen := func(name, addr string, h http.Handler, also ...net.Listener) error {
@@ -259,7 +261,10 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			IdleTimeout:       cfg.HTTPIdleTimeout,
 			MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
 			ConnState:         conns.ConnState,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			// The engine takes WebSockets' sockets over from net/http's
+			// connections: the cap keeps counting them (ADR 0032).
+			ConnContext: func(ctx context.Context, _ net.Conn) context.Context { return ws.WithAdopter(ctx, conns) },
+			ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		servers = append(servers, srv)
 		log.Info("listening", "listener", name, "addr", ln.Addr().String())

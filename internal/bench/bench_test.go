@@ -149,6 +149,22 @@ func TestCompareMediansAndTargets(t *testing.T) {
 	}
 }
 
+func TestPairCasesComparesTwoCasesOfOneServer(t *testing.T) {
+	rs := []Result{
+		{Case: "cluster-e2e", Server: "eventide", CPUUsPerDelivery: 20},
+		{Case: "cluster-e2e", Server: "node", CPUUsPerDelivery: 30},
+		{Case: "e2e-1000", Server: "eventide", CPUUsPerDelivery: 10},
+		{Case: "e2e", Server: "eventide", CPUUsPerDelivery: 99},
+	}
+	var out bytes.Buffer
+	Compare(&out, PairCases(rs, "eventide", "cluster-e2e", "e2e-1000"), "cluster-e2e", "e2e-1000", nil)
+	got := out.String()
+	if !strings.Contains(got, "cluster-e2e vs e2e-1000") || !strings.Contains(got, "20.0") ||
+		!strings.Contains(got, "10.0") || !strings.Contains(got, "2.00") || strings.Contains(got, "99") || strings.Contains(got, "30.0") {
+		t.Errorf("compare of the pair:\n%s", got)
+	}
+}
+
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)

@@ -80,6 +80,8 @@ var Targets = []Target{
 	{Case: "e2e", Metric: "p99Us", MaxRatio: 1.0},
 	{Case: "e2e-1000", Metric: "cpuUsPerDelivery", MaxRatio: 0.25}, // 1,000 PATCHes: Node's JIT warm
 	{Case: "e2e-1000", Metric: "p99Us", MaxRatio: 1.0},
+	{Case: "e2e-paced", Metric: "cpuUsPerDelivery", MaxRatio: 0.25},
+	{Case: "e2e-paced", Metric: "p99Us", MaxRatio: 1.0}, // at the same offered load
 	{Case: "e2e-room-1k", Metric: "cpuUsPerDelivery", MaxRatio: 0.25},
 	{Case: "e2e-room-1k", Metric: "p99Us", MaxRatio: 1.0},
 	{Case: "e2e-rooms-10", Metric: "cpuUsPerDelivery", MaxRatio: 0.5},
@@ -138,6 +140,22 @@ func ReadResults(r io.Reader) ([]Result, error) {
 		out = append(out, res)
 	}
 	return out, sc.Err()
+}
+
+// PairCases prepares two cases of one server for Compare: the runs of
+// server in case a and in case b, as one case "a vs b" whose servers are a
+// and b (the three-node cluster beside one node, say).
+func PairCases(results []Result, server, a, b string) []Result {
+	var out []Result
+	for _, r := range results {
+		if r.Server != server || (r.Case != a && r.Case != b) {
+			continue
+		}
+		r.Server = r.Case
+		r.Case = a + " vs " + b
+		out = append(out, r)
+	}
+	return out
 }
 
 func median(v []float64) float64 {

@@ -46,12 +46,9 @@ type Conn struct {
 
 	mu      sync.Mutex
 	queue   []*Message
-	ws      *ws.Conn                 // the WebSocket once the transport is websocket
-	poll    *waitingPoll             // the GET poll waiting, woken or answered by wakePollLocked
-	next    *waitingPoll             // an answered parked poll's connection, read for the next poll (ReadNextPolls)
-	post    *http.ResponseController // the POST whose body is being read, aborted if the session ends
-	probe   *ws.Conn                 // WebSocket being upgraded to
-	timerAt time.Duration            // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
+	ws      *ws.Conn      // the WebSocket once the transport is websocket
+	pl      *polled       // made by the first poll, POST or upgrade: a WebSocket session has none
+	timerAt time.Duration // when the heartbeat (or the closing deadline) is due, from srv.epoch; under mu and srv.hb.mu
 
 	proto     uint8 // 3 or 4; immutable
 	b64       bool  // v3 polling client asked for base64 binary (b64=1); immutable
@@ -66,6 +63,49 @@ type Conn struct {
 	onWS      bool // the transport is websocket (from the handshake, or upgraded); a flag, not the name: a word less per session
 
 	hbIndex int32 // place in srv.hb, -1 when not there; under srv.hb.mu
+}
+
+// polled is the part of a session that long-polling and the upgrade from
+// it use, made on first use (under Conn.mu): a session that is a WebSocket
+// from its handshake never makes it, and its Conn is three words smaller.
+type polled struct {
+	poll  *waitingPoll             // the GET poll waiting, woken or answered by wakePollLocked
+	next  *waitingPoll             // an answered parked poll's connection, read for the next poll (ReadNextPolls)
+	post  *http.ResponseController // the POST whose body is being read, aborted if the session ends
+	probe *ws.Conn                 // WebSocket being upgraded to
+}
+
+// polledLocked returns c.pl, made if need be. Needs c.mu.
+func (c *Conn) polledLocked() *polled {
+	if c.pl == nil {
+		c.pl = &polled{}
+	}
+	return c.pl
+}
+
+// probeLocked returns the WebSocket being upgraded to, or nil. Needs c.mu.
+func (c *Conn) probeLocked() *ws.Conn {
+	if c.pl == nil {
+		return nil
+	}
+	return c.pl.probe
+}
+
+// pendingPollLocked returns the waiting GET poll, or nil. Needs c.mu.
+func (c *Conn) pendingPollLocked() *waitingPoll {
+	if c.pl == nil {
+		return nil
+	}
+	return c.pl.poll
+}
+
+// nextPollLocked returns the answered parked poll read for the next poll,
+// or nil. Needs c.mu.
+func (c *Conn) nextPollLocked() *waitingPoll {
+	if c.pl == nil {
+		return nil
+	}
+	return c.pl.next
 }
 
 // ID returns the session id (sid).
@@ -349,14 +389,16 @@ func (c *Conn) closeNow(reason string) {
 	pending := c.pending
 	c.pending = false
 	c.srv.hb.remove(c)
-	if c.post != nil {
+	if c.pl != nil && c.pl.post != nil {
 		// A POST still reading its body would hold its connection and
 		// buffer until its own deadline: the session's end ends it.
-		// (readPost clears c.post, under c.mu, once the read is over.)
-		_ = c.post.SetReadDeadline(aLongTimeAgo)
+		// (readPost clears c.pl.post, under c.mu, once the read is over.)
+		_ = c.pl.post.SetReadDeadline(aLongTimeAgo)
 	}
-	wsc, probe := c.ws, c.probe
-	c.probe = nil
+	wsc, probe := c.ws, c.probeLocked()
+	if c.pl != nil {
+		c.pl.probe = nil
+	}
 	c.wakePollLocked() // the pending poll answers "1" (or noop)
 	c.releaseNextLocked()
 	clear(c.queue)

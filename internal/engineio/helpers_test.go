@@ -313,7 +313,7 @@ func locked[T any](c *Conn, f func(c *Conn) T) T {
 // to send).
 func waitPoll(t *testing.T, c *Conn) {
 	t.Helper()
-	waitUntil(t, "a pending poll", func() bool { return locked(c, func(c *Conn) bool { return c.poll != nil }) })
+	waitUntil(t, "a pending poll", func() bool { return locked(c, func(c *Conn) bool { return c.pendingPollLocked() != nil }) })
 }
 
 // isOpen reports whether c is neither closing nor closed.

@@ -178,7 +178,7 @@ func TestSessionEndAbortsPost(t *testing.T) {
 	e := newEnv(t, Config{Clock: clk, PollBodyTimeout: time.Hour})
 	sid, r := e.handshakeV4()
 	nc, br := rawConn(t, e, postHead(sid, 100)+"4abc")
-	waitUntil(t, "the POST to be reading", func() bool { return locked(r.conn, func(c *Conn) bool { return c.post != nil }) })
+	waitUntil(t, "the POST to be reading", func() bool { return locked(r.conn, func(c *Conn) bool { return c.pl != nil && c.pl.post != nil }) })
 	clk.Advance(45 * time.Second) // ping, then ping timeout
 	r.wantClose(t, ReasonPingTimeout)
 	res, body := readResponse(t, nc, br)

@@ -27,7 +27,7 @@ var nextPollPool = sync.Pool{New: func() any { b := make([]byte, maxNextPollByte
 var errNothingToRead = errors.New("engineio: nothing to read")
 
 // readNext reads and serves the next request on p's connection; the
-// caller (the poller's goroutine) took p from c.next, so it owns it.
+// caller (the poller's goroutine) took p from c.pl.next, so it owns it.
 func (c *Conn) readNext(p *waitingPoll) {
 	bp := nextPollPool.Get().(*[]byte)
 	defer nextPollPool.Put(bp)
@@ -35,13 +35,13 @@ func (c *Conn) readNext(p *waitingPoll) {
 	switch {
 	case errors.Is(err, errNothingToRead):
 		c.mu.Lock()
-		if c.state != stateClosed && c.next == nil {
-			c.next = p
+		if c.state != stateClosed && c.nextPollLocked() == nil {
+			c.polledLocked().next = p
 			if p.wsc.Rearm() == nil {
 				c.mu.Unlock()
 				return
 			}
-			c.next = nil
+			c.pl.next = nil
 		}
 		c.mu.Unlock()
 		c.giveBack(p, nil)
@@ -59,7 +59,7 @@ func (c *Conn) readNext(p *waitingPoll) {
 		return
 	}
 	c.mu.Lock()
-	if c.state != stateOpen || c.polling || c.onWS || c.probed || c.probe != nil {
+	if c.state != stateOpen || c.polling || c.onWS || c.probed || c.probeLocked() != nil {
 		// The unusual cases (overlap, closed session, upgrade) keep
 		// net/http's path.
 		c.mu.Unlock()
@@ -69,12 +69,12 @@ func (c *Conn) readNext(p *waitingPoll) {
 	c.polling = true
 	p.binary = binary
 	if len(c.queue) == 0 {
-		c.poll = p
+		c.polledLocked().poll = p
 		if p.wsc.Rearm() == nil {
 			c.mu.Unlock()
 			return
 		}
-		c.poll = nil
+		c.pl.poll = nil
 	}
 	c.srv.wg.Add(1) // the session's count is held
 	c.mu.Unlock()

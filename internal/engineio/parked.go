@@ -180,12 +180,12 @@ func (c *Conn) park(w http.ResponseWriter, r *http.Request) bool {
 	c.mu.Lock()
 	c.releaseNextLocked() // the client polls on another connection now
 	if len(c.queue) == 0 && c.state == stateOpen && !c.probed && !c.onWS {
-		c.poll = p
+		c.polledLocked().poll = p
 		// Watched under c.mu, so the answer, which takes the poll under
 		// c.mu, unwatches a registration that is complete. With bytes
 		// read ahead the socket says nothing of the client leaving.
 		if p.pre == nil {
-			p.watched = p.wsc.Watch(c.srv.poller(), func() { c.onWatchedReadable(p) })
+			p.watched = p.wsc.Watch(c.srv.poller(), ws.ReadableFunc(func() { c.onWatchedReadable(p) }))
 		}
 		c.mu.Unlock()
 		return true
@@ -200,11 +200,11 @@ func (c *Conn) park(w http.ResponseWriter, r *http.Request) bool {
 // its goroutine is woken; a parked poll is answered on a goroutine of its
 // own. c.polling stays set until the answer has its packets.
 func (c *Conn) wakePollLocked() {
-	p := c.poll
+	p := c.pendingPollLocked()
 	if p == nil {
 		return
 	}
-	c.poll = nil
+	c.pl.poll = nil
 	if p.wake != nil {
 		close(p.wake)
 		return
@@ -216,11 +216,11 @@ func (c *Conn) wakePollLocked() {
 // takeParkedLocked takes the parked poll for a broadcast to answer (and
 // counts the answer on srv.wg); nil when none is parked.
 func (c *Conn) takeParkedLocked() *waitingPoll {
-	p := c.poll
+	p := c.pendingPollLocked()
 	if p == nil || p.wake != nil {
 		return nil
 	}
-	c.poll = nil
+	c.pl.poll = nil
 	c.srv.wg.Add(1)
 	return p
 }
@@ -231,10 +231,10 @@ func (c *Conn) takeParkedLocked() *waitingPoll {
 func (c *Conn) onWatchedReadable(p *waitingPoll) {
 	c.mu.Lock()
 	switch {
-	case c.poll == p:
+	case c.pendingPollLocked() == p:
 		c.onParkedReadableLocked(p)
-	case c.next == p:
-		c.next = nil
+	case c.nextPollLocked() == p:
+		c.pl.next = nil
 		c.mu.Unlock()
 		c.readNext(p)
 	default:
@@ -251,7 +251,7 @@ func (c *Conn) onParkedReadableLocked(p *waitingPoll) {
 		c.mu.Unlock()
 		return
 	}
-	c.poll = nil
+	c.pl.poll = nil
 	c.polling = false
 	c.mu.Unlock()
 	_ = p.wsc.Abort()
@@ -399,15 +399,15 @@ func (c *Conn) parkedWritten(p *waitingPoll, n int, closing bool, err error) {
 	}
 	if c.srv.cfg.ReadNextPolls && p.watched && p.pre == nil {
 		c.mu.Lock()
-		if c.state != stateClosed && c.next == nil && !c.onWS {
+		if c.state != stateClosed && c.nextPollLocked() == nil && !c.onWS {
 			// The next poll is read from here (readNext); the session
 			// owns the connection until then.
-			c.next = p
+			c.polledLocked().next = p
 			if p.wsc.Rearm() == nil {
 				c.mu.Unlock()
 				return
 			}
-			c.next = nil
+			c.pl.next = nil
 		}
 		c.mu.Unlock()
 	}
@@ -421,11 +421,11 @@ func (c *Conn) parkedWritten(p *waitingPoll, n int, closing bool, err error) {
 // poll back to net/http, which applies its idle timeout: the session ends,
 // or its client polls on another connection.
 func (c *Conn) releaseNextLocked() {
-	p := c.next
+	p := c.nextPollLocked()
 	if p == nil {
 		return
 	}
-	c.next = nil
+	c.pl.next = nil
 	go func() {
 		_ = p.wsc.Unwatch()
 		c.handBackConn(p)

@@ -70,7 +70,7 @@ func needParking(t *testing.T) {
 func waitParked(t *testing.T, c *Conn) {
 	t.Helper()
 	waitUntil(t, "a parked poll", func() bool {
-		return locked(c, func(c *Conn) bool { return c.poll != nil && c.poll.wake == nil })
+		return locked(c, func(c *Conn) bool { return c.pendingPollLocked() != nil && c.pendingPollLocked().wake == nil })
 	})
 }
 
@@ -220,7 +220,7 @@ func TestParkedPollNotParkable(t *testing.T) {
 		c := e.rawClient()
 		c.send(strings.Replace(req, "%s", "EIO=4&transport=polling&sid="+sid, 1))
 		waitPoll(t, r.conn)
-		if locked(r.conn, func(c *Conn) bool { return c.poll.wake == nil }) {
+		if locked(r.conn, func(c *Conn) bool { return c.pendingPollLocked().wake == nil }) {
 			t.Fatalf("%q: parked", req)
 		}
 		if err := r.conn.Send(TextMessage([]byte("a"))); err != nil {
@@ -302,7 +302,7 @@ func TestNextPollReadByEngine(t *testing.T) {
 		t.Fatalf("answer: %q", body)
 	}
 	waitUntil(t, "the connection waiting for the next poll", func() bool {
-		return locked(r.conn, func(c *Conn) bool { return c.next != nil })
+		return locked(r.conn, func(c *Conn) bool { return c.nextPollLocked() != nil })
 	})
 	if err := r.conn.Send(TextMessage([]byte("b"))); err != nil {
 		t.Fatal(err)
@@ -317,7 +317,7 @@ func TestNextPollReadByEngine(t *testing.T) {
 
 	// Another Origin: net/http (and its CORS headers).
 	waitUntil(t, "the connection waiting for the next poll", func() bool {
-		return locked(r.conn, func(c *Conn) bool { return c.next != nil })
+		return locked(r.conn, func(c *Conn) bool { return c.nextPollLocked() != nil })
 	})
 	c.get(q, "Origin: http://other.example\r\n")
 	waitParked(t, r.conn)
@@ -334,7 +334,7 @@ func TestNextPollReadByEngine(t *testing.T) {
 	// The session ends while the connection waits for its next poll: it
 	// goes back to net/http, which serves what comes.
 	waitUntil(t, "the connection waiting for the next poll", func() bool {
-		return locked(r.conn, func(c *Conn) bool { return c.next != nil })
+		return locked(r.conn, func(c *Conn) bool { return c.nextPollLocked() != nil })
 	})
 	r.conn.closeNow(ReasonForcedClose)
 	c.get("EIO=4&transport=polling")
@@ -467,7 +467,7 @@ func TestParkedPollUpgrade(t *testing.T) {
 	writeWS(t, w, "5")
 	waitTransport(t, r.conn, "websocket")
 	waitUntil(t, "the polling connection handed back", func() bool {
-		return locked(r.conn, func(c *Conn) bool { return c.next == nil })
+		return locked(r.conn, func(c *Conn) bool { return c.nextPollLocked() == nil })
 	})
 	c.get("EIO=4&transport=polling")
 	if st, _, body := c.read(); st != 200 || !strings.HasPrefix(body, "0{") {

@@ -64,7 +64,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	var wake *waitingPoll
 	if len(c.queue) == 0 && c.state == stateOpen && !c.probed && !c.onWS {
 		wake = &waitingPoll{wake: make(chan struct{})}
-		c.poll = wake
+		c.polledLocked().poll = wake
 	}
 	c.mu.Unlock()
 	if wake != nil {
@@ -75,9 +75,9 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		case <-wake.wake:
 		case <-r.Context().Done():
 			c.mu.Lock()
-			aborted := c.poll == wake
+			aborted := c.pendingPollLocked() == wake
 			if aborted {
-				c.poll = nil
+				c.pl.poll = nil
 				c.polling = false
 			}
 			c.mu.Unlock()
@@ -260,14 +260,14 @@ func (c *Conn) readPost(w http.ResponseWriter, r *http.Request, limit int64) (bo
 	deadline := time.Now().Add(c.srv.cfg.PollBodyTimeout)
 	_ = rc.SetReadDeadline(deadline)
 	c.mu.Lock()
-	c.post = rc
+	c.polledLocked().post = rc
 	ended = c.state == stateClosed
 	c.mu.Unlock()
 	if !ended {
 		body, err = readBody(r.Body, r.ContentLength, limit)
 	}
 	c.mu.Lock()
-	c.post = nil
+	c.pl.post = nil
 	ended = c.state == stateClosed
 	c.mu.Unlock()
 	if ended || err != nil || !time.Now().Before(deadline) || r.Context().Err() != nil {

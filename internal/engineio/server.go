@@ -381,7 +381,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	var wsc *ws.Conn
 	if transport == transportWebSocket {
 		var err error
-		if wsc, err = upgrade(w, r); err != nil {
+		if wsc, err = s.upgrade(w, r); err != nil {
 			s.unpend() // never opened
 			s.log.Debug("engineio: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 			return
@@ -445,9 +445,12 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 // upgrade completes a WebSocket handshake. The connection is the engine's
 // from then on, with no deadline: the heartbeat, not a deadline, bounds a
 // quiet session. net/http's Hijack clears the request's read and write
-// deadlines (TestEngineOwnsItsDeadlines checks it).
-func upgrade(w http.ResponseWriter, r *http.Request) (*ws.Conn, error) {
-	return ws.Upgrade(w, r, ws.UpgradeOptions{})
+// deadlines (TestEngineOwnsItsDeadlines checks it). Where idle sockets are
+// watched by the poller, the socket is taken over from net/http's
+// connection (ws.UpgradeOptions.TakeOver, ADR 0032): the engine reads it
+// when the poller says so and writes without waiting.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (*ws.Conn, error) {
+	return ws.Upgrade(w, r, ws.UpgradeOptions{TakeOver: s.poller() != nil})
 }
 
 // openPacket builds the "0{...}" handshake packet. Like Node's engine.io 6,

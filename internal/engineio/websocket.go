@@ -15,21 +15,28 @@ import (
 // goroutine reads what came and ends. Otherwise a goroutine of its own reads
 // until the session ends.
 func (c *Conn) startReading(wsc *ws.Conn) {
-	if wsc.Watch(c.srv.poller(), func() { c.onReadable(wsc) }) {
+	if wsc.Watch(c.srv.poller(), (*wsReadable)(c)) {
 		c.srv.wg.Done()
 		return
 	}
 	go c.readLoop(wsc)
 }
 
-// onReadable runs on the poller's goroutine when a watched socket has bytes
-// (or its end, or an error): it starts the goroutine that reads them.
-func (c *Conn) onReadable(wsc *ws.Conn) {
+// wsReadable is a session as the ws.Readable of its WebSocket (c.ws, set
+// before it is watched): no closure per connection.
+type wsReadable Conn
+
+// OnReadable runs on the poller's goroutine when the session's watched
+// socket has bytes (or its end, or an error): it starts the goroutine that
+// reads them.
+func (r *wsReadable) OnReadable() {
+	c := (*Conn)(r)
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
 		return
 	}
+	wsc := c.ws
 	c.srv.wg.Add(1) // the session's count is held, so this never races Wait
 	c.mu.Unlock()
 	go c.readReady(wsc)
@@ -119,19 +126,19 @@ func decodeWSPacket(op ws.Opcode, data []byte, proto int) (packet, error) {
 // untouched: Node does so ("ignores WebSocket connection with same sid
 // after upgrade" in the protocol suites).
 func (c *Conn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
-	wsc, err := upgrade(w, r)
+	wsc, err := c.srv.upgrade(w, r)
 	if err != nil {
 		c.srv.log.Debug("engineio: upgrade failed", "sid", c.id, "err", err)
 		return
 	}
 	c.mu.Lock()
-	if c.state != stateOpen || c.onWS || c.probe != nil {
+	if c.state != stateOpen || c.onWS || c.probeLocked() != nil {
 		c.mu.Unlock()
 		c.srv.log.Debug("engineio: websocket for a session upgraded or upgrading, closing it", "sid", c.id)
 		_ = wsc.Close()
 		return
 	}
-	c.probe = wsc
+	c.polledLocked().probe = wsc
 	c.srv.wg.Add(1)
 	c.mu.Unlock()
 	go c.probeLoop(wsc)
@@ -146,8 +153,8 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 	_ = wsc.SetReadDeadline(time.Now().Add(c.srv.cfg.UpgradeTimeout))
 	fail := func() {
 		c.mu.Lock()
-		if c.probe == wsc {
-			c.probe = nil
+		if c.probeLocked() == wsc {
+			c.pl.probe = nil
 			c.probed = false
 		}
 		c.mu.Unlock()
@@ -169,7 +176,7 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 				return
 			}
 			c.mu.Lock()
-			current := c.probe == wsc
+			current := c.probeLocked() == wsc
 			if current {
 				c.probed = true
 				c.wakePollLocked() // end the pending poll with a noop
@@ -181,12 +188,12 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 			}
 		case "5":
 			c.mu.Lock()
-			if c.probe != wsc || c.state != stateOpen {
+			if c.probeLocked() != wsc || c.state != stateOpen {
 				c.mu.Unlock()
 				fail()
 				return
 			}
-			c.probe, c.probed = nil, false
+			c.pl.probe, c.probed = nil, false
 			c.onWS = true
 			c.ws = wsc
 			c.wakePollLocked()

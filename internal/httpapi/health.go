@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -19,7 +20,30 @@ func handleHealth() http.Handler {
 
 // handleReady answers 200 when the store (and, with a Redis adapter, Redis)
 // answers, 503 otherwise (readiness), and 503 while the process drains.
+//
+// It logs when readiness changes, not at every probe: one warning when the
+// node stops being ready (with the reason), one more if the reason
+// changes, and one line when it is ready again. Probes come every few
+// seconds from every load balancer, so a line per probe would bury the
+// log during an outage.
 func handleReady(d Deps) http.Handler {
+	var (
+		mu     sync.Mutex
+		notOK  bool   // the last probe failed
+		reason string // and why
+	)
+	report := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil && notOK:
+			d.Logger.Info("ready again")
+			notOK, reason = false, ""
+		case err != nil && (!notOK || err.Error() != reason):
+			d.Logger.Warn("not ready", "err", err)
+			notOK, reason = true, err.Error()
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d.Draining != nil && d.Draining() {
 			writeStatusProblem(w, http.StatusServiceUnavailable, "this node is shutting down (draining): send new requests to another node")
@@ -28,8 +52,9 @@ func handleReady(d Deps) http.Handler {
 		if d.Ready != nil {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
-			if err := d.Ready(ctx); err != nil {
-				d.Logger.Warn("not ready", "err", err)
+			err := d.Ready(ctx)
+			report(err)
+			if err != nil {
 				writeStatusProblem(w, http.StatusServiceUnavailable, "the database or Redis is not reachable")
 				return
 			}

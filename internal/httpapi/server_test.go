@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -476,6 +478,65 @@ func TestHealthReadyOpenAPI(t *testing.T) {
 	e.db.Close()
 	wantProblem(t, e.do(req{method: "GET", path: "/readyz"}), 503, "")
 	wantProblem(t, e.do(req{method: "GET", path: "/api/v1/nothing", token: e.token(admin), offSpec: true}), 404, "")
+}
+
+// TestReadyLogsItsChangesNotEveryProbe: an outage seen by many probes is one
+// warning (another when its reason changes), and its end one line.
+func TestReadyLogsItsChangesNotEveryProbe(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		fail error
+		logs bytes.Buffer
+	)
+	setFail := func(err error) { mu.Lock(); fail = err; mu.Unlock() }
+	e := newEnv(t, func(_ *httpapi.Config, d *httpapi.Deps) {
+		d.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
+		d.Ready = func(context.Context) error { mu.Lock(); defer mu.Unlock(); return fail }
+	})
+	probe := func(want int) {
+		t.Helper()
+		if want == 200 {
+			wantStatus(t, e.do(req{method: "GET", path: "/readyz"}), 200)
+		} else {
+			wantProblem(t, e.do(req{method: "GET", path: "/readyz"}), 503, "")
+		}
+	}
+	probe(200)
+	setFail(errors.New("redis: connection refused"))
+	for range 5 {
+		probe(503)
+	}
+	setFail(errors.New("redis: i/o timeout"))
+	for range 3 {
+		probe(503)
+	}
+	setFail(nil)
+	probe(200)
+	probe(200)
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if n := strings.Count(out, "not ready"); n != 2 {
+		t.Errorf("%d \"not ready\" lines for two reasons over 8 probes, want 2:\n%s", n, out)
+	}
+	if !strings.Contains(out, "connection refused") || !strings.Contains(out, "i/o timeout") {
+		t.Errorf("the reasons are not in the log:\n%s", out)
+	}
+	if n := strings.Count(out, "ready again"); n != 1 {
+		t.Errorf("%d \"ready again\" lines, want 1:\n%s", n, out)
+	}
+}
+
+// lockedWriter serializes writes to w under mu.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // TestReadyWhileDraining: /readyz answers 503 problem+json once the

@@ -51,6 +51,9 @@ type Limiter struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]*entry
+	// adopted counts the hijacked connections whose socket was taken over
+	// (Adopt): they are in hijacked, no longer in conns.
+	adopted int
 	// waiting holds the connections without a request in progress (new
 	// or idle), longest waiting first: the ones that give way.
 	waiting connList
@@ -60,13 +63,31 @@ type Limiter struct {
 	lastSweep time.Time
 }
 
-// entry is one open connection.
+// entry is one open connection: 48 bytes, which an idle WebSocket keeps for
+// its whole life.
 type entry struct {
-	conn       net.Conn
-	state      http.ConnState
-	in         *connList // waiting, hijacked or nil (a request in progress)
-	prev, next *entry    // in in
+	// c is the connection (a net.Conn) or, once adopted, the socket that
+	// took it over (an opener).
+	c       any
+	state   uint8 // an http.ConnState
+	adopted bool
+	in      *connList // waiting, hijacked or nil (a request in progress)
+	prev    *entry    // in in
+	next    *entry
 }
+
+// opener is what Adopt is given: the socket that took a connection over.
+type opener interface{ Open() bool }
+
+// conn returns e's net.Conn; nil once adopted.
+func (e *entry) conn() net.Conn {
+	if e.adopted {
+		return nil
+	}
+	return e.c.(net.Conn)
+}
+
+func (e *entry) connState() http.ConnState { return http.ConnState(e.state) }
 
 // connList is a list of entries linked through the entries themselves: a
 // container/list would add an element (48 bytes) to every connection,
@@ -125,7 +146,25 @@ func (l *Limiter) Max() int { return l.max }
 func (l *Limiter) Open() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.conns)
+	return l.open()
+}
+
+func (l *Limiter) open() int { return len(l.conns) + l.adopted }
+
+// Adopt is told that the socket of old, a hijacked connection, now lives
+// on in s, and old is about to be closed (ws.Upgrade's TakeOver): the
+// limiter keeps counting the connection until s is closed, without
+// holding old. It implements ws.Adopter.
+func (l *Limiter) Adopt(old net.Conn, s interface{ Open() bool }) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.conns[old]
+	if e == nil || e.in != &l.hijacked {
+		return // not counted, or not hijacked
+	}
+	delete(l.conns, old)
+	e.c, e.adopted = s, true
+	l.adopted++
 }
 
 // Listen wraps ln: its Accept counts connections against the cap, making
@@ -182,7 +221,7 @@ func (l *Limiter) ConnState(c net.Conn, s http.ConnState) {
 		l.forget(e)
 		return
 	}
-	e.state = s
+	e.state = uint8(s)
 }
 
 // admit counts c in, making room at the cap; false means c was refused
@@ -190,15 +229,15 @@ func (l *Limiter) ConnState(c net.Conn, s http.ConnState) {
 func (l *Limiter) admit(c net.Conn) bool {
 	l.mu.Lock()
 	var victim *entry
-	if len(l.conns) >= l.max {
+	if l.open() >= l.max {
 		// Hijacked connections that have closed need not make anyone
 		// give way: look for them, always when nothing else can.
 		l.sweep(l.waiting.Len() == 0)
 	}
-	if len(l.conns) >= l.max {
+	if l.open() >= l.max {
 		victim = l.oldestWaiting()
 		if victim == nil {
-			open := len(l.conns)
+			open := l.open()
 			l.mu.Unlock()
 			l.rep.Hit(LimitConns, addr(c), "action", "refused", "open", open, "max", l.max)
 			refuse(c)
@@ -206,15 +245,15 @@ func (l *Limiter) admit(c net.Conn) bool {
 		}
 		l.forget(victim)
 	}
-	e := &entry{conn: c, state: http.StateNew}
+	e := &entry{c: c, state: uint8(http.StateNew)}
 	l.conns[c] = e
 	l.move(e, &l.waiting)
-	open := len(l.conns)
+	open := l.open()
 	l.mu.Unlock()
 	if victim != nil {
-		_ = victim.conn.Close()
-		l.rep.Hit(LimitConns, addr(c), "action", "closed a waiting connection", "closed", addr(victim.conn),
-			"closed_state", victim.state.String(), "open", open, "max", l.max)
+		_ = victim.conn().Close()
+		l.rep.Hit(LimitConns, addr(c), "action", "closed a waiting connection", "closed", addr(victim.conn()),
+			"closed_state", victim.connState().String(), "open", open, "max", l.max)
 	}
 	return true
 }
@@ -226,14 +265,14 @@ func (l *Limiter) makeRoomForFD() {
 	if victim != nil {
 		l.forget(victim)
 	}
-	open := len(l.conns)
+	open := l.open()
 	l.mu.Unlock()
 	if victim == nil {
 		l.rep.Hit(LimitFDs, "", "action", "none to close", "open", open)
 		return
 	}
-	_ = victim.conn.Close()
-	l.rep.Hit(LimitFDs, addr(victim.conn), "action", "closed a waiting connection", "closed_state", victim.state.String(), "open", open)
+	_ = victim.conn().Close()
+	l.rep.Hit(LimitFDs, addr(victim.conn()), "action", "closed a waiting connection", "closed_state", victim.connState().String(), "open", open)
 }
 
 // oldestWaiting returns the connection waiting longest, or nil.
@@ -254,7 +293,11 @@ func (l *Limiter) move(e *entry, to *connList) {
 // forget stops counting e.
 func (l *Limiter) forget(e *entry) {
 	l.move(e, nil)
-	delete(l.conns, e.conn)
+	if e.adopted {
+		l.adopted--
+		return
+	}
+	delete(l.conns, e.conn())
 }
 
 // sweep stops counting the hijacked connections that have closed. Unless
@@ -267,7 +310,7 @@ func (l *Limiter) sweep(force bool) {
 	l.lastSweep = now
 	for e := l.hijacked.head; e != nil; {
 		next := e.next
-		if !isOpen(e.conn) {
+		if e.adopted && !e.c.(opener).Open() || !e.adopted && !isOpen(e.conn()) {
 			l.forget(e)
 		}
 		e = next

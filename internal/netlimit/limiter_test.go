@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/eventide/realtime/internal/limits"
 )
@@ -225,18 +227,21 @@ func TestOutOfDescriptors(t *testing.T) {
 		return el
 	})
 	var conns []*conn
-	for range 3 {
+	for i := range 3 {
 		c := s.dial()
 		if st, err := c.get("/"); st != 200 {
 			t.Fatal(st, err)
 		}
 		conns = append(conns, c)
+		// The client has its answer before the server's goroutine marks
+		// the connection idle: wait for that before the next one, so the
+		// idle order is the dial order.
+		waitFor(t, "the connection to be idle", func() bool {
+			s.l.mu.Lock()
+			defer s.l.mu.Unlock()
+			return s.l.waiting.Len() == i+1
+		})
 	}
-	waitFor(t, "the connections to be idle", func() bool {
-		s.l.mu.Lock()
-		defer s.l.mu.Unlock()
-		return s.l.waiting.Len() == 3
-	})
 	el.mu.Lock()
 	el.armed = true
 	el.mu.Unlock()
@@ -286,5 +291,80 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// fakeSock is a socket taken over from a hijacked connection (Adopt).
+type fakeSock struct{ closed atomic.Bool }
+
+func (s *fakeSock) Open() bool { return !s.closed.Load() }
+
+// TestAdoptedConnectionsStay: a hijacked connection whose socket is taken
+// over (Adopt, then its net.Conn closed, as ws.Upgrade's TakeOver does) is
+// still counted, and is forgotten once the new owner closes the socket.
+func TestAdoptedConnectionsStay(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n > 48 {
+		t.Fatalf("entry is %d bytes", n)
+	}
+	const max = 3
+	s := serve(t, max, nil)
+	var socks []*fakeSock
+	hijacked := make(chan net.Conn, max)
+	for range max {
+		c := s.dial()
+		if st, err := c.get("/hijack"); st != http.StatusSwitchingProtocols {
+			t.Fatalf("hijack: %d %v", st, err)
+		}
+	}
+	waitFor(t, "the hijacks to be counted", func() bool {
+		s.l.mu.Lock()
+		defer s.l.mu.Unlock()
+		for _, e := range s.l.conns {
+			if e.in == &s.l.hijacked {
+				select {
+				case hijacked <- e.conn():
+				default:
+				}
+			}
+		}
+		return s.l.hijacked.Len() == max
+	})
+	close(hijacked)
+	for c := range hijacked {
+		fs := &fakeSock{}
+		s.l.Adopt(c, fs)
+		_ = c.Close()
+		socks = append(socks, fs)
+	}
+	if len(socks) != max || s.l.Open() != max {
+		t.Fatalf("%d adopted, %d open", len(socks), s.l.Open())
+	}
+	s.l.mu.Lock()
+	inMap := len(s.l.conns)
+	s.l.mu.Unlock()
+	if inMap != 0 {
+		t.Fatalf("%d adopted connections still held by the map", inMap)
+	}
+	// Adopting twice, or a connection not counted, changes nothing.
+	s.l.Adopt(&net.TCPConn{}, &fakeSock{})
+	if s.l.Open() != max {
+		t.Fatalf("%d open after adopting a stranger", s.l.Open())
+	}
+	// The net.Conns are closed (the sockets live on in their new owner):
+	// still at the cap, a new client is refused.
+	refused := s.dial()
+	resp, err := http.ReadResponse(refused.br, nil)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("at the cap with only adopted connections: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// One socket closes: a new client gets in.
+	socks[0].closed.Store(true)
+	waitFor(t, "a new client to be served", func() bool {
+		st, _ := s.dial().get("/")
+		return st == 200
+	})
+	if n := s.l.Open(); n > max {
+		t.Fatalf("%d open, cap %d", n, max)
 	}
 }

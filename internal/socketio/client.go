@@ -59,10 +59,9 @@ const (
 // smaller MaxConnectBytes until a namespace is joined), the mailbox also by
 // packets (maxQueue), and the wait for attachments by time.
 type client struct {
-	srv   *Server
-	conn  engineConn
-	proto int
-	dec   Decoder
+	srv  *Server
+	conn engineConn
+	dec  Decoder
 
 	mu      sync.Mutex
 	sockets []*Socket   // one per connected namespace; a slice: clients join few
@@ -72,6 +71,7 @@ type client struct {
 	qmu     sync.Mutex
 	joined  bool // a namespace was joined: the budget is MaxBufferedBytes
 	running bool
+	proto   uint8 // Engine.IO protocol, 3 or 4; immutable (a byte here: the client stays in the 144-byte size class)
 	queue   []task
 	qbytes  int // received bytes held by the tasks waiting in queue
 
@@ -96,7 +96,7 @@ func (s *Server) newClient(conn engineConn) *client {
 	c := &client{
 		srv:   s,
 		conn:  conn,
-		proto: conn.Protocol(),
+		proto: uint8(conn.Protocol()),
 		dec:   Decoder{MaxAttachments: s.cfg.MaxAttachments},
 	}
 	c.timer = s.cfg.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
@@ -221,7 +221,7 @@ func (c *client) refuseConnect(data []byte) {
 	err := fmt.Errorf("connect payload too large (%d bytes, the limit is %d)", len(data), c.srv.cfg.MaxConnectBytes)
 	// Through the mailbox, after the packets before it.
 	c.enqueue(len(nsp), 0, func() {
-		c.sendPacket(PacketConnectError, nsp, connectErrorData(c.proto, err))
+		c.sendPacket(PacketConnectError, nsp, connectErrorData(int(c.proto), err))
 	})
 }
 
@@ -420,7 +420,7 @@ func (c *client) connect(name string, auth map[string]any) {
 	if err := nsp.runMiddleware(s); err != nil {
 		c.srv.log.Debug("socketio: connection refused by middleware", "sid", c.conn.ID(), "nsp", name, "err", err)
 		c.srv.connectRefused(RefusalReason(err))
-		c.sendPacket(PacketConnectError, name, connectErrorData(c.proto, err))
+		c.sendPacket(PacketConnectError, name, connectErrorData(int(c.proto), err))
 		return
 	}
 	// Connection-state recovery (ADR 0023): a v5 client that had a

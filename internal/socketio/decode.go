@@ -28,9 +28,9 @@ type Decoder struct {
 	// Client relaxes the rules meant for packets sent by clients (reserved
 	// event names) to decode what a server sends; used by test clients.
 	Client bool
+	want   int32 // the attachments partial awaits (<= MaxAttachments); next to Client: a word less per client
 
 	partial *DecodedPacket
-	want    int
 }
 
 // Add feeds one Engine.IO message. It returns the completed packet, or nil
@@ -44,7 +44,7 @@ func (d *Decoder) Add(data []byte, binary bool) (*DecodedPacket, error) {
 			return nil, perr("got binary data when not reconstructing a packet")
 		}
 		p.Attachments = append(p.Attachments, data)
-		if len(p.Attachments) < d.want {
+		if len(p.Attachments) < int(d.want) {
 			return nil, nil
 		}
 		d.partial = nil
@@ -63,7 +63,7 @@ func (d *Decoder) Add(data []byte, binary bool) (*DecodedPacket, error) {
 	}
 	if n > 0 {
 		p.Attachments = make([][]byte, 0, n)
-		d.partial, d.want = p, n
+		d.partial, d.want = p, int32(n)
 		return nil, nil
 	}
 	if p.Type.binary() {
@@ -78,7 +78,7 @@ func (d *Decoder) maxAttachments() int {
 	if d.MaxAttachments <= 0 {
 		return DefaultMaxAttachments
 	}
-	return d.MaxAttachments
+	return min(d.MaxAttachments, math.MaxInt32) // want is an int32
 }
 
 // waiting reports whether a binary packet waits for attachments.

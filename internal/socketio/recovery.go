@@ -246,11 +246,15 @@ func (m *memorySessions) popLocked() {
 // offset order, bounded by the window, a count and bytes. Offsets are the
 // decimal numbers it assigns, from 1.
 type history struct {
-	mu       sync.Mutex
-	cfg      Recovery
-	now      func() time.Time
-	next     uint64 // the next offset
-	trimmed  uint64 // the highest offset dropped, 0 when none
+	mu      sync.Mutex
+	cfg     Recovery
+	now     func() time.Time
+	epoch   time.Time // entries' times are kept as durations since
+	next    uint64    // the next offset
+	trimmed uint64    // the highest offset dropped, 0 when none
+	// entries[head:] are the kept entries, with consecutive offsets from
+	// trimmed+1 (offsets are assigned in order and dropped from the head):
+	// an entry's offset is not stored.
 	entries  []histEntry
 	head     int // entries[head:] are kept
 	bytes    int
@@ -263,18 +267,17 @@ type history struct {
 // events (the answer to each joinRoom) are most of the history of a server
 // whose clients join and idle.
 type histEntry struct {
-	offset uint64
-	at     time.Time
-	b      *Broadcast
-	p      *Packet
-	text   []byte
-	to     string
-	size   int32
-	typ    PacketType
+	at   time.Duration // since history.epoch: a time.Time would be 24 bytes
+	b    *Broadcast
+	p    *Packet
+	text []byte
+	to   string
+	size int32
+	typ  PacketType
 }
 
 func newHistory(cfg Recovery, now func() time.Time) *history {
-	return &history{cfg: cfg, now: now, next: 1}
+	return &history{cfg: cfg, now: now, epoch: now(), next: 1}
 }
 
 // entryOverhead is what a history entry costs besides its packet's bytes
@@ -311,23 +314,27 @@ func (h *history) record(e histEntry) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
-	e.offset, e.at = h.next, now
+	offset := h.next
+	e.at = now.Sub(h.epoch)
 	h.next++
 	h.entries = append(h.entries, e)
 	h.bytes += int(e.size)
 	h.trimLocked(now)
-	return strconv.FormatUint(e.offset, 10)
+	return strconv.FormatUint(offset, 10)
 }
 
+// offsetAt returns the offset of h.entries[i] (i >= h.head).
+func (h *history) offsetAt(i int) uint64 { return h.trimmed + 1 + uint64(i-h.head) }
+
 func (h *history) trimLocked(now time.Time) {
-	cutoff := now.Add(-h.cfg.Window)
+	cutoff := now.Sub(h.epoch) - h.cfg.Window
 	for h.head < len(h.entries) {
 		e := &h.entries[h.head]
 		kept := len(h.entries) - h.head
-		if kept <= h.cfg.MaxPackets && h.bytes <= h.cfg.MaxBytes && e.at.After(cutoff) {
+		if kept <= h.cfg.MaxPackets && h.bytes <= h.cfg.MaxBytes && e.at > cutoff {
 			break
 		}
-		h.trimmed = e.offset
+		h.trimmed = h.offsetAt(h.head)
 		h.bytes -= int(e.size)
 		*e = histEntry{}
 		h.head++
@@ -354,8 +361,9 @@ func (h *history) after(nsp, offset string) (out []*Broadcast, last string, ok b
 	if err != nil || n < h.trimmed || n >= h.next || n == 0 {
 		return nil, "", false
 	}
-	for _, e := range h.entries[h.head:] {
-		if e.offset > n {
+	for i := h.head; i < len(h.entries); i++ {
+		e := &h.entries[i]
+		if offset := h.offsetAt(i); offset > n {
 			var c Broadcast
 			if e.b != nil {
 				c = *e.b
@@ -366,7 +374,7 @@ func (h *history) after(nsp, offset string) (out []*Broadcast, last string, ok b
 				}
 				c = Broadcast{Namespace: nsp, Packet: p, Rooms: []string{e.to}}
 			}
-			c.Offset = strconv.FormatUint(e.offset, 10)
+			c.Offset = strconv.FormatUint(offset, 10)
 			out = append(out, &c)
 		}
 	}

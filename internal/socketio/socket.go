@@ -174,7 +174,7 @@ func (s *Socket) Handshake() Handshake {
 	if auth == nil { // released
 		auth = map[string]any{}
 	}
-	hs := Handshake{Auth: auth, Protocol: s.client.proto, Time: s.created}
+	hs := Handshake{Auth: auth, Protocol: int(s.client.proto), Time: s.created}
 	if r := s.client.conn.Request(); r != nil {
 		hs.Query = r.URL.Query()
 		hs.URL = r.URL.RequestURI()

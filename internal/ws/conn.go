@@ -26,13 +26,9 @@ const closeWriteTimeout = time.Second
 // one goroutine at a time; writes are safe from any goroutine (one mutex
 // serialises them with the control-frame replies made by ReadMessage).
 type Conn struct {
-	nc     net.Conn
-	r      io.Reader       // nc, or buffered bytes then nc
-	rc     syscall.RawConn // nc's socket, when nc is a plain socket (not TLS)
-	server bool
-
-	// MaxFragments caps the frames per message (0: DefaultMaxFragments).
-	MaxFragments int
+	nc net.Conn
+	r  io.Reader       // nc, or buffered bytes then nc
+	rc syscall.RawConn // nc's socket, when nc is a plain socket (not TLS)
 
 	// OnFrame, when set, is called by ReadMessage for every frame, once its
 	// header is read and checked and before its payload, with the opcode
@@ -42,15 +38,41 @@ type Conn struct {
 	// reading goroutine and must not block. Set it before the first read.
 	OnFrame func(op Opcode, fin bool)
 
-	wmu       sync.Mutex
-	wdeadline bool // a write deadline may be set (WriteFramesNow without a raw socket); under wmu
-	closed    atomic.Bool
-	closing   atomic.Bool // a close frame's deadline is set: keep it
-	once      sync.Once
-	poll      atomic.Pointer[pollState] // set by Watch
+	poll atomic.Pointer[pollState] // set by Watch
+	wmu  sync.Mutex
+	// flags: connClosed, connClosing, connCloseCalled (one word rather
+	// than three atomics and a sync.Once: every idle connection has them).
+	flags atomic.Uint32
 
-	hdr [MaxFrameHeaderSize]byte // read scratch, reader goroutine only
+	// MaxFragments caps the frames per message (0: DefaultMaxFragments).
+	MaxFragments int32
+
+	server    bool
+	wdeadline bool                     // a write deadline may be set (WriteFramesNow without a raw socket); under wmu
+	hdr       [MaxFrameHeaderSize]byte // read scratch, reader goroutine only
 }
+
+// Readable is told that a watched connection has something to read
+// (Conn.Watch). An interface rather than a func: a connection's owner can
+// be its own Readable, where a closure would be one more allocation per
+// connection.
+type Readable interface{ OnReadable() }
+
+// ReadableFunc is a func as a Readable.
+type ReadableFunc func()
+
+// OnReadable calls f.
+func (f ReadableFunc) OnReadable() { f() }
+
+// Conn.flags.
+const (
+	connClosed      = 1 << iota // no more writes; the socket is closed or being closed
+	connClosing                 // a close frame's deadline is set: keep it
+	connCloseCalled             // CloseWith has run or is running
+)
+
+// isClosed reports whether c is closed (or being closed).
+func (c *Conn) isClosed() bool { return c.flags.Load()&connClosed != 0 }
 
 type header struct {
 	fin    bool
@@ -131,7 +153,7 @@ func (c *Conn) ReadMessage(maxSize int64) (Opcode, []byte, error) {
 	if maxSize <= 0 {
 		maxSize = 32 << 20
 	}
-	maxFrags := c.MaxFragments
+	maxFrags := int(c.MaxFragments)
 	if maxFrags <= 0 {
 		maxFrags = DefaultMaxFragments
 	}
@@ -298,7 +320,7 @@ func (c *Conn) fail(code int, reason string) error {
 // The deadline is set before taking the write lock: it also cuts short a
 // write in progress to a peer that does not read.
 func (c *Conn) writeClose(p []byte) error {
-	c.closing.Store(true)
+	c.flags.Or(connClosing)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	return c.writeControl(OpClose, p)
 }
@@ -309,7 +331,7 @@ func (c *Conn) writeControl(op Opcode, p []byte) error {
 	b := c.appendFrame(a[:0], op, p)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closed.Load() {
+	if c.isClosed() {
 		return ErrClosed
 	}
 	if op == OpClose {
@@ -343,7 +365,7 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 	b := c.appendFrame((*bp)[:0], op, p)
 	c.wmu.Lock()
 	var err error
-	if c.closed.Load() {
+	if c.isClosed() {
 		err = ErrClosed
 	} else {
 		c.clearWriteDeadlineLocked()
@@ -373,7 +395,7 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closed.Load() {
+	if c.isClosed() {
 		return ErrClosed
 	}
 	c.clearWriteDeadlineLocked()
@@ -395,7 +417,7 @@ func (c *Conn) WriteFramesNow(frames [][]byte) (rest [][]byte, err error) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closed.Load() {
+	if c.isClosed() {
 		return frames, ErrClosed
 	}
 	if c.rc != nil {
@@ -422,7 +444,7 @@ func IsTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // clearWriteDeadlineLocked removes a deadline left by WriteFramesNow
 // before a write that must not be cut short.
 func (c *Conn) clearWriteDeadlineLocked() {
-	if c.wdeadline && !c.closing.Load() {
+	if c.wdeadline && c.flags.Load()&connClosing == 0 {
 		c.wdeadline = false
 		_ = c.nc.SetWriteDeadline(time.Time{})
 	}
@@ -489,10 +511,14 @@ func skipBytes(frames [][]byte, n int) [][]byte {
 func (c *Conn) Close() error { return c.CloseWith(CloseNormal, "") }
 
 // CloseWith sends a close frame with code and reason (best effort, bounded
-// by a short write deadline) and closes the connection. Safe to call twice.
+// by a short write deadline) and closes the connection. Safe to call twice:
+// a second call returns ErrClosed at once.
 func (c *Conn) CloseWith(code int, reason string) error {
-	err := ErrClosed
-	c.once.Do(func() {
+	if c.flags.Or(connCloseCalled)&connCloseCalled != 0 {
+		return ErrClosed
+	}
+	var err error
+	func() {
 		if len(reason) > 123 {
 			reason = reason[:123]
 		}
@@ -500,26 +526,26 @@ func (c *Conn) CloseWith(code int, reason string) error {
 		binary.BigEndian.PutUint16(a[:], uint16(code))
 		n := 2 + copy(a[2:], reason)
 		// Before the lock: it also cuts short a blocked write.
-		c.closing.Store(true)
+		c.flags.Or(connClosing)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 		c.wmu.Lock()
 		c.wdeadline = true
-		if !c.closed.Load() {
+		if !c.isClosed() {
 			var fb [MaxFrameHeaderSize + 125]byte
 			_, _ = c.nc.Write(c.appendFrame(fb[:0], OpClose, a[:n]))
 		}
-		c.closed.Store(true)
+		c.flags.Or(connClosed)
 		c.wmu.Unlock()
 		err = c.nc.Close()
 		c.unwatch()
-	})
+	}()
 	return err
 }
 
 // Abort closes the connection at once, without a close frame (for a peer that
 // does not read).
 func (c *Conn) Abort() error {
-	c.closed.Store(true)
+	c.flags.Or(connClosed)
 	err := c.nc.Close()
 	c.unwatch()
 	return err

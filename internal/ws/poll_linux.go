@@ -49,9 +49,9 @@ func (p *Poller) AfterEvents(f func()) { p.after.Store(&f) }
 
 // pollState is a watched connection's registration.
 type pollState struct {
-	p          *Poller
-	id         uint64
-	onReadable func()
+	p  *Poller
+	id uint64
+	r  Readable
 }
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
@@ -81,9 +81,9 @@ func NewPoller() (*Poller, error) {
 	return p, nil
 }
 
-// Close stops the poller's goroutine (after any onReadable it is running)
+// Close stops the poller's goroutine (after any OnReadable it is running)
 // and releases the epoll set. Watched connections are forgotten: they get
-// no more onReadable, and Rearm fails. Safe to call twice.
+// no more OnReadable, and Rearm fails. Safe to call twice.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -109,15 +109,15 @@ func (p *Poller) Close() error {
 	return err
 }
 
-// Watch arranges for onReadable to run once c has something to read: bytes,
-// the end of the stream or an error. It runs on p's goroutine and must not
-// block: it should start the goroutine that calls ReadMessage. After
+// Watch arranges for r.OnReadable to run once c has something to read:
+// bytes, the end of the stream or an error. It runs on p's goroutine and must
+// not block: it should start the goroutine that calls ReadMessage. After
 // reading, call Rearm to be told again. Watch returns false, and changes
 // nothing, when c cannot be watched (not a plain socket, such as TLS; bytes
 // buffered ahead of the socket; watched already; p nil or closed): read it
 // from a goroutine of its own instead. A closed connection is forgotten.
-func (c *Conn) Watch(p *Poller, onReadable func()) bool {
-	if p == nil || c.closed.Load() {
+func (c *Conn) Watch(p *Poller, r Readable) bool {
+	if p == nil || c.isClosed() {
 		return false
 	}
 	rc := rawConnOf(c)
@@ -130,12 +130,12 @@ func (c *Conn) Watch(p *Poller, onReadable func()) bool {
 		return false
 	}
 	p.next++
-	st := &pollState{p: p, id: p.next, onReadable: onReadable}
+	st := &pollState{p: p, id: p.next, r: r}
 	// Published before closed is read: Close marks c closed before it
 	// loads poll, so either it sees st (and its unwatch waits for p.mu,
 	// held here, to undo what this does) or this sees c closed.
 	c.poll.Store(st)
-	if c.closed.Load() || p.ctlLocked(rc, st, syscall.EPOLL_CTL_ADD) != nil {
+	if c.isClosed() || p.ctlLocked(rc, st, syscall.EPOLL_CTL_ADD) != nil {
 		c.poll.Store(nil)
 		return false
 	}
@@ -143,9 +143,9 @@ func (c *Conn) Watch(p *Poller, onReadable func()) bool {
 	return true
 }
 
-// Rearm asks for the next onReadable of a watched connection. Call it once
+// Rearm asks for the next OnReadable of a watched connection. Call it once
 // the bytes that raised the last one have been read (if more are waiting,
-// onReadable runs again at once). Not safe to call concurrently with itself.
+// OnReadable runs again at once). Not safe to call concurrently with itself.
 func (c *Conn) Rearm() error {
 	st := c.poll.Load()
 	if st == nil {
@@ -215,7 +215,7 @@ func (p *Poller) loop() {
 		}
 		for i, c := range ready {
 			if st := c.poll.Load(); st != nil {
-				st.onReadable()
+				st.r.OnReadable()
 			}
 			ready[i] = nil
 		}

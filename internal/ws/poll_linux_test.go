@@ -34,10 +34,10 @@ func TestPollerWatchRearmClose(t *testing.T) {
 	c1, cli1 := tcpPair(t)
 	c2, cli2 := tcpPair(t)
 	ready1, ready2 := make(chan struct{}, 4), make(chan struct{}, 4)
-	if !c1.Watch(p1, func() { ready1 <- struct{}{} }) || !c2.Watch(p2, func() { ready2 <- struct{}{} }) {
+	if !c1.Watch(p1, ReadableFunc(func() { ready1 <- struct{}{} })) || !c2.Watch(p2, ReadableFunc(func() { ready2 <- struct{}{} })) {
 		t.Fatal("Watch refused a plain TCP connection")
 	}
-	if c1.Watch(p2, func() {}) {
+	if c1.Watch(p2, ReadableFunc(func() {})) {
 		t.Fatal("a connection watched twice")
 	}
 	read := func(c *Conn, ready chan struct{}, cli interface{ Write([]byte) (int, error) }, msg string) {
@@ -71,7 +71,7 @@ func TestPollerWatchRearmClose(t *testing.T) {
 		t.Fatalf("Rearm after Close = %v", err)
 	}
 	c3, _ := tcpPair(t)
-	if c3.Watch(p1, func() {}) {
+	if c3.Watch(p1, ReadableFunc(func() {})) {
 		t.Fatal("a closed poller took a connection")
 	}
 	read(c2, ready2, cli2, "four")
@@ -96,7 +96,7 @@ func TestClosedConnLeavesPoller(t *testing.T) {
 	t.Cleanup(func() { p.Close() })
 	for range 10 {
 		c, _ := tcpPair(t)
-		if !c.Watch(p, func() {}) {
+		if !c.Watch(p, ReadableFunc(func() {})) {
 			t.Fatal("Watch refused")
 		}
 		_ = c.Close()

@@ -19,7 +19,7 @@ func (p *Poller) Close() error { return nil }
 
 // Watch returns false on this platform: read the connection from a
 // goroutine of its own.
-func (c *Conn) Watch(p *Poller, onReadable func()) bool { return false }
+func (c *Conn) Watch(p *Poller, r Readable) bool { return false }
 
 // Rearm fails on this platform, where nothing is watched.
 func (c *Conn) Rearm() error { return errNotWatched }

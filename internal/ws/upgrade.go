@@ -22,6 +22,31 @@ type UpgradeOptions struct {
 	Header http.Header
 	// Timeout bounds writing the 101 response (0: none).
 	Timeout time.Duration
+	// TakeOver moves a plain TCP connection's socket out of the standard
+	// library's connection once the handshake is done (Linux): the Conn
+	// keeps the bare descriptor, and the net.Conn, its addresses and its
+	// place in the runtime's poller are released. Reads and writes that
+	// must wait are slower (a duplicate descriptor per wait): set it where
+	// the connection is read through a Poller and written with
+	// WriteFramesNow or a Batcher, as the Engine.IO server does (ADR 0032).
+	// An Adopter in the request's context (WithAdopter) is told.
+	TakeOver bool
+}
+
+// An Adopter is told when Upgrade takes a socket over from the net.Conn
+// the HTTP server hijacked (UpgradeOptions.TakeOver), before that net.Conn
+// is closed: s.Open reports from then on whether the socket is open. A
+// connection limiter uses it to keep counting the connection.
+type Adopter interface {
+	Adopt(old net.Conn, s interface{ Open() bool })
+}
+
+type adopterKey struct{}
+
+// WithAdopter returns ctx carrying a, for Upgrade. Set it as the HTTP
+// server's ConnContext so that every request's context has it.
+func WithAdopter(ctx context.Context, a Adopter) context.Context {
+	return context.WithValue(ctx, adopterKey{}, a)
 }
 
 // Upgrade turns an HTTP request into a server-side WebSocket connection. It
@@ -53,6 +78,12 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts UpgradeOptions) (*Conn
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("ws: upgrade: clear deadlines: %w", err)
+	}
+	if opts.TakeOver {
+		a, _ := r.Context().Value(adopterKey{}).(Adopter)
+		if s := takeOver(nc, a); s != nil {
+			nc = s
+		}
 	}
 	c := &Conn{nc: nc, r: nc, rc: rawConn(nc), server: true}
 	if n := rw.Reader.Buffered(); n > 0 {

@@ -290,7 +290,7 @@ func (b *Batcher) send(items []SendItem) {
 			continue
 		}
 		c.wmu.Lock()
-		if c.closed.Load() {
+		if c.isClosed() {
 			c.wmu.Unlock()
 			it.Rest, it.Err = it.Frames, ErrClosed
 			continue

@@ -14,6 +14,8 @@ import (
 func rawConn(nc net.Conn) syscall.RawConn {
 	var sc syscall.Conn
 	switch v := nc.(type) {
+	case *sock:
+		return (*rawSock)(v)
 	case *net.TCPConn:
 		sc = v
 	case *net.UnixConn:

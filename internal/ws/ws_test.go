@@ -488,8 +488,21 @@ func tcpPair(t testing.TB) (*Conn, net.Conn) {
 	}
 	snc := <-accepted
 	t.Cleanup(func() { cnc.Close(); snc.Close() })
+	if pairsTakenOver {
+		s := takeOver(snc, nil)
+		if s == nil {
+			t.Fatal("takeOver refused a TCP connection")
+		}
+		t.Cleanup(func() { s.Close() })
+		return NewServerConn(s), cnc
+	}
 	return NewServerConn(snc), cnc
 }
+
+// pairsTakenOver makes tcpPair's server side a socket taken over from its
+// net.Conn (UpgradeOptions.TakeOver); set by TestTakenOverSockets only
+// (the package's tests do not run in parallel).
+var pairsTakenOver bool
 
 // numbered returns size bytes of i, its first four bytes i big-endian.
 func numbered(i, size int) []byte {
