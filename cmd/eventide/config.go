@@ -48,7 +48,10 @@ type config struct {
 	ConnectTimeout time.Duration
 
 	// Engine.IO limits for clients that have not authenticated (issue 9).
-	PollBodyTimeout    time.Duration
+	PollBodyTimeout time.Duration
+	// PollOnGoroutines keeps waiting long-polls on their net/http
+	// goroutines instead of parking them (ADR 0031).
+	PollOnGoroutines   bool
 	MaxPendingSessions int64
 	MaxPendingPayload  int64
 	MaxHandshakeBytes  int64
@@ -169,6 +172,7 @@ func bindConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) (*confi
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", envDuration(getenv, "EVENTIDE_PING_TIMEOUT", 20*time.Second), "Engine.IO ping timeout [EVENTIDE_PING_TIMEOUT]")
 	fs.Int64Var(&c.MaxPayload, "max-payload", envInt(getenv, "EVENTIDE_MAX_PAYLOAD", 1_000_000), "largest Engine.IO message or polling body in bytes [EVENTIDE_MAX_PAYLOAD]")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", envDuration(getenv, "EVENTIDE_CONNECT_TIMEOUT", 45*time.Second), "close connections that join no namespace in time [EVENTIDE_CONNECT_TIMEOUT]")
+	fs.BoolVar(&c.PollOnGoroutines, "poll-on-goroutines", envBool(getenv, "EVENTIDE_POLL_ON_GOROUTINES"), "keep each waiting long-poll on its HTTP goroutine instead of parking its connection (ADR 0031); for comparison and as a way back [EVENTIDE_POLL_ON_GOROUTINES]")
 	fs.DurationVar(&c.PollBodyTimeout, "poll-body-timeout", envDuration(getenv, "EVENTIDE_POLL_BODY_TIMEOUT", 10*time.Second), "time for a polling POST body to arrive (then 408) [EVENTIDE_POLL_BODY_TIMEOUT]")
 	fs.Int64Var(&c.MaxPendingSessions, "max-pending-sessions", envInt(getenv, "EVENTIDE_MAX_PENDING_SESSIONS", 10_000), "Engine.IO sessions that have joined no namespace yet; more handshakes get 503 [EVENTIDE_MAX_PENDING_SESSIONS]")
 	fs.Int64Var(&c.MaxPendingPayload, "max-pending-payload", envInt(getenv, "EVENTIDE_MAX_PENDING_PAYLOAD", 32<<10), "largest Engine.IO message or polling body in bytes before a namespace is joined [EVENTIDE_MAX_PENDING_PAYLOAD]")

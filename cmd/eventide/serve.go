@@ -120,9 +120,13 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 			MaxHandshakeBytes:  int(cfg.MaxHandshakeBytes),
 			AllowEIO3:          true,
 			AllowRequest:       originCheck(allowOrigin),
-			Limits:             reporter,
-			Observer:           obs.engine,
-			Logger:             log.With("component", "engineio"),
+			// The router answers a GET poll as a function of its path and
+			// Origin (CORS, originCheck); its request log is at debug level,
+			// where every poll goes through it (ADR 0031).
+			ReadNextPolls: !cfg.PollOnGoroutines && !log.Enabled(ctx, slog.LevelDebug),
+			Limits:        reporter,
+			Observer:      obs.engine,
+			Logger:        log.With("component", "engineio"),
 		},
 		Observer:          obs.socketio,
 		ConnectTimeout:    cfg.ConnectTimeout,
@@ -243,7 +247,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	var _ ws.Adopter = conns
 	log.Info("connection cap", "max_conns", conns.Max(), "db_max_conns", cfg.DBMaxConns)
 	servers := []*http.Server{}
-	listen := func(name, addr string, h http.Handler) error {
+	listen := func(name, addr string, h http.Handler, also ...net.Listener) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return listenError(name, addr, err)
@@ -265,14 +269,22 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		servers = append(servers, srv)
 		log.Info("listening", "listener", name, "addr", ln.Addr().String())
 		served := conns.Listen(drain.watch(ln))
-		go func() {
-			if err := srv.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("server stopped", "listener", name, "err", err)
-			}
-		}()
+		for _, l := range append([]net.Listener{served}, also...) {
+			go func() {
+				if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("server stopped", "listener", name, "err", err)
+				}
+			}()
+		}
 		return nil
 	}
-	if err := listen("http", cfg.Addr, drain.requests.wrap(handler)); err != nil {
+	// Answered long-polls come back to the server they were hijacked from
+	// (ADR 0031): the same handler, limits and connection states.
+	var handBack []net.Listener
+	if !cfg.PollOnGoroutines {
+		handBack = append(handBack, sio.Engine().HandBackListener())
+	}
+	if err := listen("http", cfg.Addr, drain.requests.wrap(handler), handBack...); err != nil {
 		return err
 	}
 	if cfg.RawAddr != "" {

@@ -80,6 +80,15 @@ type Config struct {
 	UpgradeTimeout time.Duration
 	// AllowEIO3 accepts Engine.IO v3 clients (socket.io-client 2.x).
 	AllowEIO3 bool
+	// ReadNextPolls lets the engine read and serve a parked poll's
+	// connection's next request itself when it is the session's next
+	// plain GET poll (ADR 0031), instead of handing the connection back to
+	// net/http. Set it only when what stands in front of the engine (the
+	// middleware, AllowRequest) answers such a GET as a function of its
+	// path and Origin header alone, and logs nothing of it: the headers
+	// captured from the parked request are reused while the Origin is the
+	// same. Anything else on the connection goes to net/http as before.
+	ReadNextPolls bool
 	// SendQueue is the per-connection bound on queued messages. Default 1024.
 	SendQueue int
 	// AllowRequest, when set, vets every request: the handshake and each

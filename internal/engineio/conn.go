@@ -69,7 +69,8 @@ type Conn struct {
 // it use, made on first use (under Conn.mu): a session that is a WebSocket
 // from its handshake never makes it, and its Conn is three words smaller.
 type polled struct {
-	poll  chan struct{}            // closed to wake the pending GET poll
+	poll  *waitingPoll             // the GET poll waiting, woken or answered by wakePollLocked
+	next  *waitingPoll             // an answered parked poll's connection, read for the next poll (ReadNextPolls)
 	post  *http.ResponseController // the POST whose body is being read, aborted if the session ends
 	probe *ws.Conn                 // WebSocket being upgraded to
 }
@@ -90,21 +91,21 @@ func (c *Conn) probeLocked() *ws.Conn {
 	return c.pl.probe
 }
 
-// pendingPollLocked returns the wake channel of the pending GET poll, or
-// nil. Needs c.mu.
-func (c *Conn) pendingPollLocked() chan struct{} {
+// pendingPollLocked returns the waiting GET poll, or nil. Needs c.mu.
+func (c *Conn) pendingPollLocked() *waitingPoll {
 	if c.pl == nil {
 		return nil
 	}
 	return c.pl.poll
 }
 
-// wakePollLocked ends the pending GET poll, if any. Needs c.mu.
-func (c *Conn) wakePollLocked() {
-	if c.pl != nil && c.pl.poll != nil {
-		close(c.pl.poll)
-		c.pl.poll = nil
+// nextPollLocked returns the answered parked poll read for the next poll,
+// or nil. Needs c.mu.
+func (c *Conn) nextPollLocked() *waitingPoll {
+	if c.pl == nil {
+		return nil
 	}
+	return c.pl.next
 }
 
 // ID returns the session id (sid).
@@ -161,7 +162,7 @@ func (c *Conn) readLimit() (int64, string) {
 // A broadcast goes through Server.Broadcast instead, which writes many
 // connections at once.
 func (c *Conn) Send(msgs ...*Message) error {
-	start, err := c.enqueue(msgs)
+	start, _, err := c.enqueue(msgs, false)
 	if start {
 		c.srv.pushReady(c)
 	}
@@ -171,11 +172,13 @@ func (c *Conn) Send(msgs ...*Message) error {
 // enqueue queues msgs (see Send). start reports that the WebSocket needs a
 // write and that the caller now owns it: the writing flag is set and
 // counted, and the caller writes c or hands it to the shared writers.
-func (c *Conn) enqueue(msgs []*Message) (start bool, err error) {
+// With takeParked, a parked poll is not answered but returned (counted on
+// srv.wg) for the caller to answer (Server.answerParkedBatch).
+func (c *Conn) enqueue(msgs []*Message, takeParked bool) (start bool, parked *waitingPoll, err error) {
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
-		return false, ErrClosed
+		return false, nil, ErrClosed
 	}
 	if len(c.queue)+len(msgs) > c.srv.cfg.SendQueue {
 		queued := len(c.queue)
@@ -185,16 +188,21 @@ func (c *Conn) enqueue(msgs []*Message) (start bool, err error) {
 			o.QueueDropped(len(msgs))
 		}
 		c.closeNow(ReasonQueueOverflow)
-		return false, ErrQueueFull
+		return false, nil, ErrQueueFull
 	}
 	c.queue = append(c.queue, msgs...)
-	if c.ws != nil {
+	switch {
+	case c.ws != nil:
 		start = c.claimWriteLocked()
-	} else {
+	case takeParked:
+		if parked = c.takeParkedLocked(); parked == nil {
+			c.wakePollLocked()
+		}
+	default:
 		c.wakePollLocked()
 	}
 	c.mu.Unlock()
-	return start, nil
+	return start, parked, nil
 }
 
 // Close closes the session from the server side (reason "forced close"),
@@ -392,6 +400,7 @@ func (c *Conn) closeNow(reason string) {
 		c.pl.probe = nil
 	}
 	c.wakePollLocked() // the pending poll answers "1" (or noop)
+	c.releaseNextLocked()
 	clear(c.queue)
 	c.queue = nil
 	c.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +67,10 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 func newEnvWith(t *testing.T, cfg Config, wrap func(http.Handler) http.Handler) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, conns: make(chan *recorder, 2048)}
+	parking := os.Getenv("EVENTIDE_TEST_POLL_ON_GOROUTINES") == ""
+	if parking && os.Getenv("EVENTIDE_TEST_NO_NEXT_POLLS") == "" {
+		cfg.ReadNextPolls = true
+	}
 	e.srv = NewServer(cfg, func(c *Conn) Receiver {
 		r := &recorder{conn: c, msgs: make(chan received, 1024), closed: make(chan string, 1)}
 		e.conns <- r
@@ -76,6 +81,12 @@ func newEnvWith(t *testing.T, cfg Config, wrap func(http.Handler) http.Handler) 
 		h = wrap(h)
 	}
 	e.hs = httptest.NewServer(h)
+	if parking {
+		// Waiting polls are parked (ADR 0031), their connections handed
+		// back to the same http.Server, as serve does.
+		hb := e.srv.HandBackListener()
+		go func() { _ = e.hs.Config.Serve(hb) }()
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		defer cancel()

@@ -37,6 +37,8 @@ func (c *Conn) pollWriteTimeout() time.Duration { return c.srv.cfg.PingTimeout +
 
 // servePoll answers a GET poll: at once with what is queued, or when
 // something is queued, the session closes or an upgrade needs the poll ended.
+// A poll that has to wait is parked where it can be (parked.go); otherwise
+// it waits on this goroutine.
 func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.state == stateClosed {
@@ -53,9 +55,15 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.polling = true
-	var wake chan struct{}
-	if len(c.queue) == 0 && c.state == stateOpen && !c.probed {
-		wake = make(chan struct{})
+	mustWait := len(c.queue) == 0 && c.state == stateOpen && !c.probed
+	c.mu.Unlock()
+	if mustWait && c.park(w, r) {
+		return
+	}
+	c.mu.Lock()
+	var wake *waitingPoll
+	if len(c.queue) == 0 && c.state == stateOpen && !c.probed && !c.onWS {
+		wake = &waitingPoll{wake: make(chan struct{})}
 		c.polledLocked().poll = wake
 	}
 	c.mu.Unlock()
@@ -64,7 +72,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		wait := cfg.PingInterval + cfg.PingTimeout + c.pollWriteTimeout()
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(wait))
 		select {
-		case <-wake:
+		case <-wake.wake:
 		case <-r.Context().Done():
 			c.mu.Lock()
 			aborted := c.pendingPollLocked() == wake
@@ -83,12 +91,15 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.respondPoll(w, r)
 }
 
-// respondPoll writes one poll response with everything queued (or a noop /
-// close packet) and clears c.polling, which the caller has set.
-func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
+// pollBody takes what a poll answers (everything queued, or a noop / close
+// packet), clears c.polling, which the caller has set, and appends the
+// payload to dst. binary: a v3 payload with binary packets may be sent as
+// binary. closing: the close packet was sent, the session ends once it is
+// written.
+func (c *Conn) pollBody(dst []byte, binary bool) (body []byte, contentType string, closing bool) {
 	c.mu.Lock()
 	var q []*Message
-	owned, closing := false, false
+	owned := false
 	switch {
 	case c.state == stateClosed:
 		q = closeOnly
@@ -108,25 +119,31 @@ func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 	}
 	// The poll is over once it has its packets: the client may send the
 	// next one as soon as the answer's last byte is out, which can be
-	// before this handler returns (Flush below, or a large body).
+	// before the answer's writer returns.
 	c.polling = false
 	c.mu.Unlock()
 
-	bp := bodyPool.Get().(*[]byte)
-	body := (*bp)[:0]
-	contentType := "text/plain; charset=UTF-8"
+	contentType = "text/plain; charset=UTF-8"
 	switch {
 	case c.proto == 4:
-		body = appendPayloadV4(body, q)
-	case !c.b64 && hasBinary(q) && !r.URL.Query().Has("b64"):
-		body = appendPayloadV3Binary(body, q)
+		body = appendPayloadV4(dst, q)
+	case binary && hasBinary(q):
+		body = appendPayloadV3Binary(dst, q)
 		contentType = "application/octet-stream"
 	default:
-		body = appendPayloadV3String(body, q)
+		body = appendPayloadV3String(dst, q)
 	}
 	if owned {
 		clear(q)
 	}
+	return body, contentType, closing
+}
+
+// respondPoll writes one poll response with everything queued (or a noop /
+// close packet) and clears c.polling, which the caller has set.
+func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
+	bp := bodyPool.Get().(*[]byte)
+	body, contentType, closing := c.pollBody((*bp)[:0], c.proto == 3 && !c.b64 && !r.URL.Query().Has("b64"))
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -140,10 +157,7 @@ func (c *Conn) respondPoll(w http.ResponseWriter, r *http.Request) {
 	}
 	// No deadline of ours outlives the request on a kept-alive connection.
 	_ = rc.SetWriteDeadline(time.Time{})
-	if cap(body) <= 64<<10 {
-		*bp = body[:0]
-		bodyPool.Put(bp)
-	}
+	putBody(bp, body)
 
 	if o := c.srv.cfg.Observer; o != nil && err == nil {
 		o.BytesWritten(transportPolling, len(body))

@@ -45,6 +45,7 @@ func (s *Server) poller() *ws.Poller {
 		s.log.Info("engineio: idle websockets are read by goroutines", "reason", err.Error())
 		return nil
 	}
+	p.AfterEvents(s.answerReadPolls)
 	r.poller.Store(p)
 	return p
 }

@@ -63,6 +63,7 @@ type Server struct {
 	conns    map[string]*Conn
 	pending  int // sessions handshaken (or being handshaken) and not admitted
 	shutdown bool
+	handBack *handBack // answered parked polls go back to net/http here; nil: no parking
 
 	// wg counts open sessions and the goroutines they run.
 	wg sync.WaitGroup
@@ -78,6 +79,11 @@ type Server struct {
 	// watches idle WebSockets and the batcher that writes small
 	// broadcasts, made on first use and closed by Shutdown.
 	res resources
+
+	// readAnswers are the polls read by readNext with something queued,
+	// answered after the poller's wake-up; the poller's goroutine alone
+	// uses it.
+	readAnswers []parkedConn
 }
 
 // NewServer returns a Server. open is called once per new session, before any
@@ -170,6 +176,7 @@ func (s *Server) Pending() int {
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.res.close(s.log)
 	defer s.hb.stop()
+	defer s.closeHandBack()
 	for _, c := range s.refuseNew() {
 		c.closeNow(ReasonServerShutdown)
 	}

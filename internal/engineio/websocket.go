@@ -197,6 +197,7 @@ func (c *Conn) probeLoop(wsc *ws.Conn) {
 			c.onWS = true
 			c.ws = wsc
 			c.wakePollLocked()
+			c.releaseNextLocked() // polling is over: net/http's idle timeout closes it
 			// The pending poll was ended above; the WebSocket carries only
 			// what is queued (Node sends its noop on polling alone).
 			if len(c.queue) > 0 {

@@ -54,10 +54,27 @@ var readyPool = sync.Pool{New: func() any { s := make([]*Conn, 0, 64); return &s
 func (s *Server) Broadcast(conns []*Conn, msgs ...*Message) {
 	rp := readyPool.Get().(*[]*Conn)
 	ready := (*rp)[:0]
+	var (
+		pp     *[]parkedConn
+		parked []parkedConn
+	)
 	for _, c := range conns {
-		if start, _ := c.enqueue(msgs); start {
+		start, p, _ := c.enqueue(msgs, true)
+		if start {
 			ready = append(ready, c)
+		} else if p != nil {
+			if pp == nil {
+				pp = parkedPool.Get().(*[]parkedConn)
+				parked = (*pp)[:0]
+			}
+			parked = append(parked, parkedConn{c, p})
 		}
+	}
+	if pp != nil {
+		s.answerParkedBatch(parked)
+		clear(parked)
+		*pp = parked[:0]
+		parkedPool.Put(pp)
 	}
 	switch {
 	case len(ready) == 0:
@@ -70,6 +87,9 @@ func (s *Server) Broadcast(conns []*Conn, msgs ...*Message) {
 	*rp = ready[:0]
 	readyPool.Put(rp)
 }
+
+// parkedPool holds slices of parked polls for Broadcast.
+var parkedPool = sync.Pool{New: func() any { s := make([]parkedConn, 0, 64); return &s }}
 
 // pushReady appends cs (whose writing flag their callers set) to the ready
 // queue and starts writers for them, within the maximum.

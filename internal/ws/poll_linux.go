@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,7 +37,15 @@ type Poller struct {
 	conns  map[uint64]*Conn
 	next   uint64
 	closed bool
+
+	after atomic.Pointer[func()] // AfterEvents
 }
+
+// AfterEvents sets f to run on the poller's goroutine after the
+// onReadable calls of each wake-up, so that work they queue can be done
+// once for all of them (the engine answers the long-polls they read in
+// one batch). It must not block.
+func (p *Poller) AfterEvents(f func()) { p.after.Store(&f) }
 
 // pollState is a watched connection's registration.
 type pollState struct {
@@ -210,5 +219,61 @@ func (p *Poller) loop() {
 			}
 			ready[i] = nil
 		}
+		if f := p.after.Load(); f != nil {
+			(*f)()
+		}
 	}
+}
+
+// Unwatch stops watching c without closing it, so that its socket can be
+// read by someone else, or watched again (the engine hands a parked
+// long-poll's connection back to net/http this way). An onReadable already
+// taken from the set may still run once after it returns: it must check
+// that it is still wanted.
+func (c *Conn) Unwatch() error {
+	st := c.poll.Load()
+	if st == nil {
+		return errNotWatched
+	}
+	p := st.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.conns, st.id)
+	c.poll.Store(nil)
+	if p.closed {
+		return errPollerClosed
+	}
+	var cerr error
+	err := c.rc.Control(func(fd uintptr) {
+		cerr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	})
+	if err != nil {
+		return err
+	}
+	return cerr
+}
+
+// PeerGone reports whether the peer of a socket that polled readable has
+// closed its side (or the socket failed), as opposed to having sent bytes,
+// which it leaves unread. False where the socket is not reachable (TLS).
+func (c *Conn) PeerGone() bool {
+	if c.rc == nil {
+		return false
+	}
+	gone := false
+	_ = c.rc.Control(func(fd uintptr) {
+		var b [1]byte
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+			case err != nil, n == 0:
+				gone = true
+			}
+			return
+		}
+	})
+	return gone
 }

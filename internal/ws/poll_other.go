@@ -25,3 +25,12 @@ func (c *Conn) Watch(p *Poller, r Readable) bool { return false }
 func (c *Conn) Rearm() error { return errNotWatched }
 
 func (c *Conn) unwatch() {}
+
+// Unwatch fails on this platform, where nothing is watched.
+func (c *Conn) Unwatch() error { return errNotWatched }
+
+// PeerGone is false on this platform: nothing is watched.
+func (c *Conn) PeerGone() bool { return false }
+
+// AfterEvents does nothing on this platform.
+func (p *Poller) AfterEvents(f func()) {}

@@ -51,3 +51,11 @@ func peekReady(fd uintptr) bool {
 		return true // data, EOF (n == 0) or an error: ReadMessage reports it
 	}
 }
+
+// RawConn returns the connection's socket, when it is a plain one (not
+// TLS) with nothing buffered ahead of it, for a caller that reads it
+// without waiting (the engine reading a long-poll's next request).
+func (c *Conn) RawConn() (syscall.RawConn, bool) {
+	rc := rawConnOf(c)
+	return rc, rc != nil
+}
