@@ -66,6 +66,11 @@ lint:
 
 go-test:
 	EVENTIDE_NODE_CLIENT_TEST=$(NODE_CLIENT_TEST) $(GO) test -race -count=1 ./...
+	# The engine's suite again on the long-poll paths that are not the
+	# default: polls waiting on their goroutines (--poll-on-goroutines), and
+	# parked polls without the engine reading the next one (ADR 0031).
+	EVENTIDE_TEST_POLL_ON_GOROUTINES=1 $(GO) test -race -count=1 ./internal/engineio
+	EVENTIDE_TEST_NO_NEXT_POLLS=1 $(GO) test -race -count=1 ./internal/engineio
 
 ## readme: run README.md's walkthrough as written against a fresh server (a few seconds)
 readme: $(BIN) test/e2e/node_modules/.package-lock.json
