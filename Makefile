@@ -64,11 +64,11 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# go-test runs the engine's suite twice more, on the long-poll paths that are
+# not the default: polls waiting on their goroutines (--poll-on-goroutines),
+# and parked polls without the engine reading the next one (ADR 0031).
 go-test:
 	EVENTIDE_NODE_CLIENT_TEST=$(NODE_CLIENT_TEST) $(GO) test -race -count=1 ./...
-	# The engine's suite again on the long-poll paths that are not the
-	# default: polls waiting on their goroutines (--poll-on-goroutines), and
-	# parked polls without the engine reading the next one (ADR 0031).
 	EVENTIDE_TEST_POLL_ON_GOROUTINES=1 $(GO) test -race -count=1 ./internal/engineio
 	EVENTIDE_TEST_NO_NEXT_POLLS=1 $(GO) test -race -count=1 ./internal/engineio
 
