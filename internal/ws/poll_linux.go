@@ -49,12 +49,18 @@ func (p *Poller) AfterEvents(f func()) { p.after.Store(&f) }
 
 // pollState is a watched connection's registration.
 type pollState struct {
-	p  *Poller
-	id uint64
-	r  Readable
+	p    *Poller
+	id   uint64
+	r    Readable
+	edge bool // WatchEdges: edge-triggered, never disarmed
 }
 
-const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+const (
+	pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+	// edgeEvents: EPOLLET is 1<<31, which syscall spells as a negative
+	// int; the event mask is a uint32.
+	edgeEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | uint32(1)<<31
+)
 
 // errPollerClosed is Rearm's error once the poller is closed.
 var errPollerClosed = errors.New("ws: poller closed")
@@ -116,7 +122,20 @@ func (p *Poller) Close() error {
 // nothing, when c cannot be watched (not a plain socket, such as TLS; bytes
 // buffered ahead of the socket; watched already; p nil or closed): read it
 // from a goroutine of its own instead. A closed connection is forgotten.
-func (c *Conn) Watch(p *Poller, r Readable) bool {
+func (c *Conn) Watch(p *Poller, r Readable) bool { return c.watch(p, r, false) }
+
+// WatchEdges is Watch with an edge-triggered registration that stays
+// armed: r.OnReadable runs each time bytes (or the end of the stream)
+// arrive, with no Rearm in between, so a connection read now and then
+// costs no epoll_ctl per read. The reader must take everything the socket
+// has each time (until a read returns less than it asked, or EAGAIN), or
+// call Rearm when it has not (Rearm re-reports a socket that is readable
+// at once): bytes already there when an event was not acted on raise no
+// new one. OnReadable may run while the reader is busy with the
+// connection elsewhere; it must record that it did and not lose it.
+func (c *Conn) WatchEdges(p *Poller, r Readable) bool { return c.watch(p, r, true) }
+
+func (c *Conn) watch(p *Poller, r Readable, edge bool) bool {
 	if p == nil || c.isClosed() {
 		return false
 	}
@@ -130,7 +149,7 @@ func (c *Conn) Watch(p *Poller, r Readable) bool {
 		return false
 	}
 	p.next++
-	st := &pollState{p: p, id: p.next, r: r}
+	st := &pollState{p: p, id: p.next, r: r, edge: edge}
 	// Published before closed is read: Close marks c closed before it
 	// loads poll, so either it sees st (and its unwatch waits for p.mu,
 	// held here, to undo what this does) or this sees c closed.
@@ -146,6 +165,7 @@ func (c *Conn) Watch(p *Poller, r Readable) bool {
 // Rearm asks for the next OnReadable of a watched connection. Call it once
 // the bytes that raised the last one have been read (if more are waiting,
 // OnReadable runs again at once). Not safe to call concurrently with itself.
+// For WatchEdges it makes a socket with bytes waiting report them again.
 func (c *Conn) Rearm() error {
 	st := c.poll.Load()
 	if st == nil {
@@ -160,10 +180,33 @@ func (c *Conn) Rearm() error {
 	return p.ctlLocked(c.rc, st, syscall.EPOLL_CTL_MOD)
 }
 
+// Watched reports, without a system call, whether c is still watched by an
+// open poller: what a WatchEdges reader checks where a Watch reader would
+// Rearm.
+func (c *Conn) Watched() error {
+	st := c.poll.Load()
+	if st == nil {
+		return errNotWatched
+	}
+	st.p.mu.RLock()
+	defer st.p.mu.RUnlock()
+	if st.p.closed {
+		return errPollerClosed
+	}
+	if c.isClosed() {
+		return ErrClosed
+	}
+	return nil
+}
+
 // ctlLocked adds or re-arms st's socket in the set, with st's id as the
 // event data. Needs p.mu held (either way) and p open.
 func (p *Poller) ctlLocked(rc syscall.RawConn, st *pollState, op int) error {
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(uint32(st.id)), Pad: int32(uint32(st.id >> 32))}
+	events := uint32(pollEvents)
+	if st.edge {
+		events = edgeEvents
+	}
+	ev := syscall.EpollEvent{Events: events, Fd: int32(uint32(st.id)), Pad: int32(uint32(st.id >> 32))}
 	var cerr error
 	err := rc.Control(func(fd uintptr) {
 		cerr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
