@@ -5,6 +5,7 @@ package ws
 import (
 	"encoding/binary"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +29,13 @@ import (
 // whose descriptor number was reused is dropped.
 type Poller struct {
 	epfd int
+	// file is epfd as the runtime's: the loop waits for the set to have
+	// events in Go's netpoller (the epoll descriptor is itself pollable)
+	// rather than in a blocking epoll_wait, so an event wakes the loop
+	// as a ready goroutine on a running thread, not by waking a thread
+	// parked in the system call and giving it a P back.
+	file *os.File
+	rc   syscall.RawConn
 	wake int           // eventfd, registered under id 0: Close writes it to stop the loop
 	done chan struct{} // closed when the loop has returned
 
@@ -83,6 +91,12 @@ func NewPoller() (*Poller, error) {
 		return nil, err
 	}
 	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{}), conns: make(map[uint64]*Conn)}
+	// Non-blocking, so os.NewFile hands it to the netpoller; if that
+	// fails the loop waits in epoll_wait.
+	if err := syscall.SetNonblock(epfd, true); err == nil {
+		p.file = os.NewFile(uintptr(epfd), "epoll")
+		p.rc, _ = p.file.SyscallConn()
+	}
 	go p.loop()
 	return p, nil
 }
@@ -107,7 +121,12 @@ func (p *Poller) Close() error {
 	}
 	<-p.done
 	p.mu.Lock() // no ctl in flight: they hold it (read) and check closed
-	err := syscall.Close(p.epfd)
+	var err error
+	if p.file != nil {
+		err = p.file.Close()
+	} else {
+		err = syscall.Close(p.epfd)
+	}
 	p.mu.Unlock()
 	if werr := syscall.Close(p.wake); err == nil {
 		err = werr
@@ -232,7 +251,7 @@ func (p *Poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
 	ready := make([]*Conn, 0, 256)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
+		n, err := p.wait(events)
 		if err != nil {
 			if err != syscall.EINTR {
 				// Not expected with a valid epoll descriptor: keep serving,
@@ -266,6 +285,24 @@ func (p *Poller) loop() {
 			(*f)()
 		}
 	}
+}
+
+// wait returns the set's next events, waiting for some in the netpoller
+// (p.rc) when it can, else in epoll_wait.
+func (p *Poller) wait(events []syscall.EpollEvent) (int, error) {
+	if p.rc != nil {
+		var n int
+		var err error
+		rerr := p.rc.Read(func(fd uintptr) bool {
+			n, err = syscall.EpollWait(int(fd), events, 0)
+			return n > 0 || err != nil // none yet: wait for the set to be readable
+		})
+		if rerr == nil {
+			return n, err
+		}
+		p.rc = nil // not pollable after all: only this goroutine reads rc
+	}
+	return syscall.EpollWait(p.epfd, events, -1)
 }
 
 // Unwatch stops watching c without closing it, so that its socket can be

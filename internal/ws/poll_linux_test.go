@@ -155,6 +155,9 @@ func TestPollerWatchEdges(t *testing.T) {
 	if _, got, err := c.ReadMessage(1 << 10); err != nil || string(got) != "four" {
 		t.Fatalf("read %q, %v", got, err)
 	}
+	if p.rc == nil {
+		t.Fatal("the poller waits in epoll_wait, not in the netpoller")
+	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
