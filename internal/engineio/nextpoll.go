@@ -9,7 +9,9 @@ import (
 // Reading a parked poll's connection's next request (Config.ReadNextPolls,
 // ADR 0031). Once a parked poll is answered its socket stays in the
 // poller's set; when it polls readable the engine reads what came, at
-// most maxNextPollBytes in one non-blocking read. If that is exactly one
+// most maxNextPollBytes in one non-blocking read (the registration is
+// edge-triggered, ws.WatchEdges: a read that returns less than it asked has
+// taken everything, so waiting again costs no system call). If that is exactly one
 // plain GET poll of the same session (same path, same Origin, no body, no
 // upgrade, nothing behind it), it is served here as servePoll would: parked
 // again, or answered at once. Anything else — another request, a partial
@@ -37,7 +39,7 @@ func (c *Conn) readNext(p *waitingPoll) {
 		c.mu.Lock()
 		if c.state != stateClosed && c.nextPollLocked() == nil {
 			c.polledLocked().next = p
-			if p.wsc.Rearm() == nil {
+			if p.waitNextLocked() == nil {
 				c.mu.Unlock()
 				return
 			}
@@ -53,8 +55,11 @@ func (c *Conn) readNext(p *waitingPoll) {
 		return
 	}
 	req := (*bp)[:n]
+	// A full buffer may have left bytes in the socket, which its
+	// edge-triggered registration would not report again: net/http reads
+	// them (no GET poll is that large).
 	binary, ok := c.nextPollOf(p, req)
-	if !ok {
+	if !ok || n == len(*bp) {
 		c.giveBack(p, req)
 		return
 	}
@@ -70,7 +75,7 @@ func (c *Conn) readNext(p *waitingPoll) {
 	p.binary = binary
 	if len(c.queue) == 0 {
 		c.polledLocked().poll = p
-		if p.wsc.Rearm() == nil {
+		if p.waitNextLocked() == nil {
 			c.mu.Unlock()
 			return
 		}

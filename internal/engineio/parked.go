@@ -49,6 +49,13 @@ type waitingPoll struct {
 	binary  bool
 	watched bool
 
+	// edge: the poller reported the socket readable while nobody was
+	// reading it (parked with bytes sent ahead, or being answered), so
+	// its edge-triggered registration will not report those bytes again
+	// (ws.WatchEdges): whoever next waits for the next request re-arms.
+	// Guarded by the session's mu.
+	edge bool
+
 	// What a next poll read by the engine (ReadNextPolls) must match:
 	// the parked request's path and Origin header.
 	path, origin string
@@ -185,7 +192,7 @@ func (c *Conn) park(w http.ResponseWriter, r *http.Request) bool {
 		// c.mu, unwatches a registration that is complete. With bytes
 		// read ahead the socket says nothing of the client leaving.
 		if p.pre == nil {
-			p.watched = p.wsc.Watch(c.srv.poller(), ws.ReadableFunc(func() { c.onWatchedReadable(p) }))
+			p.watched = p.wsc.WatchEdges(c.srv.poller(), ws.ReadableFunc(func() { c.onWatchedReadable(p) }))
 		}
 		c.mu.Unlock()
 		return true
@@ -235,10 +242,14 @@ func (c *Conn) onWatchedReadable(p *waitingPoll) {
 		c.onParkedReadableLocked(p)
 	case c.nextPollLocked() == p:
 		c.pl.next = nil
+		p.edge = false // readNext takes all there is
 		c.mu.Unlock()
 		c.readNext(p)
 	default:
-		c.mu.Unlock() // answered meanwhile: the answer owns the socket
+		// Being answered: the answer owns the socket, and re-arms it
+		// when it waits for the next request (finishParked).
+		p.edge = true
+		c.mu.Unlock()
 	}
 }
 
@@ -248,6 +259,7 @@ func (c *Conn) onWatchedReadable(p *waitingPoll) {
 // It unlocks c.mu.
 func (c *Conn) onParkedReadableLocked(p *waitingPoll) {
 	if !p.wsc.PeerGone() {
+		p.edge = true // bytes left for the next request's reader
 		c.mu.Unlock()
 		return
 	}
@@ -403,7 +415,7 @@ func (c *Conn) parkedWritten(p *waitingPoll, n int, closing bool, err error) {
 			// The next poll is read from here (readNext); the session
 			// owns the connection until then.
 			c.polledLocked().next = p
-			if p.wsc.Rearm() == nil {
+			if p.waitNextLocked() == nil {
 				c.mu.Unlock()
 				return
 			}
@@ -415,6 +427,19 @@ func (c *Conn) parkedWritten(p *waitingPoll, n int, closing bool, err error) {
 		_ = p.wsc.Unwatch()
 	}
 	c.handBackConn(p)
+}
+
+// waitNextLocked arranges for the poller to report p's next request (p
+// is parked, or waits for it, again). Its registration is edge-triggered
+// and stays armed, so only a socket that reported bytes nobody read (p.edge)
+// needs an epoll_ctl to report them again; otherwise new bytes will raise
+// an event. Needs c.mu.
+func (p *waitingPoll) waitNextLocked() error {
+	if p.edge {
+		p.edge = false
+		return p.wsc.Rearm()
+	}
+	return p.wsc.Watched()
 }
 
 // releaseNextLocked hands the connection waiting for the session's next

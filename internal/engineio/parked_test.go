@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // rawClient speaks HTTP/1.1 to the test server over one TCP connection, so
@@ -476,5 +477,92 @@ func TestParkedPollUpgrade(t *testing.T) {
 	_ = r.conn.Send(TextMessage([]byte("after")))
 	if _, got := readWS(t, w); got != "4after" {
 		t.Fatalf("ws = %q", got)
+	}
+}
+
+// TestNextPollEdges: the registration of a polling connection is
+// edge-triggered (ws.WatchEdges), so bytes the poller reported while
+// nobody read them must be reported again, a readable event with nothing
+// to read (EAGAIN) must leave the connection waiting, and a read that fills
+// the buffer (maybe leaving bytes no new edge would report) goes to
+// net/http.
+func TestNextPollEdges(t *testing.T) {
+	if os.Getenv("EVENTIDE_TEST_POLL_ON_GOROUTINES") != "" || os.Getenv("EVENTIDE_TEST_NO_NEXT_POLLS") != "" {
+		t.Skip("parking or next polls turned off")
+	}
+	var cnt counting
+	e := newEnvWith(t, Config{}, cnt.wrap)
+	sid, r := e.handshakeV4()
+	q := "EIO=4&transport=polling&sid=" + sid
+	c := e.rawClient()
+	_ = c.nc.SetReadDeadline(time.Now().Add(30 * time.Second)) // a hang fails, not times out the suite
+	waitNext := func() {
+		t.Helper()
+		waitUntil(t, "the connection waiting for the next poll", func() bool {
+			return locked(r.conn, func(c *Conn) bool { return c.nextPollLocked() != nil })
+		})
+	}
+	c.get(q)
+	waitParked(t, r.conn)
+	before := cnt.n.Load()
+
+	// The next poll sent behind the parked one (pipelined): the poller
+	// reports it while the poll is parked; after the answer it is read
+	// all the same, by the engine.
+	c.get(q + "&t=2")
+	waitUntil(t, "the bytes ahead seen", func() bool {
+		return locked(r.conn, func(c *Conn) bool { p := c.pendingPollLocked(); return p != nil && p.edge })
+	})
+	if err := r.conn.Send(TextMessage([]byte("a"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := c.read(); body != "4a" {
+		t.Fatalf("answer: %q", body)
+	}
+	waitParked(t, r.conn)
+	if err := r.conn.Send(TextMessage([]byte("b"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := c.read(); body != "4b" {
+		t.Fatalf("answer to the pipelined poll: %q", body)
+	}
+	if n := cnt.n.Load(); n != before {
+		t.Fatalf("%d next polls went through net/http", n-before)
+	}
+
+	// Readable with nothing to read: the connection waits again, and
+	// its next poll is still read by the engine.
+	waitNext()
+	var p *waitingPoll
+	locked(r.conn, func(c *Conn) bool { p, c.pl.next = c.pl.next, nil; return true })
+	r.conn.readNext(p)
+	if !locked(r.conn, func(c *Conn) bool { return c.nextPollLocked() == p }) {
+		t.Fatal("not waiting for the next poll after EAGAIN")
+	}
+	c.get(q)
+	waitParked(t, r.conn)
+	if err := r.conn.Send(TextMessage([]byte("c"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := c.read(); body != "4c" {
+		t.Fatalf("answer: %q", body)
+	}
+	if n := cnt.n.Load(); n != before {
+		t.Fatalf("%d next polls went through net/http", n-before)
+	}
+
+	// A poll that fills the read buffer exactly: net/http's.
+	waitNext()
+	head := "GET /socket.io/?" + q + " HTTP/1.1\r\nHost: test\r\nX-Pad: "
+	c.send(head + strings.Repeat("p", maxNextPollBytes-len(head)-4) + "\r\n\r\n")
+	waitParked(t, r.conn)
+	if n := cnt.n.Load(); n != before+1 {
+		t.Fatalf("the full-buffer poll: %d requests through net/http", n-before)
+	}
+	if err := r.conn.Send(TextMessage([]byte("d"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := c.read(); body != "4d" {
+		t.Fatalf("answer: %q", body)
 	}
 }

@@ -5,6 +5,7 @@ package ws
 import (
 	"encoding/binary"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +29,13 @@ import (
 // whose descriptor number was reused is dropped.
 type Poller struct {
 	epfd int
+	// file is epfd as the runtime's: the loop waits for the set to have
+	// events in Go's netpoller (the epoll descriptor is itself pollable)
+	// rather than in a blocking epoll_wait, so an event wakes the loop
+	// as a ready goroutine on a running thread, not by waking a thread
+	// parked in the system call and giving it a P back.
+	file *os.File
+	rc   syscall.RawConn
 	wake int           // eventfd, registered under id 0: Close writes it to stop the loop
 	done chan struct{} // closed when the loop has returned
 
@@ -49,12 +57,18 @@ func (p *Poller) AfterEvents(f func()) { p.after.Store(&f) }
 
 // pollState is a watched connection's registration.
 type pollState struct {
-	p  *Poller
-	id uint64
-	r  Readable
+	p    *Poller
+	id   uint64
+	r    Readable
+	edge bool // WatchEdges: edge-triggered, never disarmed
 }
 
-const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+const (
+	pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+	// edgeEvents: EPOLLET is 1<<31, which syscall spells as a negative
+	// int; the event mask is a uint32.
+	edgeEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | uint32(1)<<31
+)
 
 // errPollerClosed is Rearm's error once the poller is closed.
 var errPollerClosed = errors.New("ws: poller closed")
@@ -77,6 +91,12 @@ func NewPoller() (*Poller, error) {
 		return nil, err
 	}
 	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{}), conns: make(map[uint64]*Conn)}
+	// Non-blocking, so os.NewFile hands it to the netpoller; if that
+	// fails the loop waits in epoll_wait.
+	if err := syscall.SetNonblock(epfd, true); err == nil {
+		p.file = os.NewFile(uintptr(epfd), "epoll")
+		p.rc, _ = p.file.SyscallConn()
+	}
 	go p.loop()
 	return p, nil
 }
@@ -101,7 +121,12 @@ func (p *Poller) Close() error {
 	}
 	<-p.done
 	p.mu.Lock() // no ctl in flight: they hold it (read) and check closed
-	err := syscall.Close(p.epfd)
+	var err error
+	if p.file != nil {
+		err = p.file.Close()
+	} else {
+		err = syscall.Close(p.epfd)
+	}
 	p.mu.Unlock()
 	if werr := syscall.Close(p.wake); err == nil {
 		err = werr
@@ -116,7 +141,20 @@ func (p *Poller) Close() error {
 // nothing, when c cannot be watched (not a plain socket, such as TLS; bytes
 // buffered ahead of the socket; watched already; p nil or closed): read it
 // from a goroutine of its own instead. A closed connection is forgotten.
-func (c *Conn) Watch(p *Poller, r Readable) bool {
+func (c *Conn) Watch(p *Poller, r Readable) bool { return c.watch(p, r, false) }
+
+// WatchEdges is Watch with an edge-triggered registration that stays
+// armed: r.OnReadable runs each time bytes (or the end of the stream)
+// arrive, with no Rearm in between, so a connection read now and then
+// costs no epoll_ctl per read. The reader must take everything the socket
+// has each time (until a read returns less than it asked, or EAGAIN), or
+// call Rearm when it has not (Rearm re-reports a socket that is readable
+// at once): bytes already there when an event was not acted on raise no
+// new one. OnReadable may run while the reader is busy with the
+// connection elsewhere; it must record that it did and not lose it.
+func (c *Conn) WatchEdges(p *Poller, r Readable) bool { return c.watch(p, r, true) }
+
+func (c *Conn) watch(p *Poller, r Readable, edge bool) bool {
 	if p == nil || c.isClosed() {
 		return false
 	}
@@ -130,7 +168,7 @@ func (c *Conn) Watch(p *Poller, r Readable) bool {
 		return false
 	}
 	p.next++
-	st := &pollState{p: p, id: p.next, r: r}
+	st := &pollState{p: p, id: p.next, r: r, edge: edge}
 	// Published before closed is read: Close marks c closed before it
 	// loads poll, so either it sees st (and its unwatch waits for p.mu,
 	// held here, to undo what this does) or this sees c closed.
@@ -146,6 +184,7 @@ func (c *Conn) Watch(p *Poller, r Readable) bool {
 // Rearm asks for the next OnReadable of a watched connection. Call it once
 // the bytes that raised the last one have been read (if more are waiting,
 // OnReadable runs again at once). Not safe to call concurrently with itself.
+// For WatchEdges it makes a socket with bytes waiting report them again.
 func (c *Conn) Rearm() error {
 	st := c.poll.Load()
 	if st == nil {
@@ -160,10 +199,33 @@ func (c *Conn) Rearm() error {
 	return p.ctlLocked(c.rc, st, syscall.EPOLL_CTL_MOD)
 }
 
+// Watched reports, without a system call, whether c is still watched by an
+// open poller: what a WatchEdges reader checks where a Watch reader would
+// Rearm.
+func (c *Conn) Watched() error {
+	st := c.poll.Load()
+	if st == nil {
+		return errNotWatched
+	}
+	st.p.mu.RLock()
+	defer st.p.mu.RUnlock()
+	if st.p.closed {
+		return errPollerClosed
+	}
+	if c.isClosed() {
+		return ErrClosed
+	}
+	return nil
+}
+
 // ctlLocked adds or re-arms st's socket in the set, with st's id as the
 // event data. Needs p.mu held (either way) and p open.
 func (p *Poller) ctlLocked(rc syscall.RawConn, st *pollState, op int) error {
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(uint32(st.id)), Pad: int32(uint32(st.id >> 32))}
+	events := uint32(pollEvents)
+	if st.edge {
+		events = edgeEvents
+	}
+	ev := syscall.EpollEvent{Events: events, Fd: int32(uint32(st.id)), Pad: int32(uint32(st.id >> 32))}
 	var cerr error
 	err := rc.Control(func(fd uintptr) {
 		cerr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
@@ -189,7 +251,7 @@ func (p *Poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
 	ready := make([]*Conn, 0, 256)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
+		n, err := p.wait(events)
 		if err != nil {
 			if err != syscall.EINTR {
 				// Not expected with a valid epoll descriptor: keep serving,
@@ -223,6 +285,24 @@ func (p *Poller) loop() {
 			(*f)()
 		}
 	}
+}
+
+// wait returns the set's next events, waiting for some in the netpoller
+// (p.rc) when it can, else in epoll_wait.
+func (p *Poller) wait(events []syscall.EpollEvent) (int, error) {
+	if p.rc != nil {
+		var n int
+		var err error
+		rerr := p.rc.Read(func(fd uintptr) bool {
+			n, err = syscall.EpollWait(int(fd), events, 0)
+			return n > 0 || err != nil // none yet: wait for the set to be readable
+		})
+		if rerr == nil {
+			return n, err
+		}
+		p.rc = nil // not pollable after all: only this goroutine reads rc
+	}
+	return syscall.EpollWait(p.epfd, events, -1)
 }
 
 // Unwatch stops watching c without closing it, so that its socket can be

@@ -108,3 +108,60 @@ func TestClosedConnLeavesPoller(t *testing.T) {
 		t.Fatalf("%d closed connections still in the poller", n)
 	}
 }
+
+// TestPollerWatchEdges: a WatchEdges connection is reported each time
+// bytes arrive, with no Rearm in between; bytes left unread are reported
+// again by Rearm; Watched holds until the poller is closed.
+func TestPollerWatchEdges(t *testing.T) {
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	c, cli := tcpPair(t)
+	ready := make(chan struct{}, 16)
+	if !c.WatchEdges(p, ReadableFunc(func() { ready <- struct{}{} })) {
+		t.Fatal("WatchEdges refused a plain TCP connection")
+	}
+	if err := c.Watched(); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-ready:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no onReadable: " + what)
+		}
+	}
+	for _, msg := range []string{"one", "two", "three"} {
+		if _, err := cli.Write(maskedFrame(msg)); err != nil {
+			t.Fatal(err)
+		}
+		wait(msg) // no Rearm: still armed
+		if _, got, err := c.ReadMessage(1 << 10); err != nil || string(got) != msg {
+			t.Fatalf("read %q, %v", got, err)
+		}
+	}
+	// Reported, not read: Rearm reports it again at once.
+	if _, err := cli.Write(maskedFrame("four")); err != nil {
+		t.Fatal(err)
+	}
+	wait("four")
+	if err := c.Rearm(); err != nil {
+		t.Fatal(err)
+	}
+	wait("four, re-armed")
+	if _, got, err := c.ReadMessage(1 << 10); err != nil || string(got) != "four" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if p.rc == nil {
+		t.Fatal("the poller waits in epoll_wait, not in the netpoller")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Watched(); !errors.Is(err, errPollerClosed) {
+		t.Fatalf("Watched after Close = %v", err)
+	}
+}

@@ -21,6 +21,12 @@ func (p *Poller) Close() error { return nil }
 // goroutine of its own.
 func (c *Conn) Watch(p *Poller, r Readable) bool { return false }
 
+// WatchEdges returns false on this platform.
+func (c *Conn) WatchEdges(p *Poller, r Readable) bool { return false }
+
+// Watched fails on this platform, where nothing is watched.
+func (c *Conn) Watched() error { return errNotWatched }
+
 // Rearm fails on this platform, where nothing is watched.
 func (c *Conn) Rearm() error { return errNotWatched }
 
