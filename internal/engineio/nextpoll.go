@@ -37,16 +37,11 @@ func (c *Conn) readNext(p *waitingPoll) {
 	switch {
 	case errors.Is(err, errNothingToRead):
 		c.mu.Lock()
-		if c.state != stateClosed && c.nextPollLocked() == nil {
-			c.polledLocked().next = p
-			if p.waitNextLocked() == nil {
-				c.mu.Unlock()
-				return
-			}
-			c.pl.next = nil
-		}
+		kept := c.keepForNextLocked(p)
 		c.mu.Unlock()
-		c.giveBack(p, nil)
+		if !kept {
+			c.giveBack(p, nil)
+		}
 		return
 	case err != nil || n == 0:
 		// The client closed its idle connection (net/http would close

@@ -411,22 +411,34 @@ func (c *Conn) parkedWritten(p *waitingPoll, n int, closing bool, err error) {
 	}
 	if c.srv.cfg.ReadNextPolls && p.watched && p.pre == nil {
 		c.mu.Lock()
-		if c.state != stateClosed && c.nextPollLocked() == nil && !c.onWS {
-			// The next poll is read from here (readNext); the session
-			// owns the connection until then.
-			c.polledLocked().next = p
-			if p.waitNextLocked() == nil {
-				c.mu.Unlock()
-				return
-			}
-			c.pl.next = nil
-		}
+		kept := c.keepForNextLocked(p)
 		c.mu.Unlock()
+		if kept {
+			return
+		}
 	}
 	if p.watched {
 		_ = p.wsc.Unwatch()
 	}
 	c.handBackConn(p)
+}
+
+// keepForNextLocked makes p's connection the one the session's next poll
+// is read from (readNext), the session owning it until then, and has the
+// poller report that request. false, changing nothing, when the session is
+// closed or upgraded, another connection already has that place, or the
+// poller cannot watch it: the caller hands the connection back to
+// net/http. Needs c.mu.
+func (c *Conn) keepForNextLocked(p *waitingPoll) bool {
+	if c.state == stateClosed || c.onWS || c.nextPollLocked() != nil {
+		return false
+	}
+	c.polledLocked().next = p
+	if p.waitNextLocked() != nil {
+		c.pl.next = nil
+		return false
+	}
+	return true
 }
 
 // waitNextLocked arranges for the poller to report p's next request (p
