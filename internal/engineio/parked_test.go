@@ -75,6 +75,18 @@ func waitParked(t *testing.T, c *Conn) {
 	})
 }
 
+// sendAndRead sends msg on the session and reads the poll answer on c,
+// which must be "4"+msg; what names the answer in a failure.
+func sendAndRead(t *testing.T, conn *Conn, c *rawClient, msg, what string) {
+	t.Helper()
+	if err := conn.Send(TextMessage([]byte(msg))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := c.read(); body != "4"+msg {
+		t.Fatalf("%s%q", what, body)
+	}
+}
+
 // cors sets the headers a CORS middleware would, as httpapi's does.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -296,12 +308,7 @@ func TestNextPollReadByEngine(t *testing.T) {
 	}
 
 	// Queued before the next poll comes: answered at once.
-	if err := r.conn.Send(TextMessage([]byte("a"))); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, body := c.read(); body != "4a" {
-		t.Fatalf("answer: %q", body)
-	}
+	sendAndRead(t, r.conn, c, "a", "answer: ")
 	waitUntil(t, "the connection waiting for the next poll", func() bool {
 		return locked(r.conn, func(c *Conn) bool { return c.nextPollLocked() != nil })
 	})
@@ -355,12 +362,7 @@ func TestNextPollOverlapAndGone(t *testing.T) {
 	c := e.rawClient()
 	c.get(q)
 	waitParked(t, r.conn)
-	if err := r.conn.Send(TextMessage([]byte("a"))); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, body := c.read(); body != "4a" {
-		t.Fatalf("answer: %q", body)
-	}
+	sendAndRead(t, r.conn, c, "a", "answer: ")
 	_ = c.nc.Close() // between polls
 	c2 := e.rawClient()
 	c2.get(q)
@@ -513,19 +515,9 @@ func TestNextPollEdges(t *testing.T) {
 	waitUntil(t, "the bytes ahead seen", func() bool {
 		return locked(r.conn, func(c *Conn) bool { p := c.pendingPollLocked(); return p != nil && p.edge })
 	})
-	if err := r.conn.Send(TextMessage([]byte("a"))); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, body := c.read(); body != "4a" {
-		t.Fatalf("answer: %q", body)
-	}
+	sendAndRead(t, r.conn, c, "a", "answer: ")
 	waitParked(t, r.conn)
-	if err := r.conn.Send(TextMessage([]byte("b"))); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, body := c.read(); body != "4b" {
-		t.Fatalf("answer to the pipelined poll: %q", body)
-	}
+	sendAndRead(t, r.conn, c, "b", "answer to the pipelined poll: ")
 	if n := cnt.n.Load(); n != before {
 		t.Fatalf("%d next polls went through net/http", n-before)
 	}
@@ -541,12 +533,7 @@ func TestNextPollEdges(t *testing.T) {
 	}
 	c.get(q)
 	waitParked(t, r.conn)
-	if err := r.conn.Send(TextMessage([]byte("c"))); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, body := c.read(); body != "4c" {
-		t.Fatalf("answer: %q", body)
-	}
+	sendAndRead(t, r.conn, c, "c", "answer: ")
 	if n := cnt.n.Load(); n != before {
 		t.Fatalf("%d next polls went through net/http", n-before)
 	}
@@ -559,10 +546,5 @@ func TestNextPollEdges(t *testing.T) {
 	if n := cnt.n.Load(); n != before+1 {
 		t.Fatalf("the full-buffer poll: %d requests through net/http", n-before)
 	}
-	if err := r.conn.Send(TextMessage([]byte("d"))); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, body := c.read(); body != "4d" {
-		t.Fatalf("answer: %q", body)
-	}
+	sendAndRead(t, r.conn, c, "d", "answer: ")
 }
