@@ -244,7 +244,6 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 
 	// One cap for both listeners: they share the process's descriptors.
 	conns := netlimit.New(netlimit.Config{MaxConns: cfg.MaxConns, Limits: reporter})
-	var _ ws.Adopter = conns
 	log.Info("connection cap", "max_conns", conns.Max(), "db_max_conns", cfg.DBMaxConns)
 	servers := []*http.Server{}
 	listen := func(name, addr string, h http.Handler, also ...net.Listener) error {
