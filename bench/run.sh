@@ -23,7 +23,8 @@
 # its --admin-addr into bin/bench/pprof-<case>-<run>.pb.gz.
 # The cluster cases (cluster-*) run "eventide" as three `eventide serve
 # --adapter redis` nodes on one fresh PostgreSQL database (BENCH_POSTGRES_URL)
-# ("eventide-p1": the same with GOMAXPROCS=1 in each node)
+# ("eventide-p1": the same with GOMAXPROCS=1 in each node; on one node,
+# "eventide-p1" is "eventide" with GOMAXPROCS=1)
 # and "node" as three reference servers on @socket.io/redis-adapter, each
 # run on a redis-server of its own (a free port, no persistence), whose CPU
 # is read with INFO cpu.
@@ -122,9 +123,10 @@ start_server() {
         --database-url "$db_url" --data-dir "$work/pg-$pg_db" --log-level warn "${eventide_limits[@]}" >"$work/$name.log" 2>&1 &
       server_flags=(--db-pids-cmd "psql -Atc \"SELECT pid FROM pg_stat_activity WHERE datname = '$pg_db'\" '$BENCH_POSTGRES_URL'")
       ;;
-    eventide)
-      local db="$work/db-$RANDOM$RANDOM"
-      "$EVENTIDE_BIN" serve --addr "127.0.0.1:$port" --raw-addr "" --env dev --jwt-secret "$secret" \
+    eventide | eventide-p1)
+      local db="$work/db-$RANDOM$RANDOM" env=()
+      if [ "$name" = eventide-p1 ]; then env=(GOMAXPROCS=1); fi # one processor for Go code
+      env "${env[@]}" "$EVENTIDE_BIN" serve --addr "127.0.0.1:$port" --raw-addr "" --env dev --jwt-secret "$secret" \
         --database-url "$db/eventide.db" --data-dir "$db" --log-level warn "${eventide_limits[@]}" >"$work/$name.log" 2>&1 &
       ;;
     harness) # the Socket.IO stack alone (cmd/eventide-bench/harness): no REST, so no e2e
@@ -218,6 +220,9 @@ declare -A CASES=(
   [e2e-paced]="--scenario e2e --clients 1000 --rooms 10 --events 1000 --rate 400"
   [e2e-room-1k]="--scenario e2e --clients 1000 --rooms 1 --events 300"
   [e2e-rooms-10]="--scenario e2e --clients 1000 --rooms 100 --events 1000"
+  # One client, 3,000 PATCHes: what one REST change costs (HTTP, auth, the
+  # durable write with its event log, the relay), one delivery each.
+  [rest-1]="--scenario e2e --clients 1 --rooms 1 --events 3000"
   # Every client on HTTP long-polling (never upgrading), one room of 500.
   [polling]="--scenario e2e --clients 500 --rooms 1 --events 100 --polling-percent 100"
   [idle-1k]="--scenario idle --clients 1000 --settle 3s"
@@ -235,7 +240,7 @@ declare -A CASES=(
   [cluster-hold-50k]="--scenario fanout --clients 50000 --events 3 --rate 1 --max-time 10m --wait 2m"
 )
 CLUSTER=(cluster-e2e cluster-room-1k cluster-mixed)
-ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e e2e-1000 e2e-paced e2e-room-1k e2e-rooms-10 polling idle-1k idle-10k hold-15k "${CLUSTER[@]}")
+ORDER=(fanout-1k fanout-1k-seq fanout-10k fanout-10k-paced rooms-5k e2e e2e-1000 e2e-paced e2e-room-1k e2e-rooms-10 rest-1 polling idle-1k idle-10k hold-15k "${CLUSTER[@]}")
 
 # bench_one NAME PORT CASE RUN [extra flags]: one run on a fresh server.
 bench_one() {
@@ -332,8 +337,8 @@ for s in $SERVERS; do [ "$s" = node ] || { ours=$s; break; }; done
 "$BENCH_BIN" compare --ours "$ours" --ref node "$OUT"
 echo
 if [[ " $SERVERS " == *" eventide-p1 "* && "$ours" != eventide-p1 ]]; then
-  echo "The cluster's nodes with GOMAXPROCS=1 against the reference:"
-  "$BENCH_BIN" compare --ours eventide-p1 --ref node "$OUT" | sed -n '/^targets/,$p' | grep cluster
+  echo "Ours with GOMAXPROCS=1 against the reference:"
+  "$BENCH_BIN" compare --ours eventide-p1 --ref node "$OUT" | sed -n '/^targets/,$p' | grep -v '^targets'
   echo
 fi
 if [[ " ${cases[*]} " == *" cluster-e2e "* && " ${cases[*]} " == *" e2e-1000 "* ]]; then
