@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"reflect"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -425,8 +424,10 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 func TestDisconnectReasons(t *testing.T) {
 	s, hs := newTestServer(t, Config{})
 	reasons := make(chan string, 4)
-	var mu sync.Mutex
-	var socks []*Socket
+	// The connection handler runs after the CONNECT reply is written (as
+	// in Node), so a test that has its reply learns of the server's socket
+	// from the handler, not from what the handler stored so far.
+	conns := make(chan *Socket, 4)
 	s.Of("/").OnConnection(func(so *Socket) {
 		so.OnDisconnecting(func(r string) {
 			if len(so.Rooms()) == 0 {
@@ -434,9 +435,7 @@ func TestDisconnectReasons(t *testing.T) {
 			}
 		})
 		so.OnDisconnect(func(r string) { reasons <- r })
-		mu.Lock()
-		socks = append(socks, so)
-		mu.Unlock()
+		conns <- so
 	})
 	wait := func(want string) {
 		t.Helper()
@@ -449,15 +448,24 @@ func TestDisconnectReasons(t *testing.T) {
 			t.Fatalf("no disconnect, want %q", want)
 		}
 	}
+	connected := func() *Socket {
+		t.Helper()
+		select {
+		case so := <-conns:
+			return so
+		case <-time.After(guard):
+			t.Fatal("no connection handler ran")
+			return nil
+		}
+	}
 	c := dial(t, hs.URL, 4, "")
 	c.mustConnect("/", nil)
+	connected()
 	c.send("1")
 	wait(ReasonClientNamespaceDisconnect)
 
 	c.mustConnect("/", nil)
-	mu.Lock()
-	so := socks[len(socks)-1]
-	mu.Unlock()
+	so := connected()
 	so.Disconnect(false)
 	if p := c.next(); p.Type != PacketDisconnect {
 		t.Fatalf("got %s", p.Type)
@@ -468,15 +476,14 @@ func TestDisconnectReasons(t *testing.T) {
 	}
 
 	c.mustConnect("/", nil)
-	mu.Lock()
-	so = socks[len(socks)-1]
-	mu.Unlock()
+	so = connected()
 	so.Disconnect(true)
 	wait(ReasonServerNamespaceDisconnect)
 	c.expectClosed()
 
 	c2 := dial(t, hs.URL, 4, "")
 	c2.mustConnect("/", nil)
+	connected()
 	c2.post([]string{"1"}) // Engine.IO close from the client
 	wait("transport close")
 }
