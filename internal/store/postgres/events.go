@@ -24,6 +24,15 @@ const sqlRecord = `WITH e AS (
 		INSERT INTO events (` + eventColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1
 	) SELECT pg_notify($13, '') FROM e`
 
+// sqlRecordSlot is sqlRecord with the slot's part read from its row as the
+// transaction has just written it (in the same round trip, so the event is
+// what the write left, without a round trip to learn it first).
+const sqlRecordSlot = `WITH e AS (
+		INSERT INTO events (` + eventColumns + `)
+		SELECT $1, $2, $3, $4, id, start_at, end_at, status, note, version, created_at, updated_at
+		FROM slots WHERE id = $5 RETURNING 1
+	) SELECT pg_notify($6, '') FROM e`
+
 func scanChange(row pgx.Row) (availability.Change, error) {
 	var c availability.Change
 	s := &c.Slot

@@ -107,15 +107,15 @@ func getSlot(ctx context.Context, q querier, providerID string, id int64) (avail
 // records the change.
 func (d *DB) CreateSlot(ctx context.Context, s availability.Slot, at time.Time) (availability.Change, error) {
 	s = roundTrip(s)
-	return d.write(ctx, s.ProviderID, availability.ActionCreated, at, func(ctx context.Context, tx querier) (availability.Slot, error) {
+	return d.write(ctx, s.ProviderID, availability.ActionCreated, at, nil, func(ctx context.Context, tx querier, _ *pgx.Batch) (change, error) {
 		if err := checkOverlap(ctx, tx, s, 0); err != nil {
-			return availability.Slot{}, err
+			return change{}, err
 		}
 		s.Version = 1
 		if err := tx.QueryRow(ctx, sqlInsert, s.ProviderID, s.Start, s.End, s.Status, s.Note, s.CreatedAt, s.UpdatedAt).Scan(&s.ID); err != nil {
-			return availability.Slot{}, wrap("insert slot", err)
+			return change{}, wrap("insert slot", err)
 		}
-		return s, nil
+		return change{slot: s}, nil
 	})
 }
 
@@ -134,49 +134,75 @@ func (d *DB) UpdateSlot(ctx context.Context, s availability.Slot, expectedVersio
 // stored one, checks for overlaps, writes it (raising its version), bumps
 // the provider's seq and records the change, all in one transaction that
 // holds the provider's row lock, so no other writer of the provider comes
-// in between.
+// in between. The slot is read in the round trip that takes the lock, and
+// written in the one that records the event and commits: two round trips,
+// three when the times change (the overlap check).
 func (d *DB) PatchSlot(ctx context.Context, providerID string, id int64, at time.Time, apply func(cur availability.Slot) (availability.Slot, error)) (availability.Change, error) {
-	return d.write(ctx, providerID, availability.ActionUpdated, at, func(ctx context.Context, tx querier) (availability.Slot, error) {
-		cur, err := getSlot(ctx, tx, providerID, id)
-		if err != nil {
-			return availability.Slot{}, err
+	var cur availability.Slot
+	var readErr error
+	read := func(b *pgx.Batch) {
+		b.Queue(sqlGetSlot, id, providerID).QueryRow(func(row pgx.Row) error {
+			cur, readErr = scanSlot(row)
+			return nil // judged below, before anything is written
+		})
+	}
+	return d.write(ctx, providerID, availability.ActionUpdated, at, read, func(ctx context.Context, tx querier, last *pgx.Batch) (change, error) {
+		switch {
+		case isNoRows(readErr):
+			return change{}, notFound(id)
+		case readErr != nil:
+			return change{}, wrap("get slot", readErr)
 		}
 		next, err := apply(cur)
 		if err != nil {
-			return availability.Slot{}, err
+			return change{}, err
 		}
 		// The identity of the row is not apply's to change.
 		next = roundTrip(next)
 		next.ID, next.ProviderID = cur.ID, cur.ProviderID
 		if !next.Start.Equal(cur.Start) || !next.End.Equal(cur.End) {
 			if err := checkOverlap(ctx, tx, next, id); err != nil {
-				return availability.Slot{}, err
+				return change{}, err
 			}
 		}
-		out, err := scanSlot(tx.QueryRow(ctx, sqlUpdate, next.Start, next.End, next.Status, next.Note, next.UpdatedAt, id))
-		if err != nil {
-			return availability.Slot{}, wrap("update slot", err)
-		}
-		return out, nil
+		written := new(availability.Slot) // filled when the last round trip is read
+		last.Queue(sqlUpdate, next.Start, next.End, next.Status, next.Note, next.UpdatedAt, id).QueryRow(func(row pgx.Row) error {
+			var err error
+			if *written, err = scanSlot(row); err != nil {
+				return wrap("update slot", err)
+			}
+			return nil
+		})
+		return change{recordFrom: id, written: written}, nil
 	})
 }
 
 // DeleteSlot removes the slot, bumps the seq and records the change, whose
 // slot is the slot as it was.
 func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expectedVersion int64, at time.Time) (availability.Change, error) {
-	return d.write(ctx, providerID, availability.ActionDeleted, at, func(ctx context.Context, tx querier) (availability.Slot, error) {
+	return d.write(ctx, providerID, availability.ActionDeleted, at, nil, func(ctx context.Context, tx querier, _ *pgx.Batch) (change, error) {
 		cur, err := getSlot(ctx, tx, providerID, id)
 		if err != nil {
-			return availability.Slot{}, err
+			return change{}, err
 		}
 		if err := checkVersion(cur, expectedVersion); err != nil {
-			return availability.Slot{}, err
+			return change{}, err
 		}
 		if _, err := tx.Exec(ctx, sqlDelete, id); err != nil {
-			return availability.Slot{}, wrap("delete slot", err)
+			return change{}, wrap("delete slot", err)
 		}
-		return cur, nil
+		return change{slot: cur}, nil
 	})
+}
+
+// change is what a write's fn decided: either the slot to record, already
+// written, or (recordFrom) the id of the slot whose write fn queued in the
+// last round trip; the event is then recorded from that row as written,
+// and written holds it once the round trip is done.
+type change struct {
+	slot       availability.Slot
+	recordFrom int64
+	written    *availability.Slot
 }
 
 // write runs one change in one transaction: it raises providerID's seq
@@ -184,15 +210,16 @@ func (d *DB) DeleteSlot(ctx context.Context, providerID string, id int64, expect
 // slot, and records the event, committing when all succeed and rolling
 // everything back, the seq too, otherwise. It returns the recorded change.
 //
-// BEGIN goes in one round trip with the bump, and the event with COMMIT:
-// the server runs a pipeline in order and skips the rest of it after an
-// error, so nothing after a failed statement is committed. A write is then
-// four round trips, where one per statement would be six.
+// BEGIN goes in one round trip with the bump and what read queues (reads
+// under the lock), and the event with COMMIT and what fn queues on the
+// last batch (the slot's own write): the server runs a pipeline in order
+// and skips the rest of it after an error, so nothing after a failed
+// statement is committed.
 //
 // Waiting for a connection honours ctx; once the transaction has begun it
 // runs to COMMIT or ROLLBACK even if ctx is cancelled, so a client that
 // goes away never leaves a change whose commit is in doubt.
-func (d *DB) write(ctx context.Context, providerID, action string, at time.Time, fn func(ctx context.Context, tx querier) (availability.Slot, error)) (availability.Change, error) {
+func (d *DB) write(ctx context.Context, providerID, action string, at time.Time, read func(*pgx.Batch), fn func(ctx context.Context, tx querier, last *pgx.Batch) (change, error)) (availability.Change, error) {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return availability.Change{}, wrap("begin", err)
@@ -206,22 +233,37 @@ func (d *DB) write(ctx context.Context, providerID, action string, at time.Time,
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
 	begin.Queue(sqlBumpSeq, providerID).QueryRow(func(row pgx.Row) error { return row.Scan(&c.Seq) })
+	if read != nil {
+		read(begin)
+	}
 	if err := conn.SendBatch(ctx, begin).Close(); err != nil {
 		rollback(ctx, conn)
 		return availability.Change{}, wrap("bump seq", err)
 	}
-	if c.Slot, err = fn(ctx, conn); err != nil {
+	last := &pgx.Batch{}
+	ch, err := fn(ctx, conn, last)
+	if err != nil {
 		rollback(ctx, conn)
 		return availability.Change{}, err
 	}
-	s := c.Slot
-	commit := &pgx.Batch{}
-	commit.Queue(sqlRecord, c.ProviderID, c.Seq, c.Action, c.At, s.ID, s.Start, s.End, s.Status, s.Note,
-		s.Version, s.CreatedAt, s.UpdatedAt, d.channel())
-	commit.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, commit).Close(); err != nil {
+	if ch.recordFrom != 0 {
+		// The row is the one fn's queued write leaves: the provider's
+		// lock, held since the first round trip, keeps every other writer
+		// of its slots out.
+		last.Queue(sqlRecordSlot, c.ProviderID, c.Seq, c.Action, c.At, ch.recordFrom, d.channel())
+	} else {
+		s := ch.slot
+		last.Queue(sqlRecord, c.ProviderID, c.Seq, c.Action, c.At, s.ID, s.Start, s.End, s.Status, s.Note,
+			s.Version, s.CreatedAt, s.UpdatedAt, d.channel())
+	}
+	last.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, last).Close(); err != nil {
 		rollback(ctx, conn)
 		return availability.Change{}, wrap("record and commit", err)
+	}
+	c.Slot = ch.slot
+	if ch.recordFrom != 0 {
+		c.Slot = *ch.written
 	}
 	return c, nil
 }
