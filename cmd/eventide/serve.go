@@ -246,6 +246,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	conns := netlimit.New(netlimit.Config{MaxConns: cfg.MaxConns, Limits: reporter})
 	log.Info("connection cap", "max_conns", conns.Max(), "db_max_conns", cfg.DBMaxConns)
 	servers := []*http.Server{}
+	// serving counts the Serve loops: runServe returns only after they
+	// have, so none logs once it has returned.
+	var serving sync.WaitGroup
 	listen := func(name, addr string, h http.Handler, also ...net.Listener) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -269,11 +272,14 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		log.Info("listening", "listener", name, "addr", ln.Addr().String())
 		served := conns.Listen(drain.watch(ln))
 		for _, l := range append([]net.Listener{served}, also...) {
-			go func() {
-				if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serving.Go(func() {
+				// A listener closed under it (the engine closes its
+				// hand-back listener at shutdown, maybe before Shutdown
+				// tells Serve) is a stop we asked for too.
+				if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 					log.Error("server stopped", "listener", name, "err", err)
 				}
-			}()
+			})
 		}
 		return nil
 	}
@@ -291,6 +297,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		// sent to it is an ordinary request.
 		if err := listen("rawws", cfg.RawAddr, drain.requests.wrap(httpapi.Deadlines(apiCfg, httpapi.IsWebSocketUpgrade)(raw))); err != nil {
 			shutdownAll(log, servers, sio, raw)
+			serving.Wait()
 			return err
 		}
 	}
@@ -306,6 +313,7 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	log.Info("shutting down: draining", "signal", context.Cause(ctx))
 	drain.servers = servers
 	drain.run()
+	serving.Wait()
 	log.Info("stopped")
 	return nil
 }
