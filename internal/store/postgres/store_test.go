@@ -194,4 +194,27 @@ func TestNoteWithNULIsInvalid(t *testing.T) {
 	if apperr.CodeOf(err) != apperr.CodeInvalid || apperr.FieldOf(err) != "note" {
 		t.Fatalf("NUL in note: %v, want invalid note", err)
 	}
+
+	// An update finds out in its last round trip, beside the event and
+	// COMMIT: it is refused the same way and leaves nothing behind.
+	s.Note = "fine"
+	c, err := db.CreateSlot(context.Background(), s, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nul := "a\x00b"
+	_, err = db.PatchSlot(context.Background(), "42", c.Slot.ID, t0.Add(time.Minute), func(cur availability.Slot) (availability.Slot, error) {
+		cur.Note = nul
+		return cur, nil
+	})
+	if apperr.CodeOf(err) != apperr.CodeInvalid || apperr.FieldOf(err) != "note" {
+		t.Fatalf("NUL in an updated note: %v, want invalid note", err)
+	}
+	got, err := db.GetSlot(context.Background(), "42", c.Slot.ID)
+	if err != nil || got != c.Slot {
+		t.Fatalf("after the refused update: %+v, %v; want %+v", got, err, c.Slot)
+	}
+	if seq, err := db.Seq(context.Background(), "42"); err != nil || seq != c.Seq {
+		t.Fatalf("seq after the refused update: %d, %v; want %d", seq, err, c.Seq)
+	}
 }
